@@ -1,0 +1,176 @@
+"""The MQTT broker: a real Mosquitto with a mutual-TLS listener, and the seam to a physical one.
+
+Mosquitto is configured the way Astarte's broker behaves for devices:
+
+* ``require_certificate`` + ``use_identity_as_username``: a client *is* its certificate's CN,
+  ``<realm>/<device_id>`` for a device, exactly as Astarte issues it; no password is ever used.
+* an ACL ``pattern readwrite %u/#``: a device can only use its own topic tree (the CN contains a
+  ``/``, and ``%u`` expands over both levels), and an admin identity (CN ``admin``) that the
+  simulators use to see and answer all device traffic.
+* ``max_queued_messages 0``: the simulated server side must see every QoS 1/2 message; the
+  default 1000 silently drops bursts (measured; see the environment reference).
+* ``persistence false`` and no pid file: nothing outlives the run directory.
+
+Readiness is the "running" log line *and* a real mutual-TLS CONNECT with a harness certificate,
+because the line alone does not prove the TLS listener accepts our CA.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from harness.errors import ServiceError
+from harness.services.backends import Backend
+from harness.services.base import Service, ServiceSpec
+from harness.services.readiness import AllOf, ClientIdentity, LogLine, MqttConnack, Readiness
+
+if TYPE_CHECKING:
+    from harness.pki import HarnessPKI
+
+__all__ = ["ADMIN_COMMON_NAME", "Broker", "BrokerEndpoint", "MosquittoBroker", "mosquitto_binary"]
+
+ADMIN_COMMON_NAME = "admin"
+READY_LINE = r"mosquitto version \S+ running"
+MOSQUITTO_IMAGE = "eclipse-mosquitto:2"
+
+
+def mosquitto_binary() -> str | None:
+    """The mosquitto executable (Debian installs it in /usr/sbin, often not on a user's PATH)."""
+    return shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin:/usr/local/sbin")
+
+
+@dataclass(frozen=True)
+class BrokerEndpoint:
+    """Where a broker listens and which CA its server certificate chains to."""
+
+    host: str
+    port: int
+    ca_path: Path
+    server_hostname: str = "localhost"
+
+    @property
+    def url(self) -> str:
+        """The broker URL as Astarte's Pairing API hands it to devices (mqtts, port, slash)."""
+        return f"mqtts://{self.server_hostname}:{self.port}/"
+
+
+class Broker(ABC):
+    """The capability checks rely on: a broker they can connect to with mutual TLS.
+
+    A simulated broker (:class:`MosquittoBroker`) and a physical one on a bench both provide it.
+    """
+
+    @property
+    @abstractmethod
+    def endpoint(self) -> BrokerEndpoint: ...
+
+    @property
+    @abstractmethod
+    def admin_identity(self) -> ClientIdentity:
+        """An identity allowed to read and write every topic (the server side)."""
+
+
+class MosquittoBroker(Broker):
+    """A Mosquitto service with a mutual-TLS listener, certificates from ``pki``.
+
+    Args:
+        pki: issues the server certificate and the admin identity, and is the trusted CA.
+        backend: process (default) or container backend that runs mosquitto.
+        name: the service name (log file, errors).
+        log_types: mosquitto ``log_type`` values; ``all`` would log every packet and costs about
+            a third of the QoS 0 throughput, so the default keeps connections and refusals only.
+    """
+
+    def __init__(
+        self,
+        pki: HarnessPKI,
+        backend: Backend,
+        *,
+        name: str = "mosquitto",
+        log_types: tuple[str, ...] = ("error", "warning", "notice", "information"),
+    ) -> None:
+        self.pki = pki
+        self.log_types = log_types
+        server = pki.issue_server(name)
+        admin = pki.issue_client(ADMIN_COMMON_NAME)
+        self._server_cert, self._server_key = server.cert_path, server.key_path
+        self._admin = ClientIdentity(admin.cert_path, admin.key_path, pki.ca_cert_path, ADMIN_COMMON_NAME)
+        binary = mosquitto_binary() or "mosquitto"
+        self.service: Service = backend.create(
+            ServiceSpec(
+                name=name,
+                command=lambda ports, workdir: [binary, "-c", str(self._write_config(ports["mqtts"], workdir))],
+                ports=("mqtts",),
+                image=MOSQUITTO_IMAGE,
+            )
+        )
+
+    # -- Broker ----------------------------------------------------------------------------
+    @property
+    def endpoint(self) -> BrokerEndpoint:
+        return BrokerEndpoint(self.service.host, self.service.port("mqtts"), self.pki.ca_cert_path)
+
+    @property
+    def admin_identity(self) -> ClientIdentity:
+        return self._admin
+
+    # -- life cycle ------------------------------------------------------------------------
+    def readiness(self) -> Readiness:
+        return AllOf(LogLine(READY_LINE), MqttConnack(self._admin, port="mqtts"))
+
+    def start(self, *, timeout: float = 15.0) -> None:
+        if mosquitto_binary() is None and self.service.spec.image is None:
+            raise ServiceError(self.service.name, "mosquitto is not installed (run scripts/setup or: apt-get install mosquitto)")
+        self.service.start(self.readiness(), timeout=timeout)
+
+    def restart(self, *, timeout: float = 15.0) -> None:
+        """Stop and start on the same port: no session survives, as after a real broker restart."""
+        self.service.restart(self.readiness(), timeout=timeout)
+
+    def stop(self) -> None:
+        self.service.stop()
+
+    def device_identity(self, realm: str, device_id: str) -> ClientIdentity:
+        """A device certificate as Astarte's Pairing API would issue it (CN ``realm/device_id``)."""
+        cert = self.pki.issue_client(f"{realm}/{device_id}")
+        return ClientIdentity(cert.cert_path, cert.key_path, self.pki.ca_cert_path, cert.common_name)
+
+    # -- configuration ---------------------------------------------------------------------
+    def config_text(self, port: int, acl_path: Path) -> str:
+        lines = [
+            # As root, mosquitto would drop to user "mosquitto" and then fail to read our 0700
+            # run directory (rc 13); "user root" keeps it as is (and keeps PDEATHSIG, which a
+            # setuid would clear).
+            "user root" if os.geteuid() == 0 else "",
+            "per_listener_settings false",
+            "allow_anonymous false",
+            "persistence false",
+            "log_dest stderr",
+            *(f"log_type {kind}" for kind in self.log_types),
+            "connection_messages true",
+            "max_queued_messages 0",
+            f"acl_file {acl_path}",
+            f"listener {port} 127.0.0.1",
+            f"cafile {self.pki.ca_cert_path}",
+            f"certfile {self._server_cert}",
+            f"keyfile {self._server_key}",
+            "require_certificate true",
+            "use_identity_as_username true",
+        ]
+        return "\n".join(line for line in lines if line) + "\n"
+
+    @staticmethod
+    def acl_text() -> str:
+        return f"pattern readwrite %u/#\n\nuser {ADMIN_COMMON_NAME}\ntopic readwrite #\n"
+
+    def _write_config(self, port: int, workdir: Path) -> Path:
+        acl = workdir / "acl"
+        acl.write_text(self.acl_text())
+        conf = workdir / "mosquitto.conf"
+        conf.write_text(self.config_text(port, acl))
+        return conf

@@ -1,0 +1,135 @@
+"""Every error hil raises on purpose, in one tree.
+
+::
+
+    HilError                      base: catch this to catch everything hil means to raise
+    ├── ConfigError               bad user input: bench file, CLI option, target name, interface file
+    ├── ServiceError              a service could not be started, reached or stopped
+    │   ├── StartupTimeout        readiness did not arrive in time
+    │   ├── ServiceExited         the process/container ended while it should be running
+    │   └── PortInUse             the port picked for it was taken (the backend retries)
+    ├── PKIError                  a certificate could not be issued, signed or loaded
+    ├── TargetError               the target cannot do what a check needs (missing capability)
+    ├── RequirementError          an unknown or malformed requirement id
+    ├── ReportError               a run record that does not validate, or cannot be written
+    └── HarnessLeak               a process, port or temp dir of ours outlived its run
+
+Every user-facing error carries the object it concerns (the service name, the file path, the
+requirement id) so that the CLI can print one line that says what to fix, and never a traceback.
+Usage::
+
+    try:
+        broker.start(readiness)
+    except StartupTimeout as exc:
+        print(exc.service, exc.log_tail())
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = [
+    "ConfigError",
+    "HarnessLeak",
+    "HilError",
+    "PKIError",
+    "PortInUse",
+    "ReportError",
+    "RequirementError",
+    "ServiceError",
+    "ServiceExited",
+    "StartupTimeout",
+    "TargetError",
+]
+
+
+class HilError(Exception):
+    """Base class of every error hil raises deliberately.
+
+    ``str(error)`` is always a single line fit for a terminal.
+    """
+
+
+class ConfigError(HilError):
+    """The user gave hil something it cannot use.
+
+    Args:
+        message: what is wrong, in one line.
+        source: the file (or option) the bad value came from, if any.
+    """
+
+    def __init__(self, message: str, *, source: str | Path | None = None) -> None:
+        self.source = source
+        super().__init__(f"{source}: {message}" if source else message)
+
+
+class ServiceError(HilError):
+    """A service failed; ``service`` is its name and ``log_path`` its log file, if any."""
+
+    def __init__(self, service: str, message: str, *, log_path: Path | None = None) -> None:
+        self.service = service
+        self.log_path = log_path
+        super().__init__(f"service {service!r}: {message}")
+
+    def log_tail(self, lines: int = 20) -> str:
+        """The last lines of the service log: what a failing test should show."""
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        text = self.log_path.read_text(errors="replace").splitlines()
+        return "\n".join(text[-lines:])
+
+
+class StartupTimeout(ServiceError):
+    """The readiness check did not pass before the deadline."""
+
+
+class ServiceExited(ServiceError):
+    """The service process ended while it was expected to run."""
+
+    def __init__(
+        self, service: str, message: str, *, returncode: int | None, log_path: Path | None = None
+    ) -> None:
+        self.returncode = returncode
+        super().__init__(service, message, log_path=log_path)
+
+
+class PortInUse(ServiceError):
+    """The port picked for the service was taken before it could bind it."""
+
+
+class PKIError(HilError):
+    """A certificate, key or CSR could not be produced or parsed."""
+
+
+class TargetError(HilError):
+    """The selected target cannot serve what a check asks of it."""
+
+    def __init__(self, target: str, message: str) -> None:
+        self.target = target
+        super().__init__(f"target {target!r}: {message}")
+
+
+class RequirementError(HilError):
+    """A requirement id is unknown, or the registry itself is malformed."""
+
+    def __init__(self, requirement_id: str, message: str) -> None:
+        self.requirement_id = requirement_id
+        super().__init__(message)
+
+
+class ReportError(HilError):
+    """A run record is invalid or could not be written."""
+
+
+class HarnessLeak(HilError):
+    """Something hil started or created is still there after teardown.
+
+    Args:
+        leaks: one human-readable line per leaked thing (``process 1234 mosquitto``,
+            ``port 127.0.0.1:40511``, ``temp dir /tmp/hil-xyz``).
+    """
+
+    def __init__(self, leaks: Sequence[str]) -> None:
+        self.leaks = list(leaks)
+        super().__init__("leaked after teardown: " + "; ".join(self.leaks))

@@ -1,0 +1,349 @@
+"""Targets: what the checks run against, simulated (built in) or physical (from a bench file).
+
+A check never asks "is this the simulator?"; it asks the target for a capability (a broker, an
+admin identity, the power to mint scenario certificates) and skips with the reason when the
+target lacks it. So the same check runs on the built-in ``sim`` target and on a bench.
+
+Bench file (TOML), paths relative to the file::
+
+    [targets.lab]
+    kind = "physical"
+    description = "Astarte on the lab rack"
+
+    [targets.lab.broker]
+    host = "broker.lab.example"
+    port = 8883
+    ca_file = "lab-ca.pem"
+    server_hostname = "broker.lab.example"   # optional, defaults to host
+
+    [targets.lab.device]                      # a device already paired with the real realm
+    realm = "lab"
+    device_id = "x0Ub6tqSQLK4bmVxeFKTwQ"
+    cert_file = "device.crt"
+    key_file = "device.key"
+"""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.broker import Broker, BrokerEndpoint, MosquittoBroker
+from harness.errors import ConfigError, TargetError
+from harness.rundir import RunDirectory
+from harness.services.backends import make_backend
+from harness.services.readiness import ClientIdentity
+
+__all__ = [
+    "BUILTIN_TARGETS",
+    "Capability",
+    "PhysicalTarget",
+    "SimulatedTarget",
+    "Target",
+    "load_bench",
+    "resolve_target",
+]
+
+
+class Capability:
+    """Names of what a target can offer; checks declare what they need with these."""
+
+    BROKER = "broker"  # a broker to connect to with mutual TLS
+    BROKER_ADMIN = "broker.admin"  # an identity that sees every topic (server side)
+    DEVICE_IDENTITY = "device.identity"  # at least one device identity valid on the broker
+    MINT_IDENTITIES = "pki.mint"  # any number of device identities, for any device id
+    SCENARIO_CERTIFICATES = "pki.scenarios"  # expired / not yet valid / foreign-CA client certs
+
+
+class Target(ABC):
+    """A system under observation. Created lazily, closed once at the end of the run."""
+
+    name: str
+    kind: str
+    description: str
+
+    @property
+    @abstractmethod
+    def capabilities(self) -> frozenset[str]: ...
+
+    def require(self, *capabilities: str) -> None:
+        missing = sorted(set(capabilities) - self.capabilities)
+        if missing:
+            raise TargetError(self.name, f"lacks {', '.join(missing)}")
+
+    @abstractmethod
+    def broker(self) -> Broker: ...
+
+    @abstractmethod
+    def device_identity(self, realm: str, device_id: str) -> ClientIdentity: ...
+
+    def scenario_identity(self, scenario: str, common_name: str) -> ClientIdentity:
+        raise TargetError(self.name, f"cannot mint {scenario} certificates")
+
+    def describe(self) -> list[tuple[str, str]]:
+        """Label/value lines a user needs to talk to the target (``hil up`` prints them)."""
+        return [("target", f"{self.name} ({self.kind})")]
+
+    def close(self) -> None:
+        """Stop what the target started; idempotent."""
+
+
+class SimulatedTarget(Target):
+    """The built-in target: harness PKI and a real Mosquitto, later the simulators, all local.
+
+    Args:
+        backend: ``process``, ``container`` or ``auto`` (see :mod:`harness.services.backends`).
+    """
+
+    kind = "simulated"
+
+    def __init__(self, name: str = "sim", *, backend: str = "process") -> None:
+        self.name = name
+        self.description = "hil's simulated servers on loopback"
+        self._backend_name = backend
+        self._run_dir: RunDirectory | None = None
+        self._pki: Any = None
+        self._broker: MosquittoBroker | None = None
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        return frozenset(
+            {
+                Capability.BROKER,
+                Capability.BROKER_ADMIN,
+                Capability.DEVICE_IDENTITY,
+                Capability.MINT_IDENTITIES,
+                Capability.SCENARIO_CERTIFICATES,
+            }
+        )
+
+    @property
+    def run_dir(self) -> RunDirectory:
+        if self._run_dir is None:
+            self._run_dir = RunDirectory()
+        return self._run_dir
+
+    @property
+    def pki(self) -> Any:
+        """The harness PKI of this run (created on first use)."""
+        if self._pki is None:
+            from harness.pki import HarnessPKI
+
+            self._pki = HarnessPKI(self.run_dir.sub("pki"))
+        return self._pki
+
+    def broker(self) -> MosquittoBroker:
+        if self._broker is None:
+            backend = make_backend(self._backend_name, self.run_dir.sub("services"))
+            broker = MosquittoBroker(self.pki, backend)
+            broker.start()
+            self._broker = broker
+        return self._broker
+
+    def services(self) -> list[Any]:
+        """The services started so far (for log evidence)."""
+        return [self._broker.service] if self._broker is not None else []
+
+    def device_identity(self, realm: str, device_id: str) -> ClientIdentity:
+        cert = self.pki.issue_client(f"{realm}/{device_id}")
+        return ClientIdentity(cert.cert_path, cert.key_path, self.pki.ca_cert_path, cert.common_name)
+
+    def scenario_identity(self, scenario: str, common_name: str) -> ClientIdentity:
+        makers = {
+            "expired": self.pki.expired_client,
+            "not-yet-valid": self.pki.not_yet_valid_client,
+            "foreign-ca": self.pki.foreign_client,
+        }
+        if scenario not in makers:
+            raise TargetError(self.name, f"unknown certificate scenario {scenario!r} (one of {sorted(makers)})")
+        cert = makers[scenario](common_name)
+        return ClientIdentity(cert.cert_path, cert.key_path, self.pki.ca_cert_path, cert.common_name)
+
+    def describe(self) -> list[tuple[str, str]]:
+        lines = super().describe()
+        if self._pki is not None:
+            lines.append(("CA certificate", str(self.pki.ca_cert_path)))
+        if self._broker is not None:
+            endpoint = self._broker.endpoint
+            admin = self._broker.admin_identity
+            lines += [
+                ("MQTT broker (mutual TLS)", endpoint.url),
+                ("broker log", str(self._broker.service.log_path)),
+                ("admin client certificate", str(admin.cert_path)),
+                ("admin client key", str(admin.key_path)),
+            ]
+        return lines
+
+    def close(self) -> None:
+        if self._broker is not None:
+            self._broker.stop()
+            self._broker = None
+        if self._run_dir is not None:
+            self._run_dir.remove()
+            self._run_dir = None
+        self._pki = None
+
+
+@dataclass(frozen=True)
+class _StaticBroker(Broker):
+    _endpoint: BrokerEndpoint
+    _admin: ClientIdentity | None
+    target: str
+
+    @property
+    def endpoint(self) -> BrokerEndpoint:
+        return self._endpoint
+
+    @property
+    def admin_identity(self) -> ClientIdentity:
+        if self._admin is None:
+            raise TargetError(self.target, "has no broker admin identity in its bench file")
+        return self._admin
+
+
+class PhysicalTarget(Target):
+    """A target on a bench, described by a bench file: nothing is started, only reached."""
+
+    kind = "physical"
+
+    def __init__(self, name: str, description: str, broker: _StaticBroker | None, device: ClientIdentity | None,
+                 device_realm: str | None, device_id: str | None) -> None:
+        self.name = name
+        self.description = description
+        self._broker = broker
+        self._device = device
+        self._device_key = (device_realm, device_id)
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        caps: set[str] = set()
+        if self._broker is not None:
+            caps.add(Capability.BROKER)
+            if self._broker._admin is not None:
+                caps.add(Capability.BROKER_ADMIN)
+        if self._device is not None:
+            caps.add(Capability.DEVICE_IDENTITY)
+        return frozenset(caps)
+
+    def broker(self) -> Broker:
+        if self._broker is None:
+            raise TargetError(self.name, "has no [broker] section in its bench file")
+        return self._broker
+
+    def device_identity(self, realm: str, device_id: str) -> ClientIdentity:
+        if self._device is None:
+            raise TargetError(self.name, "has no [device] section in its bench file")
+        return self._device
+
+    def describe(self) -> list[tuple[str, str]]:
+        lines = super().describe()
+        if self._broker is not None:
+            lines.append(("MQTT broker", self._broker.endpoint.url))
+        return lines
+
+
+BUILTIN_TARGETS: Mapping[str, str] = {"sim": "hil's simulated servers on loopback"}
+
+_TARGET_KEYS = {"kind", "description", "broker", "device"}
+_BROKER_KEYS = {"host", "port", "ca_file", "server_hostname", "admin_cert_file", "admin_key_file"}
+_DEVICE_KEYS = {"realm", "device_id", "cert_file", "key_file"}
+
+
+def _check_keys(table: Mapping[str, Any], allowed: set[str], where: str, source: Path) -> None:
+    for key in table:
+        if key not in allowed:
+            close = difflib.get_close_matches(key, sorted(allowed), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else f" (allowed: {', '.join(sorted(allowed))})"
+            raise ConfigError(f"{where}: unknown key {key!r}{hint}", source=source)
+
+
+def _path(value: Any, where: str, source: Path) -> Path:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{where}: expected a file path", source=source)
+    path = (source.parent / value).resolve()
+    if not path.is_file():
+        raise ConfigError(f"{where}: file not found: {path}", source=source)
+    return path
+
+
+def _physical(name: str, table: Mapping[str, Any], source: Path) -> PhysicalTarget:
+    broker = device = None
+    ca_path: Path | None = None
+    if "broker" in table:
+        b = table["broker"]
+        _check_keys(b, _BROKER_KEYS, f"targets.{name}.broker", source)
+        for key in ("host", "port", "ca_file"):
+            if key not in b:
+                raise ConfigError(f"targets.{name}.broker: missing {key!r}", source=source)
+        if not isinstance(b["port"], int) or not 0 < b["port"] < 65536:
+            raise ConfigError(f"targets.{name}.broker.port: expected a port number", source=source)
+        ca_path = _path(b["ca_file"], f"targets.{name}.broker.ca_file", source)
+        admin = None
+        if "admin_cert_file" in b or "admin_key_file" in b:
+            admin = ClientIdentity(
+                _path(b.get("admin_cert_file"), f"targets.{name}.broker.admin_cert_file", source),
+                _path(b.get("admin_key_file"), f"targets.{name}.broker.admin_key_file", source),
+                ca_path,
+                "admin",
+            )
+        endpoint = BrokerEndpoint(b["host"], b["port"], ca_path, b.get("server_hostname", b["host"]))
+        broker = _StaticBroker(endpoint, admin, name)
+    realm = device_id = None
+    if "device" in table:
+        d = table["device"]
+        _check_keys(d, _DEVICE_KEYS, f"targets.{name}.device", source)
+        for key in sorted(_DEVICE_KEYS):
+            if key not in d:
+                raise ConfigError(f"targets.{name}.device: missing {key!r}", source=source)
+        if ca_path is None:
+            raise ConfigError(f"targets.{name}.device: needs a [broker] section with ca_file", source=source)
+        realm, device_id = str(d["realm"]), str(d["device_id"])
+        device = ClientIdentity(
+            _path(d["cert_file"], f"targets.{name}.device.cert_file", source),
+            _path(d["key_file"], f"targets.{name}.device.key_file", source),
+            ca_path,
+            f"{realm}/{device_id}",
+        )
+    return PhysicalTarget(name, str(table.get("description", "")), broker, device, realm, device_id)
+
+
+def load_bench(path: Path) -> dict[str, Target]:
+    """Parse a bench file into targets; any mistake is one :class:`ConfigError` line."""
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError("bench file not found", source=path) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", source=path) from None
+    _check_keys(data, {"targets"}, "top level", path)
+    targets: dict[str, Target] = {}
+    for name, table in data.get("targets", {}).items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"targets.{name}: expected a table", source=path)
+        _check_keys(table, _TARGET_KEYS, f"targets.{name}", path)
+        kind = table.get("kind")
+        if kind == "simulated":
+            targets[name] = SimulatedTarget(name)
+        elif kind == "physical":
+            targets[name] = _physical(name, table, path)
+        else:
+            raise ConfigError(f"targets.{name}.kind: expected 'simulated' or 'physical', got {kind!r}", source=path)
+    return targets
+
+
+def resolve_target(name: str, bench: Path | None = None, *, backend: str = "process") -> Target:
+    """The target called ``name``: one from the bench file, else a built-in one."""
+    targets = load_bench(bench) if bench is not None else {}
+    if name in targets:
+        return targets[name]
+    if name in BUILTIN_TARGETS:
+        return SimulatedTarget(name, backend=backend)
+    available = [*BUILTIN_TARGETS, *targets]
+    close = difflib.get_close_matches(name, available, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise ConfigError(f"unknown target {name!r} (available: {', '.join(available)}){hint}")

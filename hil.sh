@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The two entry points of the README: `./hil.sh main` and `./hil.sh test`.
+# Each one sets the machine up first (idempotent), then runs.
+set -euo pipefail
+cd "$(dirname "$0")"
+cmd="${1:-}"; shift || true
+case "$cmd" in
+    main) scripts/setup; exec .venv/bin/hil run --target sim "$@" ;;
+    test) scripts/setup; exec .venv/bin/python -m pytest "$@" ;;
+    *) echo "usage: ./hil.sh main|test [args...]" >&2; exit 2 ;;
+esac

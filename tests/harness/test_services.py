@@ -1,0 +1,186 @@
+"""The service lifecycle: readiness, failures, port retries, stop, restart, and log files."""
+
+from __future__ import annotations
+
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.errors import PortInUse, ServiceError, ServiceExited, StartupTimeout
+from harness.services import (
+    AllOf,
+    HttpStatus,
+    LogLine,
+    ProcessBackend,
+    ServiceSpec,
+    ServiceState,
+    TcpPort,
+    TlsHandshake,
+    current_tracker,
+)
+
+PY = sys.executable
+
+
+@pytest.fixture
+def backend(tmp_path: Path) -> ProcessBackend:
+    return ProcessBackend(tmp_path)
+
+
+def http_server(name: str = "web") -> ServiceSpec:
+    return ServiceSpec(
+        name,
+        command=lambda ports, wd: [PY, "-u", "-m", "http.server", str(ports["http"]), "--bind", "127.0.0.1"],
+        ports=("http",),
+    )
+
+
+def test_start_returns_only_when_ready_and_stop_is_idempotent(backend):
+    service = backend.create(http_server())
+    service.start(AllOf(TcpPort("http"), HttpStatus(port="http", path="/", status=200)))
+    assert service.state is ServiceState.RUNNING
+    with socket.create_connection(("127.0.0.1", service.port("http")), timeout=2):
+        pass
+    service.stop()
+    service.stop()
+    assert service.state is ServiceState.STOPPED
+    assert service.exited() is not None
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", service.port("http")), timeout=1).close()
+
+
+def test_log_line_readiness_waits_for_the_line_and_the_log_file_keeps_output(backend):
+    spec = ServiceSpec(
+        "printer",
+        command=lambda ports, wd: [PY, "-u", "-c", "import sys; print('booting'); print('ready now'); sys.stdin.read()"],
+    )
+    service = backend.create(spec)
+    service.start(LogLine(r"^ready now$"))
+    assert service.log is not None and "booting" in service.log.lines()
+    service.stop()
+    text = service.log_path.read_text()
+    assert "booting" in text and "ready now" in text
+
+
+def test_a_service_that_exits_during_start_raises_with_its_log(backend):
+    spec = ServiceSpec("crasher", command=lambda ports, wd: [PY, "-c", "print('fatal: bad config'); raise SystemExit(3)"])
+    service = backend.create(spec)
+    with pytest.raises(ServiceExited) as info:
+        service.start(LogLine("never printed"), timeout=10)
+    assert info.value.service == "crasher"
+    assert "fatal: bad config" in info.value.log_tail()
+    assert service.state is ServiceState.STOPPED
+
+
+def test_a_service_that_never_gets_ready_times_out_and_is_stopped(backend):
+    spec = ServiceSpec("sleeper", command=lambda ports, wd: [PY, "-c", "import threading; threading.Event().wait()"])
+    service = backend.create(spec)
+    with pytest.raises(StartupTimeout, match="not ready after 0.3s"):
+        service.start(LogLine("never printed"), timeout=0.3)
+    assert service.exited() is not None, "a service that failed readiness must be stopped"
+
+
+def test_probe_readiness_notices_an_exit_instead_of_timing_out(backend):
+    spec = ServiceSpec("quitter", command=lambda ports, wd: [PY, "-c", "pass"], ports=("http",))
+    service = backend.create(spec)
+    with pytest.raises(ServiceExited):
+        service.start(TcpPort("http"), timeout=30)
+
+
+def test_address_in_use_is_retried_on_a_new_port(backend, tmp_path):
+    # The first launch reports the port as taken (as mosquitto does), the second one serves.
+    marker = tmp_path / "first-done"
+    script = (
+        "import sys, pathlib, http.server\n"
+        f"m = pathlib.Path({str(marker)!r})\n"
+        "if not m.exists():\n"
+        "    m.touch(); print('Error: Address already in use', flush=True); sys.exit(1)\n"
+        "http.server.test(HandlerClass=http.server.SimpleHTTPRequestHandler, port=int(sys.argv[1]), bind='127.0.0.1')\n"
+    )
+    seen: list[int] = []
+
+    def command(ports, wd):
+        seen.append(ports["http"])
+        return [PY, "-u", "-c", script, str(ports["http"])]
+
+    service = backend.create(ServiceSpec("retry", command=command, ports=("http",)))
+    service.start(HttpStatus(port="http"))
+    try:
+        assert len(seen) == 2 and service.port("http") == seen[1]
+    finally:
+        service.stop()
+
+
+def test_port_in_use_gives_up_after_the_retries(backend):
+    spec = ServiceSpec("taken", command=lambda ports, wd: [PY, "-c", "print('Address already in use'); raise SystemExit(1)"],
+                       ports=("p",))
+    with pytest.raises(PortInUse):
+        backend.create(spec).start(TcpPort("p"))
+
+
+def test_restart_keeps_the_same_port(backend):
+    service = backend.create(http_server("restarted"))
+    service.start(HttpStatus(port="http"))
+    port = service.port("http")
+    first_pid = service.pid
+    service.restart(HttpStatus(port="http"))
+    try:
+        assert service.port("http") == port and service.pid != first_pid
+    finally:
+        service.stop()
+
+
+def test_start_twice_is_refused(backend):
+    service = backend.create(http_server("twice"))
+    service.start(HttpStatus(port="http"))
+    try:
+        with pytest.raises(ServiceError, match="cannot start while running"):
+            service.start(HttpStatus(port="http"))
+    finally:
+        service.stop()
+
+
+def test_a_missing_executable_is_one_clear_error(backend):
+    service = backend.create(ServiceSpec("ghost", command=lambda ports, wd: ["/nonexistent/binary"]))
+    with pytest.raises(ServiceError, match="cannot run .*not found"):
+        service.start(LogLine("never printed"), timeout=5)
+
+
+def test_tls_handshake_readiness_uses_the_harness_ca(backend, tmp_path):
+    from harness.pki import HarnessPKI
+
+    pki = HarnessPKI(tmp_path / "pki")
+    cert = pki.issue_server("tls")
+    script = (
+        "import ssl, sys, http.server\n"
+        "srv = http.server.HTTPServer(('127.0.0.1', int(sys.argv[1])), http.server.SimpleHTTPRequestHandler)\n"
+        "ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain(sys.argv[2], sys.argv[3])\n"
+        "srv.socket = ctx.wrap_socket(srv.socket, server_side=True)\n"
+        "srv.serve_forever()\n"
+    )
+    spec = ServiceSpec(
+        "tls",
+        command=lambda ports, wd: [PY, "-c", script, str(ports["https"]), str(cert.cert_path), str(cert.key_path)],
+        ports=("https",),
+    )
+    service = backend.create(spec)
+    service.start(AllOf(TlsHandshake("https", pki.ca_cert_path), HttpStatus(port="https", ca_path=pki.ca_cert_path)))
+    service.stop()
+    # Against another CA the same handshake must fail: readiness would never pass.
+    other = HarnessPKI(tmp_path / "other")
+    service = backend.create(ServiceSpec("tls2", command=spec.command, ports=("https",)))
+    with pytest.raises(StartupTimeout):
+        service.start(TlsHandshake("https", other.ca_cert_path), timeout=0.5)
+
+
+def test_services_carry_the_session_marker(backend):
+    service = backend.create(http_server("marked"))
+    service.start(HttpStatus(port="http"))
+    try:
+        environ = Path(f"/proc/{service.pid}/environ").read_bytes().split(b"\0")
+        marker = f"HIL_SESSION_ID={current_tracker().session_id}".encode()
+        assert marker in environ
+    finally:
+        service.stop()
