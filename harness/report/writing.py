@@ -1,0 +1,103 @@
+"""The end-of-run step: build the run record from what the pytest plugin collected, write all projections.
+
+The plugin keeps its own light per-test state while the run is going (pytest spreads one test over
+three reports); this module is the one place that turns that state into a :class:`RunRecord` and
+writes every output format from it, so adding a format (HTML) means adding one line here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final, Protocol
+
+from harness.report.json_report import write_record
+from harness.report.junit import write_junit
+from harness.report.record import CheckRecord, Evidence, Finding, RunRecorder, Target
+from harness.requirements import RequirementRegistry
+
+__all__ = ["JUNIT_FILE", "RECORD_FILE", "write_reports"]
+
+RECORD_FILE: Final = "run-record.json"
+JUNIT_FILE: Final = "junit.xml"
+
+
+class TargetLike(Protocol):
+    """What a report needs of a target (``harness.targets.Target`` satisfies it)."""
+
+    name: str
+    kind: str
+    description: str
+
+
+class CollectedCheck(Protocol):
+    """What the plugin collects per test (``fixtures.recording._Check`` satisfies it)."""
+
+    nodeid: str
+    name: str
+    requirement_ids: Sequence[str]
+    finding: Mapping[str, str] | None
+    outcome: str
+    duration: float
+    message: str
+    evidence: Sequence[Mapping[str, str]]
+
+
+def write_reports(
+    report_dir: Path,
+    *,
+    target: TargetLike,
+    checks: Iterable[CollectedCheck],
+    seeds: Mapping[str, Any],
+    sdk_names: Sequence[str],
+    started_at: float | datetime,
+    registry: RequirementRegistry | None = None,
+) -> list[Path]:
+    """Write ``run-record.json`` and ``junit.xml`` into ``report_dir``; return their paths.
+
+    Args:
+        started_at: when the run began, as an aware ``datetime`` or a POSIX timestamp.
+        seeds: seeds whose value is ``None`` (e.g. Hypothesis without ``--hypothesis-seed``) are
+            left out: there is nothing to reproduce with.
+
+    Raises:
+        ReportError: the record is invalid (nothing is written) or a file cannot be written.
+    """
+    start = started_at if isinstance(started_at, datetime) else datetime.fromtimestamp(started_at, UTC)
+    recorder = RunRecorder(
+        target=Target(target.name, target.kind, getattr(target, "description", "") or ""),
+        sdk_names=sdk_names,
+        seeds={name: value for name, value in seeds.items() if value is not None},
+        registry=registry,
+        started_at=start,
+    )
+    for check in checks:
+        recorder.add(_check_record(check))
+    record = recorder.finish()
+
+    record_path = Path(report_dir) / RECORD_FILE
+    junit_path = Path(report_dir) / JUNIT_FILE
+    write_record(record, record_path)
+    write_junit(record, junit_path)
+    return [record_path, junit_path]
+
+
+def _check_record(check: CollectedCheck) -> CheckRecord:
+    finding = check.finding
+    return CheckRecord(
+        id=check.nodeid,
+        name=check.name,
+        requirement_ids=tuple(dict.fromkeys(check.requirement_ids)),
+        outcome=check.outcome,  # type: ignore[arg-type]  # CheckRecord validates it
+        duration_s=max(0.0, float(check.duration)),
+        message=check.message or "",
+        finding=None if finding is None else Finding(
+            str(finding["requirement"]), str(finding.get("reason", "")), str(finding.get("sdk", ""))
+        ),
+        evidence=tuple(
+            Evidence(item["path"], item.get("kind", "file"), item.get("description", ""))
+            for item in check.evidence
+        ),
+    )
+
