@@ -4,6 +4,8 @@ Mosquitto is configured the way Astarte's broker behaves for devices:
 
 * ``require_certificate`` + ``use_identity_as_username``: a client *is* its certificate's CN,
   ``<realm>/<device_id>`` for a device, exactly as Astarte issues it; no password is ever used.
+* two listeners on the same CA: the device listener (client id forced to the CN, as Astarte's
+  broker does) and a back-office listener for the simulators and captures;
 * an ACL ``pattern readwrite %u/#``: a device can only use its own topic tree (the CN contains a
   ``/``, and ``%u`` expands over both levels), and an admin identity (CN ``admin``) that the
   simulators use to see and answer all device traffic.
@@ -20,6 +22,7 @@ from __future__ import annotations
 import os
 import shutil
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,6 +38,7 @@ if TYPE_CHECKING:
 __all__ = ["ADMIN_COMMON_NAME", "Broker", "BrokerEndpoint", "MosquittoBroker", "mosquitto_binary"]
 
 ADMIN_COMMON_NAME = "admin"
+PROBE_COMMON_NAME = "hil-readiness/probe"
 READY_LINE = r"mosquitto version \S+ running"
 MOSQUITTO_IMAGE = "eclipse-mosquitto:2"
 
@@ -71,6 +75,11 @@ class Broker(ABC):
 
     @property
     @abstractmethod
+    def admin_endpoint(self) -> BrokerEndpoint:
+        """Where the server side connects (may equal :attr:`endpoint` on a physical broker)."""
+
+    @property
+    @abstractmethod
     def admin_identity(self) -> ClientIdentity:
         """An identity allowed to read and write every topic (the server side)."""
 
@@ -100,12 +109,15 @@ class MosquittoBroker(Broker):
         admin = pki.issue_client(ADMIN_COMMON_NAME)
         self._server_cert, self._server_key = server.cert_path, server.key_path
         self._admin = ClientIdentity(admin.cert_path, admin.key_path, pki.ca_cert_path, ADMIN_COMMON_NAME)
+        # Readiness of the device listener is proven with a device-shaped identity of its own.
+        probe = pki.issue_client(PROBE_COMMON_NAME)
+        self._probe = ClientIdentity(probe.cert_path, probe.key_path, pki.ca_cert_path, PROBE_COMMON_NAME)
         binary = mosquitto_binary() or "mosquitto"
         self.service: Service = backend.create(
             ServiceSpec(
                 name=name,
-                command=lambda ports, workdir: [binary, "-c", str(self._write_config(ports["mqtts"], workdir))],
-                ports=("mqtts",),
+                command=lambda ports, workdir: [binary, "-c", str(self._write_config(ports, workdir))],
+                ports=("mqtts", "mqtts-admin"),
                 image=MOSQUITTO_IMAGE,
             )
         )
@@ -116,12 +128,25 @@ class MosquittoBroker(Broker):
         return BrokerEndpoint(self.service.host, self.service.port("mqtts"), self.pki.ca_cert_path)
 
     @property
+    def admin_endpoint(self) -> BrokerEndpoint:
+        return BrokerEndpoint(self.service.host, self.service.port("mqtts-admin"), self.pki.ca_cert_path)
+
+    @property
     def admin_identity(self) -> ClientIdentity:
         return self._admin
 
+    @property
+    def probe_identity(self) -> ClientIdentity:
+        """The identity readiness uses on the device listener (CN ``hil-readiness/probe``)."""
+        return self._probe
+
     # -- life cycle ------------------------------------------------------------------------
     def readiness(self) -> Readiness:
-        return AllOf(LogLine(READY_LINE), MqttConnack(self._admin, port="mqtts"))
+        return AllOf(
+            LogLine(READY_LINE),
+            MqttConnack(self._admin, port="mqtts-admin"),
+            MqttConnack(self._probe, port="mqtts"),
+        )
 
     def start(self, *, timeout: float = 15.0) -> None:
         if mosquitto_binary() is None and self.service.spec.image is None:
@@ -141,26 +166,39 @@ class MosquittoBroker(Broker):
         return ClientIdentity(cert.cert_path, cert.key_path, self.pki.ca_cert_path, cert.common_name)
 
     # -- configuration ---------------------------------------------------------------------
-    def config_text(self, port: int, acl_path: Path) -> str:
-        lines = [
-            # As root, mosquitto would drop to user "mosquitto" and then fail to read our 0700
-            # run directory (rc 13); "user root" keeps it as is (and keeps PDEATHSIG, which a
-            # setuid would clear).
-            "user root" if os.geteuid() == 0 else "",
-            "per_listener_settings false",
+    def config_text(self, ports: Mapping[str, int], acl_path: Path) -> str:
+        common = [
             "allow_anonymous false",
-            "persistence false",
-            "log_dest stderr",
-            *(f"log_type {kind}" for kind in self.log_types),
-            "connection_messages true",
-            "max_queued_messages 0",
             f"acl_file {acl_path}",
-            f"listener {port} 127.0.0.1",
             f"cafile {self.pki.ca_cert_path}",
             f"certfile {self._server_cert}",
             f"keyfile {self._server_key}",
             "require_certificate true",
             "use_identity_as_username true",
+        ]
+        lines = [
+            # As root, mosquitto would drop to user "mosquitto" and then fail to read our 0700
+            # run directory (rc 13); "user root" keeps it as is (and keeps PDEATHSIG, which a
+            # setuid would clear).
+            "user root" if os.geteuid() == 0 else "",
+            "per_listener_settings true",
+            "persistence false",
+            "log_dest stderr",
+            *(f"log_type {kind}" for kind in self.log_types),
+            "connection_messages true",
+            "max_queued_messages 0",
+            # Without it, small MQTT packets meet TCP delayed ACKs: ~40 ms per CONNACK (measured).
+            "set_tcp_nodelay true",
+            # Devices: the client id becomes the certificate CN, as Astarte's broker makes the
+            # subscriber id <realm>/<device_id>. A second connection with the same identity takes
+            # the session over; the realm uses that to force a device to disconnect.
+            f"listener {ports['mqtts']} 127.0.0.1",
+            *common,
+            "use_username_as_clientid true",
+            # Back office (simulators, captures): same CA, client ids left alone, so several
+            # admin sessions can coexist.
+            f"listener {ports['mqtts-admin']} 127.0.0.1",
+            *common,
         ]
         return "\n".join(line for line in lines if line) + "\n"
 
@@ -168,9 +206,9 @@ class MosquittoBroker(Broker):
     def acl_text() -> str:
         return f"pattern readwrite %u/#\n\nuser {ADMIN_COMMON_NAME}\ntopic readwrite #\n"
 
-    def _write_config(self, port: int, workdir: Path) -> Path:
+    def _write_config(self, ports: Mapping[str, int], workdir: Path) -> Path:
         acl = workdir / "acl"
         acl.write_text(self.acl_text())
         conf = workdir / "mosquitto.conf"
-        conf.write_text(self.config_text(port, acl))
+        conf.write_text(self.config_text(ports, acl))
         return conf

@@ -94,7 +94,10 @@ class Target(ABC):
 
 
 class SimulatedTarget(Target):
-    """The built-in target: harness PKI and a real Mosquitto, later the simulators, all local.
+    """The built-in target: harness PKI, a real Mosquitto and the simulators, all on loopback.
+
+    Components (see :mod:`harness.components`) start on first use and stop, in reverse order,
+    at :meth:`close`.
 
     Args:
         backend: ``process``, ``container`` or ``auto`` (see :mod:`harness.services.backends`).
@@ -105,21 +108,19 @@ class SimulatedTarget(Target):
     def __init__(self, name: str = "sim", *, backend: str = "process") -> None:
         self.name = name
         self.description = "hil's simulated servers on loopback"
-        self._backend_name = backend
+        self.backend_name = backend
         self._run_dir: RunDirectory | None = None
         self._pki: Any = None
-        self._broker: MosquittoBroker | None = None
+        self._components: dict[str, Any] = {}
 
     @property
     def capabilities(self) -> frozenset[str]:
+        from harness.components import registry
+
+        provided = {cap for registration in registry().values() for cap in registration.provides}
         return frozenset(
-            {
-                Capability.BROKER,
-                Capability.BROKER_ADMIN,
-                Capability.DEVICE_IDENTITY,
-                Capability.MINT_IDENTITIES,
-                Capability.SCENARIO_CERTIFICATES,
-            }
+            provided
+            | {Capability.DEVICE_IDENTITY, Capability.MINT_IDENTITIES, Capability.SCENARIO_CERTIFICATES}
         )
 
     @property
@@ -137,17 +138,34 @@ class SimulatedTarget(Target):
             self._pki = HarnessPKI(self.run_dir.sub("pki"))
         return self._pki
 
+    def component(self, name: str) -> Any:
+        """The started component ``name`` (starting it, and what it requires, if needed)."""
+        if name in self._components:
+            return self._components[name]
+        from harness.components import registry
+
+        registrations = registry()
+        if name not in registrations:
+            raise TargetError(self.name, f"has no component {name!r} (known: {', '.join(registrations)})")
+        registration = registrations[name]
+        for dependency in registration.requires:
+            self.component(dependency)
+        self._components[name] = registration.factory(self)
+        return self._components[name]
+
+    def start_all(self) -> None:
+        """Start every registered component (what ``hil up`` serves)."""
+        from harness.components import registry
+
+        for name in registry():
+            self.component(name)
+
     def broker(self) -> MosquittoBroker:
-        if self._broker is None:
-            backend = make_backend(self._backend_name, self.run_dir.sub("services"))
-            broker = MosquittoBroker(self.pki, backend)
-            broker.start()
-            self._broker = broker
-        return self._broker
+        return self.component("broker").broker  # type: ignore[no-any-return]
 
     def services(self) -> list[Any]:
-        """The services started so far (for log evidence)."""
-        return [self._broker.service] if self._broker is not None else []
+        """The services started so far (their logs are evidence for failing checks)."""
+        return [service for comp in self._components.values() for service in comp.services()]
 
     def device_identity(self, realm: str, device_id: str) -> ClientIdentity:
         cert = self.pki.issue_client(f"{realm}/{device_id}")
@@ -168,25 +186,24 @@ class SimulatedTarget(Target):
         lines = super().describe()
         if self._pki is not None:
             lines.append(("CA certificate", str(self.pki.ca_cert_path)))
-        if self._broker is not None:
-            endpoint = self._broker.endpoint
-            admin = self._broker.admin_identity
-            lines += [
-                ("MQTT broker (mutual TLS)", endpoint.url),
-                ("broker log", str(self._broker.service.log_path)),
-                ("admin client certificate", str(admin.cert_path)),
-                ("admin client key", str(admin.key_path)),
-            ]
+        for comp in self._components.values():
+            lines += comp.describe()
         return lines
 
     def close(self) -> None:
-        if self._broker is not None:
-            self._broker.stop()
-            self._broker = None
+        errors: list[str] = []
+        for name in reversed(list(self._components)):
+            try:
+                self._components.pop(name).stop()
+            except Exception as exc:  # keep stopping the rest; report every failure at the end
+                errors.append(f"{name}: {exc}")
+        self._components.clear()
         if self._run_dir is not None:
             self._run_dir.remove()
             self._run_dir = None
         self._pki = None
+        if errors:
+            raise TargetError(self.name, "teardown failed: " + "; ".join(errors))
 
 
 @dataclass(frozen=True)
@@ -197,6 +214,10 @@ class _StaticBroker(Broker):
 
     @property
     def endpoint(self) -> BrokerEndpoint:
+        return self._endpoint
+
+    @property
+    def admin_endpoint(self) -> BrokerEndpoint:
         return self._endpoint
 
     @property

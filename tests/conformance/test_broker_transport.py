@@ -67,7 +67,7 @@ def test_broker_accepts_an_empty_client_id_with_clean_session(hil_broker, hil_de
 def test_device_publishes_only_on_its_own_topic_tree(hil_broker, hil_device_identity):
     own, other = _device_id(), _device_id()
     identity = hil_device_identity(REALM, own)
-    with MqttSession(hil_broker.endpoint, hil_broker.admin_identity) as server, MqttSession(
+    with MqttSession(hil_broker.admin_endpoint, hil_broker.admin_identity) as server, MqttSession(
         # The client id claims the other device: identity must still come from the certificate.
         hil_broker.endpoint, identity, client_id=f"{REALM}/{other}"
     ) as device:
@@ -88,7 +88,7 @@ def test_device_publishes_only_on_its_own_topic_tree(hil_broker, hil_device_iden
 @pytest.mark.hil_requires(Capability.BROKER_ADMIN, Capability.MINT_IDENTITIES)
 def test_device_never_receives_another_devices_messages(hil_broker, hil_device_identity):
     snoop, victim = _device_id(), _device_id()
-    with MqttSession(hil_broker.endpoint, hil_broker.admin_identity) as server, MqttSession(
+    with MqttSession(hil_broker.admin_endpoint, hil_broker.admin_identity) as server, MqttSession(
         hil_broker.endpoint, hil_device_identity(REALM, snoop)
     ) as device:
         assert server.connect().accepted and device.connect().accepted

@@ -1,0 +1,63 @@
+"""The floor for ``hil bench startup``: a bare mosquitto started by the most direct script.
+
+Deliberately uses nothing of hil: write the config, spawn mosquitto, and try a mutual-TLS MQTT
+connect until a CONNACK succeeds. Whatever hil's Service adds on top of this is its overhead.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import subprocess
+import time
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+
+
+def connack(port: int, ctx: ssl.SSLContext, until: float) -> bool:
+    done: dict[str, object] = {}
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+    client.tls_set_context(ctx)
+    client.on_connect = lambda c, u, f, rc, p: done.setdefault("rc", rc)
+    client.on_disconnect = lambda c, u, f, rc, p: done.setdefault("rc", rc)
+    try:
+        client.connect("127.0.0.1", port, keepalive=10)
+        while "rc" not in done and time.monotonic() < until:
+            if client.loop(timeout=0.05) != mqtt.MQTT_ERR_SUCCESS:
+                break
+        ok = done.get("rc") == 0
+        if ok:
+            client.disconnect()
+        return ok
+    except OSError:
+        return False
+    finally:
+        sock = client.socket()
+        if sock is not None:
+            sock.close()
+
+
+def start_floor(
+    binary: str, config: str, config_path: Path, probes: list[tuple[int, ssl.SSLContext]]
+) -> tuple[float, subprocess.Popen[bytes]]:
+    """Seconds from nothing to a successful mTLS CONNACK on every listener, and the process.
+
+    ``probes`` are (port, client context) pairs, one per listener, checked in order: the same
+    definition of "ready" as hil's readiness for the broker. The caller stops the process.
+    """
+    t0 = time.perf_counter()
+    config_path.write_text(config)
+    proc = subprocess.Popen([binary, "-c", str(config_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    until = time.monotonic() + 10
+    pending = list(probes)
+    while time.monotonic() < until:
+        while pending and connack(pending[0][0], pending[0][1], until):
+            pending.pop(0)
+        if not pending:
+            return time.perf_counter() - t0, proc
+        if proc.poll() is not None:
+            raise RuntimeError(f"floor mosquitto exited with {proc.returncode}")
+        socket.socket().close()  # nothing to wait on here: retry at once, as a naive script would
+    proc.kill()
+    raise RuntimeError("floor mosquitto never became ready")

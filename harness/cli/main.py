@@ -1,0 +1,73 @@
+"""The ``hil`` command: one entry point, one module per subcommand.
+
+Every subcommand module exposes ``register(subparsers)`` and sets ``func`` on its parser to a
+callable ``(args) -> int``. ``main`` turns every deliberate hil error into one line on stderr and
+a non-zero exit (never a traceback for a user mistake), and runs the leak audit after every
+command: a command that leaves a process, port or temp dir of ours behind fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from harness.errors import ConfigError, HarnessLeak, HilError
+from harness.services.tracking import current_tracker
+
+__all__ = ["main"]
+
+COMMAND_MODULES = (
+    "harness.cli.up",
+    "harness.cli.run",
+    "harness.cli.doctor",
+    "harness.cli.bench",
+    "harness.cli.interfaces",
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that exits 2 with one line (its usage dump is noise for a typo)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="hil", description="hardware-in-the-loop harness for IoT device SDKs")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue  # a command still being built in this checkout
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        status = int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        status = 130
+    except HilError as exc:
+        print(f"hil: error: {exc}", file=sys.stderr)
+        status = 2 if isinstance(exc, ConfigError) else 1
+    try:
+        current_tracker().audit()
+    except HarnessLeak as exc:
+        print(f"hil: leak audit failed: {exc}", file=sys.stderr)
+        status = status or 1
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

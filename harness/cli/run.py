@@ -1,0 +1,43 @@
+"""``hil run``: the conformance checks against a target, writing the run record and JUnit."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from harness.errors import ConfigError
+from harness.services.backends import BACKEND_NAMES
+from harness.targets import resolve_target
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser("run", help="run the conformance checks against a target")
+    parser.add_argument("--target", default="sim", help="target name: 'sim' or one from --bench (default: sim)")
+    parser.add_argument("--bench", type=Path, help="bench file (TOML) describing targets")
+    parser.add_argument("--backend", choices=BACKEND_NAMES, default="process")
+    parser.add_argument("--reports", type=Path, default=Path("reports"), help="report directory (default: reports)")
+    parser.add_argument("--checks", type=Path, default=Path("tests/conformance"),
+                        help="folder of conformance checks (default: tests/conformance)")
+    parser.add_argument("-k", dest="keyword", help="only checks matching this pytest -k expression")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import pytest
+
+    if not args.checks.is_dir():
+        raise ConfigError(f"no conformance checks at {args.checks} (run from the hil project root, or pass --checks DIR)")
+    resolve_target(args.target, args.bench, backend=args.backend)  # fail fast, in one line, on a bad name
+    argv = [
+        str(args.checks),
+        "-p", "no:cacheprovider",
+        f"--hil-target={args.target}",
+        f"--hil-backend={args.backend}",
+        f"--hil-report-dir={args.reports}",
+        "-q",
+    ]
+    if args.bench is not None:
+        argv.append(f"--hil-bench={args.bench}")
+    if args.keyword:
+        argv += ["-k", args.keyword]
+    return int(pytest.main(argv))

@@ -1,0 +1,83 @@
+"""Components of the simulated target: each one a simulator (or the broker) that plugs in.
+
+A component module registers a factory with :func:`component`; the simulated target starts a
+component (and first what it ``requires``) on first use, ``hil up`` starts all of them, and the
+target stops them in reverse order. Adding a simulator therefore means adding one module here
+and one entry to :data:`COMPONENT_MODULES`, and nothing else in the engine::
+
+    @component("destiny", provides=("destiny.repository",))
+    def start_destiny(target: SimulatedTarget) -> DestinyComponent:
+        ...
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from harness.errors import ConfigError
+
+if TYPE_CHECKING:
+    from harness.services.base import Service
+    from harness.targets import SimulatedTarget
+
+__all__ = ["COMPONENT_MODULES", "Component", "ComponentFactory", "Registration", "component", "registry"]
+
+COMPONENT_MODULES = (
+    "harness.components.broker",
+    "harness.components.astarte",
+    "harness.components.message_hub",
+    "harness.components.destiny",
+    "harness.components.locknalert",
+)
+
+
+class Component(Protocol):
+    """A started component: what it prints in ``hil up``, its services, and how to stop it."""
+
+    def describe(self) -> list[tuple[str, str]]: ...
+
+    def services(self) -> list[Service]: ...
+
+    def stop(self) -> None: ...
+
+
+ComponentFactory = Callable[["SimulatedTarget"], Any]
+
+
+@dataclass(frozen=True)
+class Registration:
+    name: str
+    factory: ComponentFactory
+    requires: tuple[str, ...]
+    provides: tuple[str, ...]
+
+
+_REGISTRY: dict[str, Registration] = {}
+
+
+def component(
+    name: str, *, requires: tuple[str, ...] = (), provides: tuple[str, ...] = ()
+) -> Callable[[ComponentFactory], ComponentFactory]:
+    """Register a component factory under ``name``; a duplicate name is a programming error."""
+
+    def decorate(factory: ComponentFactory) -> ComponentFactory:
+        if name in _REGISTRY and _REGISTRY[name].factory is not factory:
+            raise ConfigError(f"component {name!r} is registered twice")
+        _REGISTRY[name] = Registration(name, factory, requires, provides)
+        return factory
+
+    return decorate
+
+
+def registry() -> dict[str, Registration]:
+    """Every registered component, in :data:`COMPONENT_MODULES` order (modules load lazily)."""
+    for module in COMPONENT_MODULES:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+    return dict(_REGISTRY)

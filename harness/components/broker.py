@@ -1,0 +1,41 @@
+"""The broker component: Mosquitto with mutual TLS, the harness PKI as its CA."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from harness.broker import MosquittoBroker
+from harness.components import component
+from harness.services.backends import make_backend
+
+if TYPE_CHECKING:
+    from harness.services.base import Service
+    from harness.targets import SimulatedTarget
+
+
+class BrokerComponent:
+    def __init__(self, broker: MosquittoBroker) -> None:
+        self.broker = broker
+
+    def describe(self) -> list[tuple[str, str]]:
+        endpoint, admin = self.broker.endpoint, self.broker.admin_identity
+        return [
+            ("MQTT broker for devices (mutual TLS)", endpoint.url),
+            ("MQTT broker back office (mutual TLS, CN admin)", self.broker.admin_endpoint.url),
+            ("broker log", str(self.broker.service.log_path)),
+            ("broker admin certificate (CN admin)", str(admin.cert_path)),
+            ("broker admin key", str(admin.key_path)),
+        ]
+
+    def services(self) -> list[Service]:
+        return [self.broker.service]
+
+    def stop(self) -> None:
+        self.broker.stop()
+
+
+@component("broker", provides=("broker", "broker.admin"))
+def start_broker(target: SimulatedTarget) -> BrokerComponent:
+    broker = MosquittoBroker(target.pki, make_backend(target.backend_name, target.run_dir.sub("services")))
+    broker.start()
+    return BrokerComponent(broker)

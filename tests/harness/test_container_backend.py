@@ -1,0 +1,39 @@
+"""The container backend: real where a Docker engine answers, a reasoned skip everywhere else."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.errors import ConfigError
+from harness.services import docker_unavailable_reason, make_backend
+
+REASON = docker_unavailable_reason()
+needs_docker = pytest.mark.skipif(REASON is not None, reason=f"container backend: {REASON}")
+
+
+@needs_docker
+def test_mosquitto_runs_in_a_container_with_the_same_readiness(tmp_path):
+    from harness.broker import MosquittoBroker
+    from harness.mqtt_client import MqttSession
+    from harness.pki import HarnessPKI
+
+    pki = HarnessPKI(tmp_path / "pki")
+    broker = MosquittoBroker(pki, make_backend("container", tmp_path / "services"))
+    broker.start(timeout=120)
+    try:
+        with MqttSession(broker.endpoint, broker.device_identity("hil", "dev")) as session:
+            assert session.connect().accepted
+    finally:
+        broker.stop()
+
+
+@pytest.mark.skipif(REASON is None, reason="a Docker engine answers here")
+def test_asking_for_containers_without_an_engine_says_why(tmp_path):
+    with pytest.raises(ConfigError, match="container backend unavailable: "):
+        make_backend("container", tmp_path)
+    assert make_backend("auto", tmp_path).name == "process"
+
+
+def test_an_unknown_backend_name_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="unknown service backend 'vm'"):
+        make_backend("vm", tmp_path)

@@ -1,0 +1,145 @@
+"""The pytest plugin as a user's project sees it: markers, options, the run record, the audit."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import textwrap
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from harness.report import validate_record
+
+
+def run_child(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return pytester.runpytest_subprocess("-p", "no:cacheprovider", f"--hil-report-dir={pytester.path / 'reports'}", *args)
+
+
+def test_an_unknown_requirement_id_is_refused_at_collection(pytester):
+    pytester.makepyfile(
+        test_typo=textwrap.dedent(
+            """
+            import pytest
+
+            @pytest.mark.requirement("ASTARTE-MQTT-INTROSPECTON-01")
+            def test_x():
+                pass
+            """
+        )
+    )
+    result = run_child(pytester)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*test_typo.py::test_x*ASTARTE-MQTT-INTROSPECTON-01*ASTARTE-MQTT-INTROSPECTION-01*"])
+    result.stdout.no_fnmatch_line("*passed*")
+
+
+def test_the_run_record_validates_and_names_exact_sdk_versions(pytester):
+    pytester.makepyfile(
+        test_checks=textwrap.dedent(
+            """
+            import pytest
+
+            @pytest.mark.requirement("ASTARTE-MQTT-TLS-01")
+            def test_passes():
+                pass
+
+            @pytest.mark.requirement("ASTARTE-MQTT-TOPICS-01")
+            def test_fails():
+                assert 1 == 2, "the broker said no"
+
+            @pytest.mark.finding("ASTARTE-MQTT-INTROSPECTION-01", reason="known deviation", sdk="astarte-device-sdk==0.14.0")
+            def test_known_finding():
+                assert False
+
+            @pytest.mark.hil_requires("no-such-capability")
+            def test_needs_more():
+                pass
+            """
+        )
+    )
+    result = run_child(pytester, "--hil-seed=1234")
+    result.assert_outcomes(passed=1, failed=1, xfailed=1, skipped=1)
+    data = json.loads((pytester.path / "reports" / "run-record.json").read_text())
+    validate_record(data)
+    versions = {sdk["name"]: sdk["version"] for sdk in data["sdks"]}
+    for name in ("astarte-device-sdk", "destiny-sdk", "aiolocknalert"):
+        assert versions[name] == importlib.metadata.version(name)
+    assert data["target"]["name"] == "sim"
+    assert data["seeds"]["hil"] == 1234
+    outcomes = {check["name"]: check for check in data["checks"]}
+    assert outcomes["test_passes"]["outcome"] == "passed"
+    assert outcomes["test_passes"]["requirement_ids"] == ["ASTARTE-MQTT-TLS-01"]
+    assert outcomes["test_fails"]["outcome"] == "failed" and "the broker said no" in outcomes["test_fails"]["message"]
+    assert outcomes["test_known_finding"]["outcome"] == "xfailed"
+    assert outcomes["test_known_finding"]["finding"]["sdk"] == "astarte-device-sdk==0.14.0"
+    assert outcomes["test_needs_more"]["outcome"] == "skipped"
+    assert "no-such-capability" in outcomes["test_needs_more"]["message"]
+    suite = ET.parse(pytester.path / "reports" / "junit.xml").getroot()
+    assert len(suite.findall(".//testcase")) == 4
+    assert len(suite.findall(".//failure")) == 1
+
+
+def test_a_fixed_finding_fails_the_run(pytester):
+    pytester.makepyfile(
+        test_fixed=textwrap.dedent(
+            """
+            import pytest
+
+            @pytest.mark.finding("ASTARTE-MQTT-TLS-01", reason="used to fail", sdk="astarte-device-sdk==0.14.0")
+            def test_now_passes():
+                pass
+            """
+        )
+    )
+    result = run_child(pytester)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*XPASS(strict)*finding ASTARTE-MQTT-TLS-01*"])
+
+
+def test_a_finding_marker_without_reason_is_refused(pytester):
+    pytester.makepyfile(
+        test_bad=textwrap.dedent(
+            """
+            import pytest
+
+            @pytest.mark.finding("ASTARTE-MQTT-TLS-01")
+            def test_x():
+                assert False
+            """
+        )
+    )
+    result = run_child(pytester)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*finding marker needs (requirement, reason=..., sdk=...)*"])
+
+
+def test_an_unknown_target_is_one_line_with_a_suggestion(pytester):
+    pytester.makepyfile(test_x="def test_x():\n    pass\n")
+    result = run_child(pytester, "--hil-target=simm")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*unknown target 'simm'*did you mean 'sim'?*"])
+    assert "Traceback" not in result.stderr.str()
+
+
+def test_failing_checks_carry_service_logs_as_evidence(pytester):
+    pytester.makepyfile(
+        test_evidence=textwrap.dedent(
+            """
+            def test_fails_with_the_broker_running(hil_broker):
+                assert hil_broker.endpoint.port == 0
+            """
+        )
+    )
+    result = run_child(pytester)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*hil service log: mosquitto (tail)*", "*mosquitto version * running*"])
+    data = json.loads((pytester.path / "reports" / "run-record.json").read_text())
+    evidence = data["checks"][0]["evidence"]
+    assert evidence and evidence[0]["kind"] == "service-log"
+    assert "mosquitto version" in (pytester.path / "reports" / evidence[0]["path"]).read_text()
+
+
+def test_plugin_is_installed_through_the_pytest11_entry_point():
+    entry_points = importlib.metadata.entry_points(group="pytest11")
+    assert any(ep.name == "hil" and ep.value == "fixtures.plugin" for ep in entry_points)
