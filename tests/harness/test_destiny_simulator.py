@@ -1,0 +1,469 @@
+"""The DESTINY simulator's own behaviour, with raw HTTP requests signed by a tiny signer of ours.
+
+Most checks run the app in-process (Starlette's TestClient, an httpx client over ASGI) so they can
+hold the store and its clock; a few run the real process to check the CLI contract: the ready
+line, clean stop on SIGTERM/SIGINT, TLS, seed files, and one-line errors.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import hmac
+import json
+import re
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import trustme
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from simulators.destiny import READY_PREFIX, create_app, new_store
+from simulators.destiny.durations import DurationError, parse_duration
+from simulators.destiny.store import MAX_BATCH_SIZE, Robot, Store
+
+BATCHES = "/v1/robot-enhancement-batches/"
+
+
+# -- a tiny signer of our own (independent of the simulator's verifier and of the SDK) -------------
+def signed(robot: Robot, body: bytes = b"", *, timestamp: str | None = None, secret: str | None = None) -> dict[str, str]:
+    stamp = timestamp if timestamp is not None else repr(time.time())
+    message = body + b":" + robot.client_id.bytes + b":" + stamp.encode()
+    digest = hmac.new((secret or robot.secret).encode(), message, hashlib.sha256).hexdigest()
+    return {"Authorization": f"Signature {digest}", "X-Client-Id": str(robot.client_id), "X-Request-Timestamp": stamp}
+
+
+@pytest.fixture
+def store() -> Store:
+    return new_store()
+
+
+@pytest.fixture
+def api(store: Store) -> Iterator[TestClient]:
+    # raise_server_exceptions=False: a crash must show up as the 500 a robot would see.
+    with TestClient(create_app(store), raise_server_exceptions=False) as client:
+        yield client
+
+
+@pytest.fixture
+def robot(store: Store) -> Robot:
+    return store.add_robot("r1")
+
+
+def poll(api: TestClient, robot: Robot, query: str = "", **headers: str) -> httpx.Response:
+    return api.post(f"{BATCHES}?robot_id={robot.client_id}{query}", headers={**signed(robot), **headers})
+
+
+def claim(api: TestClient, store: Store, robot: Robot, count: int = 1, lease: str = "PT1M") -> str:
+    store.add_enhancement_request(robot.client_id, [uuid.uuid4() for _ in range(count)])
+    response = poll(api, robot, f"&lease={lease}")
+    assert response.status_code == 200, response.text
+    return str(response.json()["id"])
+
+
+def post_json(api: TestClient, robot: Robot, path: str, payload: object) -> httpx.Response:
+    body = json.dumps(payload).encode()
+    return api.post(path, content=body, headers={**signed(robot, body), "Content-Type": "application/json"})
+
+
+# -- authentication --------------------------------------------------------------------------------
+@pytest.mark.requirement("DESTINY-ROBOT-AUTH-01", "DESTINY-ROBOT-AUTH-02", "DESTINY-ROBOT-AUTH-03",
+                         "DESTINY-ROBOT-AUTH-04", "DESTINY-ROBOT-AUTH-05", "DESTINY-ROBOT-AUTH-07",
+                         "DESTINY-ROBOT-AUTH-08", "DESTINY-ROBOT-AUTH-13")
+@pytest.mark.parametrize(
+    ("change", "detail"),
+    [
+        ({"Authorization": None}, "Authorization header missing."),
+        ({"Authorization": "Bearer"}, "Authorization type not supported."),
+        ({"Authorization": "signature abc"}, "Authorization type not supported."),
+        ({"Authorization": "Bearer eyJhbGciOi.bad.token"}, "Unable to parse authentication token."),
+        ({"X-Client-Id": None}, "X-Client-Id header missing"),
+        ({"X-Client-Id": "not-a-uuid"}, "Invalid format for client id, expected UUIDv4 or UUIDv7."),
+        ({"X-Client-Id": "6ba7b810-9dad-11d1-80b4-00c04fd430c8"}, "Invalid format for client id, expected UUIDv4 or UUIDv7."),
+        ({"X-Request-Timestamp": None}, "X-Request-Timestamp header missing"),
+        ({"X-Request-Timestamp": "yesterday"}, "X-Request-Timestamp header is not a valid timestamp."),
+        ({"X-Request-Timestamp": "nan"}, "X-Request-Timestamp header is not a valid timestamp."),
+        ({"X-Request-Timestamp": "inf"}, "X-Request-Timestamp header is not a valid timestamp."),
+        ({"X-Request-Timestamp": repr(time.time() - 301)}, "Token is expired."),
+        ({"Authorization": "Signature " + "0" * 64}, "Signature is invalid."),
+        ({"Authorization": "Signature  " + "0" * 64}, "Signature is invalid."),
+        ({"Authorization": "Signature caf\u00e9"}, "Signature is invalid."),
+    ],
+)
+def test_each_auth_failure_is_a_401_with_the_real_text(
+    api: TestClient, robot: Robot, change: dict[str, str | None], detail: str
+) -> None:
+    headers: dict[str, str] = signed(robot)
+    for name, value in change.items():
+        headers.pop(name)
+        if value is not None:
+            headers[name] = value
+    raw = [(k.encode(), v.encode("latin-1")) for k, v in headers.items()]
+    response = api.post(f"{BATCHES}?robot_id={robot.client_id}", headers=raw)
+    assert (response.status_code, response.json()) == (401, {"detail": detail})
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-AUTH-10")
+def test_unknown_client_is_named_in_the_401(api: TestClient, store: Store) -> None:
+    ghost = Robot(client_id=uuid.uuid4(), secret="s", name="ghost")
+    response = poll(api, ghost)
+    assert response.json() == {"detail": f"robot client {ghost.client_id} does not exist."}
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-AUTH-06", "DESTINY-ROBOT-AUTH-07")
+def test_signature_covers_the_body(api: TestClient, store: Store, robot: Robot) -> None:
+    batch_id = claim(api, store, robot)
+    body = json.dumps({"request_id": batch_id, "error": {"message": "x"}}).encode()
+    headers = {**signed(robot, body), "Content-Type": "application/json"}
+    tampered = api.post(f"{BATCHES}{batch_id}/results/", content=body.replace(b"x", b"y"), headers=headers)
+    assert tampered.json() == {"detail": "Signature is invalid."}
+    assert api.post(f"{BATCHES}{batch_id}/results/", content=body, headers=headers).status_code == 200
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-AUTH-11")
+def test_timestamp_is_verified_as_the_servers_float_repr(api: TestClient, robot: Robot) -> None:
+    stamp = str(int(time.time()))
+    as_sent = signed(robot, timestamp=stamp)  # signs "1795…" but the server signs "1795….0"
+    assert api.post(f"{BATCHES}?robot_id={robot.client_id}", headers=as_sent).status_code == 401
+    as_reformatted = signed(robot, timestamp=stamp)
+    as_reformatted["Authorization"] = signed(robot, timestamp=stamp + ".0")["Authorization"]
+    assert api.post(f"{BATCHES}?robot_id={robot.client_id}", headers=as_reformatted).status_code == 204
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-AUTH-09", "DESTINY-ROBOT-AUTH-12")
+def test_future_timestamps_and_replays_are_accepted(api: TestClient, robot: Robot) -> None:
+    headers = signed(robot, timestamp=repr(time.time() + 86400))
+    first = api.post(f"{BATCHES}?robot_id={robot.client_id}", headers=headers)
+    replay = api.post(f"{BATCHES}?robot_id={robot.client_id}", headers=headers)
+    assert (first.status_code, replay.status_code) == (204, 204)
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-AUTH-08")
+def test_expiry_is_judged_by_the_simulated_clock(api: TestClient, store: Store, robot: Robot) -> None:
+    headers = signed(robot)
+    store.clock.advance(301)
+    assert api.post(f"{BATCHES}?robot_id={robot.client_id}", headers=headers).json() == {"detail": "Token is expired."}
+
+
+# -- polling and leases ----------------------------------------------------------------------------
+@pytest.mark.requirement("DESTINY-ROBOT-POLL-03")
+def test_limit_is_capped(api: TestClient, store: Store, robot: Robot) -> None:
+    store.add_enhancement_request(robot.client_id, [uuid.uuid4() for _ in range(MAX_BATCH_SIZE + 1)])
+    response = poll(api, robot, f"&limit={MAX_BATCH_SIZE * 2}")
+    batch_id = uuid.UUID(response.json()["id"])
+    assert len(store.items_of(batch_id)) == MAX_BATCH_SIZE
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-POLL-08")
+def test_one_item_per_reference_per_batch(api: TestClient, store: Store, robot: Robot) -> None:
+    reference = uuid.uuid4()
+    store.add_enhancement_request(robot.client_id, [reference])
+    store.add_enhancement_request(robot.client_id, [reference])
+    first = uuid.UUID(poll(api, robot).json()["id"])
+    second = uuid.UUID(poll(api, robot).json()["id"])
+    assert len(store.items_of(first)) == len(store.items_of(second)) == 1
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-LEASE-01")
+def test_renewal_answers_a_bare_timestamp(api: TestClient, store: Store, robot: Robot) -> None:
+    batch_id = claim(api, store, robot)
+    response = api.patch(f"{BATCHES}{batch_id}/renew-lease/?lease=PT2H", headers=signed(robot))
+    assert response.status_code == 200
+    assert "content-type" not in response.headers
+    expiry = datetime.datetime.fromisoformat(response.text)
+    assert expiry - store.clock.now() > datetime.timedelta(hours=1, minutes=59)
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-LEASE-03")
+def test_expired_items_are_retried_three_times(api: TestClient, store: Store, robot: Robot) -> None:
+    store.add_enhancement_request(robot.client_id, [uuid.uuid4()])
+    for _ in range(4):
+        assert poll(api, robot, "&lease=PT1M").status_code == 200
+        store.clock.advance(61)
+    assert poll(api, robot).status_code == 204
+    assert sorted(p.status.value for p in store.pending.values()) == ["expired"] * 4
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-LEASE-04", "DESTINY-ROBOT-BATCH-01")
+def test_unknown_batches(api: TestClient, robot: Robot) -> None:
+    ghost = uuid.uuid4()
+    renew = api.patch(f"{BATCHES}{ghost}/renew-lease/", headers=signed(robot))
+    assert (renew.status_code, renew.json()) == (
+        422,
+        {"detail": f"RobotEnhancementBatch with id {{UUID('{ghost}')}} does not exist."},
+    )
+    get = api.get(f"{BATCHES}{ghost}/", headers=signed(robot))
+    assert (get.status_code, get.json()) == (404, {"detail": f"RobotEnhancementBatch with id {ghost} does not exist."})
+    result = post_json(api, robot, f"{BATCHES}{ghost}/results/", {"request_id": str(ghost)})
+    assert result.status_code == 404
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-RESULT-03")
+def test_request_id_mismatch(api: TestClient, store: Store, robot: Robot) -> None:
+    batch_id = claim(api, store, robot)
+    response = post_json(api, robot, f"{BATCHES}{batch_id}/results/", {"request_id": str(uuid.uuid4())})
+    assert (response.status_code, response.json()) == (400, {"detail": "Request ID mismatch"})
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-POLL-07")
+def test_storage_urls_need_their_token(api: TestClient, store: Store, robot: Robot) -> None:
+    store.add_enhancement_request(robot.client_id, [uuid.uuid4()])
+    urls = poll(api, robot).json()
+    reference_url = urls["reference_storage_url"]
+    assert api.get(reference_url).status_code == 200
+    assert api.get(reference_url.split("?")[0]).status_code == 403
+    assert api.put(urls["result_storage_url"], content=b"{}\n").status_code == 201
+    assert api.put(urls["result_storage_url"].replace("sig=", "sig=0"), content=b"").status_code == 403
+
+
+# -- bad input: answered like FastAPI / the real server, never a 500 --------------------------------
+@pytest.mark.requirement("DESTINY-ROBOT-HTTP-01", "DESTINY-ROBOT-HTTP-02")
+def test_routing_defaults(api: TestClient, robot: Robot) -> None:
+    assert api.post(f"/v1/robot-enhancement-batches?robot_id={robot.client_id}", headers=signed(robot),
+                    follow_redirects=False).status_code == 307
+    assert api.get("/v1/nothing/", headers=signed(robot)).json() == {"detail": "Not Found"}
+    wrong = api.put(BATCHES, headers=signed(robot))
+    assert (wrong.status_code, wrong.json()) == (405, {"detail": "Method Not Allowed"})
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-HTTP-03", "DESTINY-ROBOT-POLL-05", "DESTINY-ROBOT-HTTP-04")
+@pytest.mark.parametrize(
+    ("query", "error_type", "loc"),
+    [
+        ("robot_id=nope", "uuid_parsing", ["query", "robot_id", "uuid"]),
+        ("robot_id=6ba7b810-9dad-11d1-80b4-00c04fd430c8", "uuid_version", ["query", "robot_id", "uuid"]),
+        ("", "missing", ["query", "robot_id"]),
+        ("robot_id={id}&limit=ten", "int_parsing", ["query", "limit"]),
+        ("robot_id={id}&limit=-1", "greater_than_equal", ["query", "limit"]),
+        ("robot_id={id}&lease=10 minutes", "time_delta_parsing", ["query", "lease"]),
+        ("robot_id={id}&lease=PT", "time_delta_parsing", ["query", "lease"]),
+        ("robot_id={id}&lease=PT10000000000000000000S", "time_delta_parsing", ["query", "lease"]),
+    ],
+)
+def test_bad_poll_parameters(api: TestClient, robot: Robot, query: str, error_type: str, loc: list[str]) -> None:
+    response = api.post(f"{BATCHES}?{query.format(id=robot.client_id)}", headers=signed(robot))
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["type"] == error_type
+    assert response.json()["detail"][0]["loc"] == loc
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-HTTP-03", "DESTINY-ROBOT-HTTP-04")
+@pytest.mark.parametrize(
+    ("body", "content_type", "error_type"),
+    [
+        (b"{bad", "application/json", "json_invalid"),
+        (b"\xff\xfe", "application/json", "json_invalid"),
+        (b'{"request_id": "%s"}', "text/plain", "model_attributes_type"),
+        (b"", "application/json", "missing"),
+        (b"[1]", "application/json", "model_attributes_type"),
+        (b'"text"', "application/json", "model_attributes_type"),
+        (b'{"request_id": "nope"}', "application/json", "uuid_parsing"),
+        (b'{"request_id": "%s", "error": "boom"}', "application/json", "model_attributes_type"),
+        (b'{"request_id": NaN}', "application/json", "uuid_type"),
+    ],
+)
+def test_bad_result_bodies(
+    api: TestClient, store: Store, robot: Robot, body: bytes, content_type: str, error_type: str
+) -> None:
+    batch_id = claim(api, store, robot)
+    payload = body.replace(b"%s", batch_id.encode())
+    headers = {**signed(robot, payload), "Content-Type": content_type}
+    response = api.post(f"{BATCHES}{batch_id}/results/", content=payload, headers=headers)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["type"] == error_type
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-HTTP-03")
+def test_malformed_json_is_422_even_before_authentication(api: TestClient) -> None:
+    response = api.post(f"{BATCHES}{uuid.uuid4()}/results/", content=b"{bad", headers={"Content-Type": "application/json"})
+    assert response.status_code == 422 and response.json()["detail"][0]["type"] == "json_invalid"
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-HTTP-03")
+def test_invalid_path_uuid(api: TestClient, robot: Robot) -> None:
+    response = api.get(f"{BATCHES}nope/", headers=signed(robot))
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["path", "robot_enhancement_batch_id", "uuid"]
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-HTTP-04")
+@pytest.mark.parametrize("lease", ["PT0S", "-PT10M", "P999999999D"])
+def test_unusable_leases_are_422_not_500(api: TestClient, store: Store, robot: Robot, lease: str) -> None:
+    store.add_enhancement_request(robot.client_id, [uuid.uuid4()])
+    assert poll(api, robot, f"&lease={lease}").status_code == 422
+    batch_id = claim(api, store, robot, lease="PT1M")
+    renew = api.patch(f"{BATCHES}{batch_id}/renew-lease/?lease={lease}", headers=signed(robot))
+    assert renew.status_code == 422
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-HTTP-04", "DESTINY-ROBOT-RESULT-04")
+def test_error_report_on_expired_batch_is_422(api: TestClient, store: Store, robot: Robot) -> None:
+    batch_id = claim(api, store, robot, lease="PT1M")
+    store.clock.advance(61)
+    response = post_json(api, robot, f"{BATCHES}{batch_id}/results/", {"request_id": batch_id, "error": {"message": "x"}})
+    assert (response.status_code, response.json()) == (
+        422,
+        {"detail": "Cannot process results: Cannot transition from status 'expired' to 'failed'"},
+    )
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-HTTP-05")
+def test_oversized_bodies_are_413(api: TestClient, store: Store, robot: Robot) -> None:
+    batch_id = claim(api, store, robot)
+    big = b'{"request_id": "%s", "pad": "' % batch_id.encode() + b"x" * (1 << 20) + b'"}'
+    response = api.post(f"{BATCHES}{batch_id}/results/", content=big, headers={**signed(robot, big), "Content-Type": "application/json"})
+    assert response.status_code == 413
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-HTTP-05")
+def test_oversized_chunked_bodies_are_413(api: TestClient, robot: Robot) -> None:
+    def chunks() -> Iterator[bytes]:
+        for _ in range(20):
+            yield b"x" * 65536
+
+    response = api.post(f"{BATCHES}{uuid.uuid4()}/results/", content=chunks(), headers={"Content-Type": "application/json"})
+    assert response.status_code == 413
+
+
+_header_text = st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f"), max_size=60)
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-HTTP-04")
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(authorization=_header_text, client_id=_header_text, timestamp=_header_text, query=_header_text, body=st.binary(max_size=200))
+def test_no_input_makes_it_500(
+    api: TestClient, authorization: str, client_id: str, timestamp: str, query: str, body: bytes
+) -> None:
+    headers = [(b"authorization", authorization.strip().encode("latin-1")),
+               (b"x-client-id", client_id.strip().encode("latin-1")),
+               (b"x-request-timestamp", timestamp.strip().encode("latin-1")),
+               (b"content-type", b"application/json")]
+    for method, path in [("POST", f"{BATCHES}?{query}"), ("POST", f"{BATCHES}{uuid.uuid4()}/results/"),
+                         ("PATCH", f"{BATCHES}x/renew-lease/?lease={query}")]:
+        response = api.request(method, path, headers=headers, content=body)
+        assert response.status_code < 500, (method, path, response.text)
+
+
+# -- the ISO 8601 parser ---------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("PT10M", 600), ("P1D", 86400), ("P1W", 604800), ("P1Y", 365 * 86400), ("P1M", 30 * 86400), ("PT1.5S", 1.5),
+     ("PT1,5S", 1.5), ("PT0.5M", 30), ("P1DT2H3M4.5S", 93784.5), ("P1DT", 86400), ("-PT10M", -600), ("+PT1H", 3600),
+     ("01:00:00", 3600), ("10:00", 36000), ("PT0S", 0)],
+)
+def test_durations_accepted(text: str, seconds: float) -> None:
+    assert parse_duration(text).total_seconds() == seconds
+
+
+@pytest.mark.parametrize("text", ["", "P", "PT", "pt10m", "PT10m", "600", "PT10M ", "P1H", "PT1D", "P1D1Y", "P-1D", "1d", "inf"])
+def test_durations_rejected(text: str) -> None:
+    with pytest.raises(DurationError):
+        parse_duration(text)
+
+
+# -- the control API --------------------------------------------------------------------------------
+def test_clock_control(api: TestClient, store: Store) -> None:
+    before = store.clock.offset
+    assert api.post("/_sim/clock/advance", json={"seconds": 90}).status_code == 200
+    assert store.clock.offset == before + 90
+    bad = api.post("/_sim/clock/advance", content=b'{"seconds": NaN}', headers={"Content-Type": "application/json"})
+    assert bad.status_code == 422
+    assert api.post("/_sim/reset").status_code == 204 and store.clock.offset == 0
+
+
+def test_control_api_seeds_and_inspects(api: TestClient, store: Store) -> None:
+    created = api.post("/_sim/robots", json={"name": "bot"}).json()
+    assert set(created) == {"client_id", "client_secret", "name"}
+    robot = store.robots[uuid.UUID(created["client_id"])]
+    request = api.post("/_sim/enhancement-requests", json={"robot_id": created["client_id"], "count": 2}).json()
+    assert len(request["pending_enhancement_ids"]) == 2
+    batch_id = poll(api, robot).json()["id"]
+    view = api.get(f"/_sim/batches/{batch_id}").json()
+    assert [i["status"] for i in view["items"]] == ["processing", "processing"]
+    assert api.post("/_sim/enhancement-requests", json={"robot_id": created["client_id"], "count": 1,
+                                                         "reference_ids": []}).status_code == 422
+
+
+# -- the process: ready line, signals, TLS, seed files ---------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _start(*args: str) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen([sys.executable, "-m", "simulators.destiny", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    line = proc.stdout.readline().rstrip("\n")  # blocks until the ready line (or EOF on failure)
+    return proc, line
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_process_announces_readiness_and_stops_cleanly(sig: signal.Signals) -> None:
+    port = _free_port()
+    proc, line = _start("--host", "127.0.0.1", "--port", str(port))
+    try:
+        assert line == f"{READY_PREFIX}http://127.0.0.1:{port}"
+        assert httpx.get(f"http://127.0.0.1:{port}/_sim/clock").status_code == 200
+        proc.send_signal(sig)
+        assert proc.wait(timeout=10) == 0
+        assert proc.stdout is not None and proc.stdout.read() == ""  # logs never go to stdout
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close() if proc.stdout else None
+        proc.stderr.close() if proc.stderr else None
+
+
+def test_process_serves_tls_and_seed_file(tmp_path: Path) -> None:
+    ca = trustme.CA()
+    leaf = ca.issue_cert("127.0.0.1", "localhost")
+    cert, key, ca_file = tmp_path / "cert.pem", tmp_path / "key.pem", tmp_path / "ca.pem"
+    leaf.cert_chain_pems[0].write_to_path(cert)
+    leaf.private_key_pem.write_to_path(key)
+    ca.cert_pem.write_to_path(ca_file)
+    robot_id = uuid.uuid4()
+    seed = tmp_path / "seed.json"
+    seed.write_text(json.dumps({"robots": [{"name": "s", "client_id": str(robot_id), "secret": "k"}],
+                                "enhancement_requests": [{"robot_id": str(robot_id), "count": 2}]}))
+    proc, line = _start("--port", "0", "--tls-cert", str(cert), "--tls-key", str(key), "--seed-file", str(seed))
+    try:
+        match = re.fullmatch(re.escape(READY_PREFIX) + r"https://127\.0\.0\.1:(\d+)", line)
+        assert match, line
+        with httpx.Client(base_url=f"https://127.0.0.1:{match[1]}", verify=ssl.create_default_context(cafile=ca_file)) as client:
+            robot = Robot(client_id=robot_id, secret="k", name="s")
+            response = client.post(f"{BATCHES}?robot_id={robot_id}", headers=signed(robot))
+            assert response.status_code == 200
+            assert response.json()["reference_storage_url"].startswith(f"https://127.0.0.1:{match[1]}/_sim/storage/")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        proc.stdout.close() if proc.stdout else None
+        proc.stderr.close() if proc.stderr else None
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [("{not json", "not valid JSON"), ('{"robots": [{"client_id": "x"}]}', "robots.0.client_id")],
+)
+def test_bad_seed_file_is_one_line(tmp_path: Path, content: str, expected: str) -> None:
+    seed = tmp_path / "seed.json"
+    seed.write_text(content)
+    done = subprocess.run([sys.executable, "-m", "simulators.destiny", "--port", "0", "--seed-file", str(seed)],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0] and str(seed) in lines[0]
