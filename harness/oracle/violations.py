@@ -1,0 +1,46 @@
+"""What the oracle reports: one :class:`Violation` per broken rule, and the error that carries them.
+
+A violation names the rule (a requirement id of ``harness/catalog/astarte-*.toml``), where in the
+judged document it happened (a JSONPath-like ``$.mappings[2].endpoint``) and a one-line message,
+so a CLI can print ``FILE: JSON_PATH: RULE_ID: message`` and a test can assert on the rule id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.errors import ConfigError
+
+__all__ = ["InvalidInterface", "Violation"]
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """One broken rule.
+
+    Attributes:
+        rule_id: the requirement id the check enforces (see :mod:`harness.oracle.rules`).
+        json_path: where: ``$`` is the judged document, ``$.mappings[0].type`` a mapping field,
+            ``$.v`` / ``$.t`` the fields of a BSON payload, ``path`` the MQTT path.
+        message: what is wrong, one line.
+    """
+
+    rule_id: str
+    json_path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.json_path}: {self.rule_id}: {self.message}"
+
+
+class InvalidInterface(ConfigError):
+    """An interface definition that breaks at least one rule; ``violations`` lists them all."""
+
+    def __init__(self, violations: Sequence[Violation], *, source: str | Path | None = None) -> None:
+        self.violations = tuple(violations)
+        first = self.violations[0] if self.violations else None
+        more = f" (and {len(self.violations) - 1} more)" if len(self.violations) > 1 else ""
+        summary = f"invalid interface: {first}{more}" if first else "invalid interface"
+        super().__init__(summary, source=source)
