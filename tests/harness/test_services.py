@@ -11,6 +11,7 @@ import pytest
 from harness.errors import PortInUse, ServiceError, ServiceExited, StartupTimeout
 from harness.services import (
     AllOf,
+    GrpcChannelReady,
     HttpStatus,
     LogLine,
     ProcessBackend,
@@ -184,3 +185,48 @@ def test_services_carry_the_session_marker(backend):
         assert marker in environ
     finally:
         service.stop()
+
+
+GRPC_SERVER = (
+    "import sys, threading, grpc\n"
+    "from concurrent import futures\n"
+    "server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))\n"
+    "server.add_insecure_port(f'127.0.0.1:{sys.argv[1]}')\n"
+    "server.start()\n"
+    "threading.Event().wait()\n"
+)
+
+
+def test_grpc_channel_ready_waits_for_an_http2_server(backend):
+    service = backend.create(
+        ServiceSpec("grpc", command=lambda ports, wd: [PY, "-c", GRPC_SERVER, str(ports["grpc"])], ports=("grpc",))
+    )
+    service.start(GrpcChannelReady("grpc"), timeout=20)
+    try:
+        assert service.state is ServiceState.RUNNING
+    finally:
+        service.stop()
+    # A plain TCP listener that never speaks HTTP/2 must not pass for a gRPC server.
+    tcp = backend.create(http_server("not-grpc"))
+    with pytest.raises(StartupTimeout, match="gRPC channel READY"):
+        tcp.start(GrpcChannelReady("http"), timeout=1.0)
+
+
+def test_mqtt_connack_readiness_fails_with_an_identity_the_broker_refuses(tmp_path):
+    from harness.broker import MosquittoBroker
+    from harness.pki import HarnessPKI
+    from harness.services import ClientIdentity, MqttConnack
+
+    pki = HarnessPKI(tmp_path / "pki")
+    broker = MosquittoBroker(pki, ProcessBackend(tmp_path / "services"))
+    broker.start()
+    try:
+        foreign = pki.foreign_client("hil/intruder")
+        intruder = ClientIdentity(foreign.cert_path, foreign.key_path, pki.ca_cert_path, "hil/intruder")
+        from harness.services.readiness import Deadline
+
+        with pytest.raises(StartupTimeout, match="MQTT CONNACK"):
+            MqttConnack(intruder, port="mqtts").wait(broker.service, Deadline(0.5))
+        MqttConnack(broker.probe_identity, port="mqtts").wait(broker.service, Deadline(5))
+    finally:
+        broker.stop()
