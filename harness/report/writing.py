@@ -12,15 +12,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Protocol
 
+from harness.report.html import write_html
 from harness.report.json_report import write_record
 from harness.report.junit import write_junit
 from harness.report.record import CheckRecord, Evidence, Finding, RunRecorder, Target
 from harness.requirements import RequirementRegistry
 
-__all__ = ["JUNIT_FILE", "RECORD_FILE", "write_reports"]
+__all__ = ["HTML_FILE", "JUNIT_FILE", "RECORD_FILE", "write_reports"]
 
 RECORD_FILE: Final = "run-record.json"
 JUNIT_FILE: Final = "junit.xml"
+HTML_FILE: Final = "report.html"
 
 
 class TargetLike(Protocol):
@@ -54,7 +56,7 @@ def write_reports(
     started_at: float | datetime,
     registry: RequirementRegistry | None = None,
 ) -> list[Path]:
-    """Write ``run-record.json`` and ``junit.xml`` into ``report_dir``; return their paths.
+    """Write ``run-record.json``, ``junit.xml`` and ``report.html`` into ``report_dir``; return their paths.
 
     Args:
         started_at: when the run began, as an aware ``datetime`` or a POSIX timestamp.
@@ -78,9 +80,11 @@ def write_reports(
 
     record_path = Path(report_dir) / RECORD_FILE
     junit_path = Path(report_dir) / JUNIT_FILE
+    html_path = Path(report_dir) / HTML_FILE
     write_record(record, record_path)
     write_junit(record, junit_path)
-    return [record_path, junit_path]
+    write_html(record, html_path)
+    return [record_path, junit_path, html_path]
 
 
 def _check_record(check: CollectedCheck) -> CheckRecord:
