@@ -1,0 +1,225 @@
+"""The simulated Astarte component: Pairing, AppEngine and Realm Management for one realm.
+
+Starts ``python -m simulators.astarte`` as a harness Service next to the broker (the realm's
+back-office session uses the broker's admin identity; forced disconnects use the device
+listener), with the test interfaces of ``interfaces/`` installed. Tests get an
+:class:`AstarteClient`: the base URLs, realm name, a JWT, the CA file, and helpers that go
+through the *real* routes (device registration is the Pairing agent call an SDK or agent makes)
+or through ``/_sim`` for what only a simulator can show (device errors, raw messages).
+"""
+
+from __future__ import annotations
+
+import base64
+import ssl
+import sys
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import httpx
+
+from harness.astarte_jwt import mint_realm_token
+from harness.components import component
+from harness.services.backends import make_backend
+from harness.services.base import ServiceSpec
+from harness.services.readiness import AllOf, HttpStatus, LogLine
+
+if TYPE_CHECKING:
+    from harness.services.base import Service
+    from harness.targets import SimulatedTarget
+
+__all__ = ["DEFAULT_REALM", "AstarteClient", "AstarteComponent", "RegisteredDevice", "random_device_id"]
+
+DEFAULT_REALM: Final = "hil"
+READY_PATTERN: Final = r"^astarte simulator listening on https://"
+INTERFACES_DIR: Final = Path(__file__).resolve().parents[2] / "interfaces"
+
+
+def random_device_id() -> str:
+    """A fresh Astarte device id (UUIDv4 bytes, URL-safe base64 without padding)."""
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode("ascii")
+
+
+@dataclass(frozen=True)
+class RegisteredDevice:
+    """A device registered through Pairing: what an SDK needs to pair (with the client's URLs)."""
+
+    device_id: str
+    credentials_secret: str
+
+
+class AstarteClient:
+    """What tests use to talk to a (simulated) Astarte.
+
+    Attributes:
+        realm: the realm name.
+        pairing_base_url: give it to an SDK as is (``https://localhost:N/pairing``).
+        appengine_url / realm_management_url: API bases (append ``/v1/<realm>/...``).
+        control_url: the simulator's ``/_sim`` API (absent on a real Astarte).
+        ca_path: the CA the HTTPS and MQTT servers chain to.
+        token: a JWT valid for every API of the realm (a day).
+    """
+
+    def __init__(self, *, base_url: str, realm: str, ca_path: Path, private_key_path: Path | None,
+                 token: str) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.realm = realm
+        self.ca_path = ca_path
+        self.private_key_path = private_key_path
+        self.token = token
+        self.pairing_base_url = f"{self.base_url}/pairing"
+        self.appengine_url = f"{self.base_url}/appengine"
+        self.realm_management_url = f"{self.base_url}/realmmanagement"
+        self.control_url = f"{self.base_url}/_sim"
+
+    # -- tokens and HTTP -------------------------------------------------------------------
+    def mint_token(self, claims: Mapping[str, Sequence[str]] | None = None, *, ttl: int | None = 3600,
+                   extra: Mapping[str, Any] | None = None) -> str:
+        """Another realm JWT (default: every API); needs the realm private key."""
+        if self.private_key_path is None:
+            raise RuntimeError("this Astarte client has no realm private key to mint tokens with")
+        return mint_realm_token(self.private_key_path, claims=claims, ttl=ttl, extra=extra)
+
+    def http(self, *, token: str | None = None, timeout: float = 10.0) -> httpx.Client:
+        """An HTTPS client trusting the harness CA, authorised with ``token`` (default: :attr:`token`)."""
+        headers = {"Authorization": f"Bearer {token or self.token}"}
+        return httpx.Client(verify=ssl.create_default_context(cafile=str(self.ca_path)), headers=headers, timeout=timeout)
+
+    def appengine(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """``method`` on ``/appengine/v1/<realm>/<path>`` with the all-access token."""
+        with self.http() as client:
+            return client.request(method, f"{self.appengine_url}/v1/{self.realm}/{path.lstrip('/')}", **kwargs)
+
+    def realm_management(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        with self.http() as client:
+            return client.request(method, f"{self.realm_management_url}/v1/{self.realm}/{path.lstrip('/')}", **kwargs)
+
+    # -- devices through the real Pairing route --------------------------------------------
+    def register_device(self, device_id: str | None = None, *,
+                        initial_introspection: Mapping[str, Mapping[str, int]] | None = None) -> RegisteredDevice:
+        """Register a device with the agent route; returns its id and credentials secret."""
+        device_id = device_id or random_device_id()
+        data: dict[str, Any] = {"hw_id": device_id}
+        if initial_introspection is not None:
+            data["initial_introspection"] = {k: dict(v) for k, v in initial_introspection.items()}
+        with self.http() as client:
+            response = client.post(f"{self.pairing_base_url}/v1/{self.realm}/agent/devices", json={"data": data})
+        if response.status_code != 201:
+            raise RuntimeError(f"device registration failed: {response.status_code} {response.text}")
+        return RegisteredDevice(device_id, response.json()["data"]["credentials_secret"])
+
+    # -- /_sim (simulator only) ------------------------------------------------------------
+    def _control(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        timeout = float(kwargs.get("params", {}).get("timeout", 0)) + 10.0
+        with httpx.Client(verify=ssl.create_default_context(cafile=str(self.ca_path)), timeout=timeout) as client:
+            response = client.request(method, f"{self.control_url}/{path}", **kwargs)
+        response.raise_for_status()
+        return response
+
+    def _listing(self, what: str, device_id: str | None, min_count: int, timeout: float) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"min_count": min_count, "timeout": timeout}
+        if device_id is not None:
+            params["device_id"] = device_id
+        return list(self._control("GET", what, params=params).json()["data"])
+
+    def device_errors(self, device_id: str | None = None, *, min_count: int = 0,
+                      timeout: float = 0.0) -> list[dict[str, Any]]:
+        """``device_error`` events (waits up to ``timeout`` s for ``min_count`` of them)."""
+        return self._listing("errors", device_id, min_count, timeout)
+
+    def device_messages(self, device_id: str | None = None, *, min_count: int = 0,
+                        timeout: float = 0.0) -> list[dict[str, Any]]:
+        """Raw device messages the realm received: ``topic``, ``qos``, ``payload_hex``, ..."""
+        return self._listing("messages", device_id, min_count, timeout)
+
+    def disconnections(self, device_id: str | None = None, *, min_count: int = 0,
+                       timeout: float = 0.0) -> list[dict[str, Any]]:
+        """Forced disconnects the realm asked for (``reason`` = error name)."""
+        return self._listing("disconnections", device_id, min_count, timeout)
+
+    def wait_for_message(self, device_id: str, topic_suffix: str, *, timeout: float = 5.0) -> dict[str, Any] | None:
+        """The first raw message of ``device_id`` whose topic ends with ``topic_suffix``, or None."""
+        count = 1
+        while True:
+            messages = self.device_messages(device_id, min_count=count, timeout=timeout)
+            for message in messages:
+                if message["topic"].endswith(topic_suffix):
+                    return message
+            if len(messages) < count:
+                return None
+            count = len(messages) + 1
+
+    def mark_disconnected(self, device_id: str) -> None:
+        """Tell the realm a device session ended gracefully (it cannot observe that itself)."""
+        self._control("POST", f"devices/{device_id}/disconnected")
+
+    def reset(self) -> None:
+        """Forget devices, data and events; installed interfaces stay."""
+        self._control("POST", "reset", json={})
+
+
+class AstarteComponent:
+    def __init__(self, service: Service, client: AstarteClient, token_hint: str) -> None:
+        self.service = service
+        self.client = client
+        self._token_hint = token_hint
+
+    def describe(self) -> list[tuple[str, str]]:
+        c = self.client
+        return [
+            ("Astarte realm", c.realm),
+            ("Astarte Pairing API (pairing_base_url)", c.pairing_base_url),
+            ("Astarte AppEngine API", c.appengine_url),
+            ("Astarte Realm Management API", c.realm_management_url),
+            ("Astarte CA file (HTTPS and MQTT)", str(c.ca_path)),
+            ("Astarte realm JWT (all APIs, 24 h)", c.token),
+            ("mint another JWT", self._token_hint),
+            ("Astarte simulator log", str(self.service.log_path)),
+        ]
+
+    def services(self) -> list[Service]:
+        return [self.service]
+
+    def stop(self) -> None:
+        self.service.stop()
+
+
+@component("astarte", requires=("broker",), provides=("astarte.pairing", "astarte.appengine", "astarte.realm-management"))
+def start_astarte(target: SimulatedTarget) -> AstarteComponent:
+    broker = target.component("broker").broker
+    pki = target.pki
+    realm = DEFAULT_REALM
+    keys = pki.realm_keypair(realm)
+    admin = broker.admin_identity
+
+    def command(ports: Mapping[str, int], _workdir: Path) -> list[str]:
+        return [
+            sys.executable, "-m", "simulators.astarte",
+            "--host", "127.0.0.1", "--port", str(ports["https"]),
+            "--pki-dir", str(pki.directory),
+            "--realm", realm,
+            "--realm-public-key", str(keys.public_key_path),
+            "--realm-private-key", str(keys.private_key_path),
+            "--broker-url", broker.endpoint.url,
+            "--broker-admin-host", broker.admin_endpoint.host,
+            "--broker-admin-port", str(broker.admin_endpoint.port),
+            "--admin-cert", str(admin.cert_path), "--admin-key", str(admin.key_path),
+            "--device-broker-host", broker.endpoint.host,
+            "--device-broker-port", str(broker.endpoint.port),
+            "--interfaces-dir", str(INTERFACES_DIR),
+        ]
+
+    service = make_backend(target.backend_name, target.run_dir.sub("services")).create(
+        ServiceSpec(name="astarte", command=command, ports=("https",))
+    )
+    service.start(AllOf(LogLine(READY_PATTERN), HttpStatus("https", "/pairing/version", 200, pki.ca_cert_path)),
+                  timeout=20.0)
+    token = mint_realm_token(keys.private_key_path)
+    client = AstarteClient(base_url=f"https://localhost:{service.port('https')}", realm=realm,
+                           ca_path=pki.ca_cert_path, private_key_path=keys.private_key_path, token=token)
+    hint = (f"python -c \"from harness.astarte_jwt import mint_realm_token as m; from pathlib import Path; "
+            f"print(m(Path('{keys.private_key_path}')))\"  or  POST {client.control_url}/token")
+    return AstarteComponent(service, client, hint)

@@ -1,0 +1,63 @@
+"""Assemble the simulated Astarte: one realm, its data updater, and the HTTP APIs under prefixes.
+
+``/pairing``, ``/appengine`` and ``/realmmanagement`` serve the real routes (so an SDK's
+``pairing_base_url`` is ``https://host:port/pairing``); ``/_sim`` is the simulator's own control
+API. Anything unmatched is a JSON 404; an unexpected exception is a JSON 500 (a bug, never the
+answer to bad input).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount
+
+from simulators.astarte.appengine_api import appengine_routes
+from simulators.astarte.broker_link import BackOffice
+from simulators.astarte.control_api import control_routes
+from simulators.astarte.data_updater import DataUpdater
+from simulators.astarte.pairing_api import pairing_routes
+from simulators.astarte.realm import Realm
+from simulators.astarte.realm_management_api import RealmManagementApi, realm_management_routes
+from simulators.astarte.web import catch_all
+
+__all__ = ["create_app"]
+
+_log = logging.getLogger(__name__)
+
+
+async def _internal_error(_request: Request, exc: Exception) -> Response:
+    _log.error("unexpected error: %r", exc, exc_info=exc)
+    return JSONResponse({"errors": {"detail": "Internal server error"}}, status_code=500)
+
+
+def create_app(
+    realm: Realm,
+    updater: DataUpdater,
+    *,
+    pki_dir: Path,
+    back_office: Callable[[], BackOffice | None],
+    private_key: Path | None,
+    reinstall: Callable[[RealmManagementApi], None],
+) -> tuple[Starlette, RealmManagementApi]:
+    """The ASGI app and the Realm Management API object (to install start-up interfaces)."""
+    rm_routes, rm_api = realm_management_routes(realm)
+
+    def health() -> bool:
+        session = back_office()
+        return session is not None and session.ready
+
+    routes = [
+        Mount("/pairing", routes=pairing_routes(realm, pki_dir)),
+        Mount("/appengine", routes=appengine_routes(realm, back_office)),
+        Mount("/realmmanagement", routes=rm_routes),
+        Mount("/_sim", routes=control_routes(realm, updater, private_key, lambda: reinstall(rm_api), health)),
+        catch_all("Not found"),
+    ]
+    app = Starlette(routes=routes, exception_handlers={Exception: _internal_error})
+    return app, rm_api

@@ -1,0 +1,149 @@
+"""``/_sim``: the simulator's own control and inspection API (no real Astarte has it).
+
+Why it exists: conformance checks judge a device SDK by what the *server* saw and did, and a real
+Astarte shows that only through triggers, logs and a database a test cannot reach. The simulator
+records it and exposes it here, apart from the real routes so no check mistakes it for Astarte:
+
+* ``GET /_sim/errors``, ``/_sim/messages``, ``/_sim/disconnections``: the ``device_error`` events
+  (what Astarte's triggers would carry), every raw device message (topic, QoS, payload hex, time)
+  and every forced disconnect; filter with ``device_id=``, and pass ``min_count=N&timeout=S`` to
+  wait (server side, on a condition) until at least N entries exist;
+* ``POST /_sim/devices/<id>/disconnected``: record a disconnection the test caused itself (the
+  realm cannot observe a graceful DISCONNECT, see :mod:`.data_updater`);
+* ``POST /_sim/token``: mint a realm JWT (``{"claims": {...}, "ttl": s}``), for ``hil up`` users
+  and tests without the key at hand; 404 when the simulator was not given the private key;
+* ``POST /_sim/reset``: forget devices, data and events (``{"interfaces": true}`` also reinstalls
+  only the start-up interfaces);
+* ``GET /_sim/health``: whether the realm's broker session is up.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Final
+
+from harness.astarte_jwt import mint_realm_token
+from harness.errors import PKIError
+from simulators.astarte.api_errors import bad_request, detail
+from simulators.astarte.data_updater import DataUpdater
+from simulators.astarte.device_ids import normalise_device_id
+from simulators.astarte.realm import Realm
+from simulators.astarte.values import now_ms
+from simulators.astarte.web import Call, Reply, catch_all, route
+
+__all__ = ["control_routes"]
+
+_MAX_WAIT: Final = 30.0
+
+
+class ControlApi:
+    def __init__(self, realm: Realm, updater: DataUpdater, private_key: Path | None,
+                 reinstall: Callable[[], None], health: Callable[[], bool]) -> None:
+        self.realm = realm
+        self.updater = updater
+        self.private_key = private_key
+        self._reinstall = reinstall
+        self._health = health
+
+    def _listing(self, call: Call, source: Callable[[], list[Any]]) -> Reply:
+        device_id = call.query.get("device_id")
+        try:
+            min_count = int(call.query.get("min_count", "0"))
+            timeout = min(float(call.query.get("timeout", "0")), _MAX_WAIT)
+        except ValueError:
+            raise bad_request() from None
+        self.updater.wait_idle(timeout=max(timeout, 1.0))
+
+        def selected() -> list[Any]:
+            return [e for e in source() if device_id is None or e.device_id == device_id]
+
+        deadline = time.monotonic() + max(timeout, 0.0)
+        with self.realm.changed:
+            found = selected()
+            while len(found) < min_count:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self.realm.changed.wait(remaining)
+                found = selected()
+            return Reply(200, {"data": [e.as_json() for e in found]})
+
+    def errors(self, call: Call) -> Reply:
+        return self._listing(call, lambda: list(self.realm.errors))
+
+    def disconnections(self, call: Call) -> Reply:
+        return self._listing(call, lambda: list(self.realm.disconnections))
+
+    def messages(self, call: Call) -> Reply:
+        prefix = f"{self.realm.name}/{call.query['device_id']}" if "device_id" in call.query else None
+
+        class _Tagged:
+            def __init__(self, message: Any) -> None:
+                self.message = message
+                self.device_id = call.query.get("device_id") if prefix and (
+                    message.topic == prefix or message.topic.startswith(prefix + "/")) else None
+
+            def as_json(self) -> dict[str, Any]:
+                return self.message.as_json()
+
+        def source() -> list[Any]:
+            return [_Tagged(m) for m in self.realm.raw_messages]
+
+        return self._listing(call, source)
+
+    def mark_disconnected(self, call: Call) -> Reply:
+        device_id = normalise_device_id(call.path_params["device_id"])
+        with self.realm.lock:
+            device = self.realm.devices.get(device_id) if device_id else None
+            if device is None:
+                raise detail(404, "Device not found")
+            if device.connected:
+                device.connected = False
+                device.last_disconnection = now_ms()
+        return Reply(204, empty=True)
+
+    def token(self, call: Call) -> Reply:
+        if self.private_key is None:
+            raise detail(404, "this simulator was started without --realm-private-key")
+        body = call.body if isinstance(call.body, dict) else {}
+        claims = body.get("claims")
+        ttl = body.get("ttl", 24 * 3600)
+        if claims is not None and not (isinstance(claims, dict) and all(
+                isinstance(v, list) and all(isinstance(e, str) for e in v) for v in claims.values())):
+            raise detail(422, "claims must map claim names to lists of strings")
+        if ttl is not None and (not isinstance(ttl, int) or isinstance(ttl, bool)):
+            raise detail(422, "ttl must be an integer number of seconds or null")
+        try:
+            token = mint_realm_token(self.private_key, claims=claims, ttl=ttl)
+        except PKIError as exc:
+            raise detail(409, str(exc)) from None
+        return Reply(200, {"data": {"token": token, "realm": self.realm.name}})
+
+    def reset(self, call: Call) -> Reply:
+        body = call.body if isinstance(call.body, dict) else {}
+        self.updater.wait_idle(timeout=5.0)
+        reinstall = bool(body.get("interfaces", False))
+        self.realm.reset(keep_interfaces=not reinstall)
+        if reinstall:
+            self._reinstall()
+        return Reply(204, empty=True)
+
+    def health(self, call: Call) -> Reply:
+        return Reply(200, {"data": {"realm": self.realm.name, "broker_session": self._health()}})
+
+
+def control_routes(realm: Realm, updater: DataUpdater, private_key: Path | None,
+                   reinstall: Callable[[], None], health: Callable[[], bool]) -> list[Any]:
+    api = ControlApi(realm, updater, private_key, reinstall, health)
+    return [
+        route("/health", api.health, ["GET"]),
+        route("/errors", api.errors, ["GET"]),
+        route("/messages", api.messages, ["GET"]),
+        route("/disconnections", api.disconnections, ["GET"]),
+        route("/devices/{device_id}/disconnected", api.mark_disconnected, ["POST"]),
+        route("/token", api.token, ["POST"]),
+        route("/reset", api.reset, ["POST"]),
+        catch_all("Not found"),
+    ]

@@ -1,0 +1,238 @@
+"""The Pairing API of Astarte v1.2.0 under ``/pairing`` (sdk-contracts.md 3.1, upstream
+``apps/astarte_pairing_api`` + ``apps/astarte_pairing``).
+
+Agent routes (JWT, claim ``a_pa``): ``POST /v1/<realm>/agent/devices`` registers (201 with a new
+credentials secret; a device that never asked for credentials is re-registered with a new secret;
+a confirmed one is 422 ``already_registered``), ``DELETE /v1/<realm>/agent/devices/<id>``
+unregisters (clears secret and confirmation: the device may be registered again).
+
+Device routes (``Authorization: Bearer <secret>``): device info, credentials (signs the CSR with
+the harness CA, revokes the previous certificate, marks the device confirmed), credentials/verify
+(PKIX check against the harness CA plus the revoked serials). The order of checks is upstream's:
+no ``Authorization`` -> 401, then the body's changeset (422), then device/secret (403; an
+unregistered device row -> 404 ``Device not found``), then inhibition (422).
+
+Knowingly different (never 500): a CSR that parses as PEM but does not verify gets 422
+``is not a valid PEM CSR`` (upstream: CFSSL fails, 500); an invalid device id on info is 403 and on
+DELETE is 400 (upstream: 500).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Final
+
+from cryptography import x509
+
+from harness.errors import PKIError
+from harness.pki import HarnessPKI
+from simulators.astarte.api_errors import bad_request, detail, field_errors
+from simulators.astarte.device_ids import normalise_device_id
+from simulators.astarte.realm import Device, Realm
+from simulators.astarte.realm_auth import authorize, bearer_token
+from simulators.astarte.values import now_ms
+from simulators.astarte.web import Call, Reply, catch_all, route
+
+__all__ = ["ASTARTE_VERSION", "pairing_routes"]
+
+ASTARTE_VERSION: Final = "1.2.0"
+_PROTOCOL: Final = "astarte_mqtt_v1"
+
+
+def _elixir_datetime(moment: dt.datetime) -> str:
+    """``DateTime.to_string`` of a millisecond UTC datetime: ``2024-01-02 03:04:05.678Z``."""
+    moment = moment.astimezone(dt.UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+class PairingApi:
+    def __init__(self, realm: Realm, pki_dir: Path) -> None:
+        self.realm = realm
+        self._pki_dir = pki_dir
+        self._pki: HarnessPKI | None = None
+
+    @property
+    def pki(self) -> HarnessPKI:
+        if self._pki is None:
+            self._pki = HarnessPKI.load(self._pki_dir)
+        return self._pki
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _agent_auth(self, call: Call) -> None:
+        realm_name = call.path_params["realm"]
+        key = self.realm.public_key_pem if realm_name == self.realm.name else None
+        auth_path = call.path.split(f"/{realm_name}/", 1)[1] if f"/{realm_name}/" in call.path else ""
+        authorize(call.authorization, public_key_pem=key, claim="a_pa", method=call.method, auth_path=auth_path)
+
+    def _device(self, call: Call, secret: str) -> Device:
+        """The device a device route names, or 403 (wrong secret, unknown device or realm)."""
+        if call.path_params["realm"] != self.realm.name:
+            raise detail(403, "Forbidden")
+        device_id = normalise_device_id(call.path_params["hw_id"], allow_extended=True)
+        device = self.realm.devices.get(device_id) if device_id else None
+        if device is None or device.credentials_secret is None or device.credentials_secret != secret:
+            raise detail(403, "Forbidden")
+        return device
+
+    @staticmethod
+    def _secret(call: Call) -> str:
+        secret = bearer_token(call.authorization)
+        if secret is None:
+            raise detail(401, "Unauthorized")
+        return secret
+
+    # -- routes ----------------------------------------------------------------------------
+    def version(self, call: Call) -> Reply:
+        return Reply(200, {"data": ASTARTE_VERSION})
+
+    def register(self, call: Call) -> Reply:
+        self._agent_auth(call)
+        data = call.data()
+        if not isinstance(data, dict):
+            raise bad_request()
+        hw_id = data.get("hw_id")
+        errors: dict[str, list[str]] = {}
+        device_id: str | None = None
+        if hw_id is None or hw_id == "":
+            errors["hw_id"] = ["can't be blank"]
+        elif not isinstance(hw_id, str):
+            errors["hw_id"] = ["is invalid"]
+        else:
+            device_id = normalise_device_id(hw_id, allow_extended=True)
+            if device_id is None:
+                errors["hw_id"] = ["is not a valid base64 encoded 128 bits id"]
+        introspection = data.get("initial_introspection", {})
+        parsed: dict[str, tuple[int, int]] = {}
+        if introspection is None:
+            introspection = {}
+        if not isinstance(introspection, dict):
+            errors["initial_introspection"] = ["is invalid"]
+        else:
+            for name, entry in introspection.items():
+                major = entry.get("major") if isinstance(entry, dict) else None
+                minor = entry.get("minor") if isinstance(entry, dict) else None
+                if not (_is_int(major) and _is_int(minor)):
+                    errors.setdefault("initial_introspection", []).append(
+                        f"has invalid format for interface {name}")
+                elif major < 0 or minor < 0:
+                    errors["initial_introspection"] = [f"has negative versions in interface {name}"]
+                else:
+                    parsed[name] = (major, minor)
+        if errors:
+            raise field_errors(errors)
+        assert device_id is not None
+        if call.path_params["realm"] != self.realm.name:
+            raise detail(403, "Forbidden")  # realm_not_found
+        with self.realm.lock:
+            device = self.realm.devices.get(device_id)
+            if device is not None and device.confirmed:
+                raise field_errors({"error_name": ["already_registered"]})
+            secret = self.realm.new_secret()
+            if device is None:
+                device = Device(device_id=device_id, credentials_secret=secret, first_registration=now_ms())
+                self.realm.devices[device_id] = device
+            else:
+                device.credentials_secret = secret  # first_registration is kept, as upstream
+                device.credentials_inhibited = False
+            device.introspection = dict(parsed)
+        return Reply(201, {"data": {"credentials_secret": secret}})
+
+    def unregister(self, call: Call) -> Reply:
+        self._agent_auth(call)
+        device_id = normalise_device_id(call.path_params["device_id"])
+        if device_id is None:
+            raise bad_request()
+        if call.path_params["realm"] != self.realm.name:
+            raise detail(403, "Forbidden")
+        with self.realm.lock:
+            device = self.realm.devices.get(device_id)
+            if device is None:
+                raise detail(404, "Device not found")
+            device.credentials_secret = None
+            device.first_credentials_request = None
+        return Reply(204, empty=True)
+
+    def info(self, call: Call) -> Reply:
+        secret = self._secret(call)
+        with self.realm.lock:
+            device = self._device(call, secret)
+            status = device.pairing_status
+        protocols = {_PROTOCOL: {"broker_url": self.realm.broker_url}}
+        return Reply(200, {"data": {"version": ASTARTE_VERSION, "status": status, "protocols": protocols}})
+
+    def credentials(self, call: Call) -> Reply:
+        if call.path_params["protocol"] != _PROTOCOL:
+            raise bad_request()
+        secret = self._secret(call)
+        data = call.data()
+        csr = data.get("csr") if isinstance(data, dict) else None
+        if csr is None or csr == "":
+            raise field_errors({"csr": ["can't be blank"]})
+        if not isinstance(csr, str) or not _is_pem_csr(csr):
+            raise field_errors({"csr": ["is not a valid PEM CSR"]})
+        with self.realm.lock:
+            device = self._device(call, secret)
+            if device.credentials_inhibited:
+                raise field_errors({"error_name": ["credentials_request_inhibited"]})
+            try:
+                pem = self.pki.sign_csr(csr, realm=self.realm.name, device_id=device.device_id)
+            except PKIError:
+                raise field_errors({"csr": ["is not a valid PEM CSR"]}) from None
+            if device.cert_serial is not None:
+                device.revoked_serials.add(device.cert_serial)
+            device.cert_serial = x509.load_pem_x509_certificate(pem).serial_number
+            if device.first_credentials_request is None:
+                device.first_credentials_request = now_ms()
+            device.last_credentials_request_ip = call.client_ip or None
+        return Reply(201, {"data": {"client_crt": pem.decode("ascii")}})
+
+    def verify(self, call: Call) -> Reply:
+        if call.path_params["protocol"] != _PROTOCOL:
+            raise bad_request()
+        secret = self._secret(call)
+        data = call.data()
+        client_crt = data.get("client_crt") if isinstance(data, dict) else None
+        if client_crt is None or client_crt == "":
+            raise field_errors({"client_crt": ["can't be blank"]})
+        if not isinstance(client_crt, str):
+            raise field_errors({"client_crt": ["is invalid"]})
+        with self.realm.lock:
+            device = self._device(call, secret)
+            revoked = set(device.revoked_serials)
+        status = self.pki.verify_client_certificate(client_crt, revoked_serials=revoked)
+        body: dict[str, Any] = {"valid": status.valid, "timestamp": _elixir_datetime(status.checked_at)}
+        if status.valid:
+            assert status.not_after is not None
+            body["until"] = _elixir_datetime(status.not_after)
+        else:
+            body["cause"] = status.cause.value if status.cause else "INVALID"
+            body["details"] = None
+        return Reply(200, {"data": body})
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_pem_csr(text: str) -> bool:
+    try:
+        x509.load_pem_x509_csr(text.encode("ascii"))
+    except (ValueError, UnicodeEncodeError):
+        return False
+    return True
+
+
+def pairing_routes(realm: Realm, pki_dir: Path) -> list[Any]:
+    api = PairingApi(realm, pki_dir)
+    table: list[tuple[str, Callable[[Call], Reply], list[str]]] = [
+        ("/version", api.version, ["GET"]),
+        ("/v1/{realm}/version", api.version, ["GET"]),
+        ("/v1/{realm}/agent/devices", api.register, ["POST"]),
+        ("/v1/{realm}/agent/devices/{device_id}", api.unregister, ["DELETE"]),
+        ("/v1/{realm}/devices/{hw_id}", api.info, ["GET"]),
+        ("/v1/{realm}/devices/{hw_id}/protocols/{protocol}/credentials", api.credentials, ["POST"]),
+        ("/v1/{realm}/devices/{hw_id}/protocols/{protocol}/credentials/verify", api.verify, ["POST"]),
+    ]
+    return [route(path, handler, methods) for path, handler, methods in table] + [catch_all("Page not found")]
