@@ -184,6 +184,9 @@ class MosquittoBroker(Broker):
             "per_listener_settings true",
             "persistence false",
             "log_dest stderr",
+            # Connection notices also go to $SYS/broker/log/N, where the simulated realm follows
+            # device sessions exactly (Astarte learns them from its broker plugin).
+            "log_dest topic",
             *(f"log_type {kind}" for kind in self.log_types),
             "connection_messages true",
             "max_queued_messages 0",
@@ -204,7 +207,7 @@ class MosquittoBroker(Broker):
 
     @staticmethod
     def acl_text() -> str:
-        return f"pattern readwrite %u/#\n\nuser {ADMIN_COMMON_NAME}\ntopic readwrite #\n"
+        return f"pattern readwrite %u/#\n\nuser {ADMIN_COMMON_NAME}\ntopic readwrite #\ntopic read $SYS/#\n"
 
     def _write_config(self, ports: Mapping[str, int], workdir: Path) -> Path:
         acl = workdir / "acl"

@@ -73,7 +73,12 @@ class MqttSession:
         version = {"5": mqtt.MQTTv5, "3.1.1": mqtt.MQTTv311}[protocol]
         self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=version)
         self._client.tls_set_context(self._ssl_context())
+        # paho's reconnect back-off starts at 1 s and close() cannot interrupt it: a session the
+        # broker dropped (a kicked device) would cost a second at teardown. A check client that
+        # reconnects, reconnects at once.
+        self._client.reconnect_delay_set(min_delay=0.05, max_delay=1)
         self._connack = threading.Event()
+        self._online = False  # connected right now (paho may have reconnected since a drop)
         self._connect_result: ConnectResult | None = None
         self._disconnected = threading.Event()
         self._messages: list[ReceivedMessage] = []
@@ -100,12 +105,14 @@ class MqttSession:
     def _on_connect(self, client: Any, userdata: Any, flags: Any, rc: ReasonCode, props: Any) -> None:
         if self._connect_result is None:
             self._connect_result = ConnectResult(not rc.is_failure, str(rc))
+        self._online = not rc.is_failure
         self._connack.set()
 
     def _on_disconnect(self, client: Any, userdata: Any, flags: Any, rc: ReasonCode, props: Any) -> None:
         if self._connect_result is None:
             self._connect_result = ConnectResult(False, f"disconnected before CONNACK: {rc}")
             self._connack.set()
+        self._online = False
         self._disconnected.set()
 
     def _on_message(self, client: Any, userdata: Any, msg: mqtt.MQTTMessage) -> None:
@@ -201,12 +208,15 @@ class MqttSession:
                 self._cond.wait(remaining)
 
     def wait_disconnected(self, timeout: float = 5.0) -> bool:
+        """True once the connection has dropped at least once (paho may have reconnected since)."""
         return self._disconnected.wait(timeout)
 
     def close(self) -> None:
         """Disconnect (if connected) and stop the network thread; idempotent."""
         if self._loop_started:
-            if not self._disconnected.is_set():
+            if self._online:
+                # Also wakes paho's loop at once; without it loop_stop waits out a 1 s select.
+                self._disconnected.clear()
                 self._client.disconnect()
                 self._disconnected.wait(2.0)
             self._client.loop_stop()
