@@ -5,9 +5,10 @@ Guarantees, and how they are kept:
 * **Own process group** (``process_group=0``): stop signals the whole group, so helpers a service
   forks die with it, and a Ctrl-C in the terminal reaches hil, which then stops services in order.
 * **Dies with us, even on SIGKILL**: the child is exec'd through ``setpriv --pdeathsig KILL``, so
-  the kernel kills it when the thread that started it dies. (PDEATHSIG follows the *thread* that
-  forked: start services from a long-lived thread such as the main thread; pytest fixtures and
-  the CLI do.) ``setpriv`` costs one exec of a small binary, far less than a Python watchdog.
+  the kernel kills it when its parent dies. PDEATHSIG follows the *thread* that forked, not the
+  process, so every child is forked by one launcher thread that lives as long as the process:
+  a service (re)started from a short-lived worker thread must not die with that thread.
+  ``setpriv`` costs one exec of a small binary, far less than a Python watchdog.
 * **Free ports picked by hil**, with a retry when the service reports "address in use".
 * **Output** goes through a pipe into the per-service log file (see :mod:`logstream`).
 """
@@ -15,11 +16,14 @@ Guarantees, and how they are kept:
 from __future__ import annotations
 
 import os
+import queue
 import re
 import shutil
 import signal
 import subprocess
 import threading
+from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 
 from harness.errors import PortInUse, ServiceError, ServiceExited, StartupTimeout
@@ -33,6 +37,37 @@ __all__ = ["ProcessBackend", "ProcessService"]
 
 PORT_RETRIES = 5
 _SETPRIV = shutil.which("setpriv")
+
+
+class _Launcher:
+    """The one thread that forks every service process (see the module docstring: PDEATHSIG)."""
+
+    def __init__(self) -> None:
+        self._requests: queue.Queue[tuple[Callable[[], subprocess.Popen[bytes]], Future[subprocess.Popen[bytes]]]] = (
+            queue.Queue()
+        )
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def spawn(self, make: Callable[[], subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._serve, name="hil-launcher", daemon=True)
+                self._thread.start()
+        future: Future[subprocess.Popen[bytes]] = Future()
+        self._requests.put((make, future))
+        return future.result()
+
+    def _serve(self) -> None:
+        while True:
+            make, future = self._requests.get()
+            try:
+                future.set_result(make())
+            except BaseException as exc:  # handed to the caller, who raises it in its own thread
+                future.set_exception(exc)
+
+
+_LAUNCHER = _Launcher()
 
 
 class ProcessService(Service):
@@ -88,14 +123,17 @@ class ProcessService(Service):
         log = LogStream(self.log_path)
         log.feed(f"--- hil: start #{self._starts}: {' '.join(argv)}\n".encode())
         try:
-            popen = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                cwd=self.workdir,
-                env=current_tracker().child_env(dict(self.spec.env)),
-                process_group=0,
+            env = current_tracker().child_env(dict(self.spec.env))
+            popen = _LAUNCHER.spawn(
+                lambda: subprocess.Popen(
+                    argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    cwd=self.workdir,
+                    env=env,
+                    process_group=0,
+                )
             )
         except OSError as exc:
             log.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import select
 import socket
 import sys
 from pathlib import Path
@@ -230,3 +232,28 @@ def test_mqtt_connack_readiness_fails_with_an_identity_the_broker_refuses(tmp_pa
         MqttConnack(broker.probe_identity, port="mqtts").wait(broker.service, Deadline(5))
     finally:
         broker.stop()
+
+
+def test_a_service_restarted_from_a_short_lived_thread_survives_that_thread(backend):
+    """PDEATHSIG follows the forking thread: a worker thread's exit must not kill the service."""
+    import threading
+
+    service = backend.create(http_server("from-thread"))
+    service.start(HttpStatus(port="http"))
+    try:
+        worker = threading.Thread(target=service.restart, args=(HttpStatus(port="http"),))
+        worker.start()
+        worker.join(20)
+        assert not worker.is_alive()
+        # The worker has exited; the kernel would deliver PDEATHSIG now. Wait on the pidfd for a
+        # death that must not come (a bounded negative wait), then the service must still serve.
+        fd = os.pidfd_open(service.pid)
+        try:
+            died, _, _ = select.select([fd], [], [], 1.0)
+        finally:
+            os.close(fd)
+        assert not died, "the service died with the thread that restarted it"
+        with socket.create_connection(("127.0.0.1", service.port("http")), timeout=2):
+            pass
+    finally:
+        service.stop()
