@@ -58,6 +58,8 @@ class MqttSession:
         protocol: ``"5"`` to see PUBACK/SUBACK reason codes (MQTT 3.1.1 has none for PUBACK),
             or ``"3.1.1"`` as the Astarte SDK uses.
         client_id: empty by default, as the Astarte SDK connects.
+        reconnect: reconnect after the broker drops the connection. Off by default: a check
+            wants to see a drop (a forced disconnect, a refused publish), not have it hidden.
     """
 
     def __init__(
@@ -67,15 +69,17 @@ class MqttSession:
         *,
         protocol: str = "5",
         client_id: str = "",
+        reconnect: bool = False,
     ) -> None:
         self.endpoint = endpoint
         self.identity = identity
         version = {"5": mqtt.MQTTv5, "3.1.1": mqtt.MQTTv311}[protocol]
-        self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=version)
+        self._client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=version, reconnect_on_failure=reconnect
+        )
         self._client.tls_set_context(self._ssl_context())
-        # paho's reconnect back-off starts at 1 s and close() cannot interrupt it: a session the
-        # broker dropped (a kicked device) would cost a second at teardown. A check client that
-        # reconnects, reconnects at once.
+        # paho's reconnect back-off starts at 1 s and close() cannot interrupt it; a check client
+        # that reconnects does so at once.
         self._client.reconnect_delay_set(min_delay=0.05, max_delay=1)
         self._connack = threading.Event()
         self._online = False  # connected right now (paho may have reconnected since a drop)
