@@ -24,6 +24,8 @@ COMMAND_MODULES = (
     "harness.cli.doctor",
     "harness.cli.bench",
     "harness.cli.interfaces",
+    "harness.cli.fuzz",
+    "harness.cli.replay",
 )
 
 

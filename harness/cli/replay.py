@@ -1,0 +1,80 @@
+"""``hil replay FILE``: re-run one counterexample capsule against the SDK and say if it still disagrees.
+
+Exit status: 1 when the disagreement reproduces (the finding stands), 0 when the SDK now agrees
+with the oracle, 2 for a file that is not a capsule or names an unknown property.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from harness.errors import ConfigError
+from harness.findings import read_capsule
+
+__all__ = ["register", "run"]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser("replay", help="re-run a counterexample file (reports/findings/*.json)")
+    parser.add_argument("file", type=Path, metavar="FILE", help="a capsule written by hil fuzz")
+    parser.add_argument("--target", default="sim", help="target for properties that need a server (default: sim)")
+    parser.add_argument("--bench", type=Path, help="bench file (TOML) describing targets")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from harness.fuzzing.astarte_sdk import offline_device, sdk_label
+    from harness.fuzzing.properties import PROPERTIES, Disagreement
+
+    capsule = read_capsule(args.file)
+    check = PROPERTIES.get(capsule.property)
+    if check is None:
+        known = ", ".join(sorted(PROPERTIES))
+        raise ConfigError(f"unknown property {capsule.property!r} (this hil replays: {known})", source=args.file)
+    print(f"replaying {capsule.property} [{capsule.requirement}] recorded with {capsule.sdk}, now {sdk_label()}")
+    try:
+        if check.needs:
+            _replay_on_target(args, check, capsule.example)
+        else:
+            with offline_device() as device:
+                check.run(device, capsule.example)
+    except Disagreement as disagreement:
+        label = f" (known finding {disagreement.known.id})" if disagreement.known else ""
+        print(f"reproduced: SDK {disagreement.direction.replace('-', ' ')} [{disagreement.requirement}]{label}")
+        print(f"  oracle: {disagreement.oracle}")
+        print(f"  SDK:    {disagreement.observed}")
+        return 1
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"the example does not fit property {capsule.property!r}: {exc}", source=args.file) from None
+    print("not reproduced: the SDK now agrees with the oracle on this example")
+    return 0
+
+
+def _replay_on_target(args: argparse.Namespace, check: Any, example: dict[str, Any]) -> None:
+    """Run an end-to-end property on ``--target`` with a freshly paired, connected SDK device."""
+    import os
+    import tempfile
+
+    from harness.fuzzing.astarte_sdk import ConnectedDevice
+    from harness.fuzzing.jsonvalues import from_json
+    from harness.targets import resolve_target
+
+    target = resolve_target(args.target, args.bench)
+    saved = dict(os.environ)
+    try:
+        target.require(*check.needs)
+        os.environ.update(target.pki.trust_environment())
+        astarte = target.component("astarte").client
+        with tempfile.TemporaryDirectory(prefix="hil-replay-") as directory:
+            device = ConnectedDevice(astarte, Path(directory), [from_json(example["interface"])])
+            try:
+                device.connect()
+                check.run(device, example)
+            finally:
+                device.close()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        target.close()

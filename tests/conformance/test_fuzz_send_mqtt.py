@@ -1,0 +1,99 @@
+"""Properties 2, 3 and 4 (wire), fuzzed end to end over MQTT with the real ``DeviceMqtt``.
+
+The device is paired with the simulated Astarte and connected through the harness broker; the
+realm records every raw message. For each call: if the oracle accepts it the SDK must take it;
+whatever the SDK publishes must be a message the oracle accepts, at the oracle's QoS, carrying the
+value passed (see :func:`harness.fuzzing.properties.check_send_wire`). Calls use the shipped
+device-owned interfaces (``interfaces/``), which the realm has installed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import Phase, example, given, settings
+from hypothesis import strategies as st
+
+from fixtures.fuzzing import fuzz_check, run_property
+from fixtures.strategies import send_requests
+from harness.components.astarte import INTERFACES_DIR, AstarteClient
+from harness.fuzzing.astarte_sdk import ConnectedDevice
+from harness.fuzzing.known import known_finding
+from harness.fuzzing.properties import SEND_WIRE_MQTT, Disagreement, check_send_wire
+from harness.fuzzing.requests import SendRequest
+from harness.oracle import parse_interface
+
+pytestmark = [pytest.mark.hil_requires("astarte.pairing"), pytest.mark.filterwarnings("ignore::DeprecationWarning")]
+
+DEVICE_DOCS = [json.loads(p.read_text()) for p in sorted(INTERFACES_DIR.glob("org.hil.test.Device*.json"))]
+BY_NAME = {doc["interface_name"]: doc for doc in DEVICE_DOCS}
+#: End-to-end examples cost a round trip (and a reconnect when the realm disconnects the device).
+CI_EXAMPLES = 40
+
+
+@pytest.fixture(scope="module")
+def connected_sdk(astarte: AstarteClient, hil_pki: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConnectedDevice]:
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in hil_pki.trust_environment().items():
+            patch.setenv(key, value)
+        device = ConnectedDevice(astarte, Path(tmp_path_factory.mktemp("fuzz-mqtt")), DEVICE_DOCS)
+        device.connect()
+        try:
+            yield device
+        finally:
+            device.close()
+
+
+@st.composite
+def _shipped_call(draw: st.DrawFn) -> tuple[dict[str, Any], SendRequest]:
+    doc = draw(st.sampled_from(DEVICE_DOCS))
+    return doc, draw(send_requests(parse_interface(doc)))
+
+
+@pytest.mark.requirement("ASTARTE-QOS-PROPERTIES-01", "ASTARTE-QOS-RELIABILITY-01", "ASTARTE-QOS-OBJECT-01",
+                         "ASTARTE-PAYLOAD-V-01", "ASTARTE-PAYLOAD-T-03", "ASTARTE-PAYLOAD-INTEGER-01",
+                         "ASTARTE-PAYLOAD-DOUBLE-01", "ASTARTE-PAYLOAD-DATETIME-01", "ASTARTE-PAYLOAD-BINARYBLOB-01")
+def test_what_the_sdk_publishes_is_what_the_oracle_expects(
+    connected_sdk: ConnectedDevice, request: pytest.FixtureRequest
+) -> None:
+    @given(case=_shipped_call())
+    def run(case: tuple[dict[str, Any], SendRequest]) -> None:
+        fuzz_check(check_send_wire, connected_sdk, *case)
+
+    run_property(run, property_name=SEND_WIRE_MQTT, nodeid=request.node.nodeid, ci_examples=CI_EXAMPLES)
+
+
+# ------------------------------------------------------------------------------- recorded findings
+
+
+def _finding(finding_id: str, call: SendRequest) -> Any:
+    finding = known_finding(finding_id)
+
+    @pytest.mark.finding(finding.requirement, reason=finding.reason, sdk=finding.sdk)
+    @settings(phases=[Phase.explicit], database=None)
+    @given(case=_shipped_call())  # never drawn from: only the explicit example runs
+    @example(case=(BY_NAME[call.interface], call))
+    def test(connected_sdk: ConnectedDevice, case: tuple[dict[str, Any], SendRequest]) -> None:
+        try:
+            check_send_wire(connected_sdk, *case)
+        except Disagreement as disagreement:
+            assert disagreement.known is not None and disagreement.known.id == finding_id, disagreement
+            raise
+
+    test.__doc__ = f"Finding {finding_id}: {finding.reason}"
+    return test
+
+
+_DS = "org.hil.test.DeviceDatastream"
+test_finding_wire_longinteger_as_int32 = _finding(
+    "wire-longinteger-as-int32", SendRequest("send", _DS, "/longinteger", 0))
+test_finding_wire_longinteger_overflow_as_uint64 = _finding(
+    "wire-longinteger-overflow-as-uint64", SendRequest("send", _DS, "/longinteger", 2**63))
+test_finding_wire_unset_without_allow_unset = _finding(
+    "wire-unset-without-allow-unset", SendRequest("unset", "org.hil.test.DeviceProperties", "/integer"))
+test_finding_wire_oversized_string = _finding(
+    "wire-oversized-string", SendRequest("send", _DS, "/string", "a" * 65_537))

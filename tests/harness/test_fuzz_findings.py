@@ -1,0 +1,103 @@
+"""Counterexample capsules: lossless values, round trip, one-line errors, and ``hil replay``."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from harness.cli.main import main
+from harness.errors import ConfigError
+from harness.findings import Capsule, read_capsule, write_capsule
+from harness.fuzzing.jsonvalues import from_json, to_json
+from harness.fuzzing.properties import INTERFACE_ACCEPTANCE, SEND_VALIDATION_OFFLINE, request_to_json
+from harness.fuzzing.requests import SendRequest
+
+_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**80), 2**80) | st.floats() | st.text() | st.binary()
+    | st.datetimes(timezones=st.just(_dt.UTC) | st.none()) | st.binary().map(bytearray),
+    lambda inner: st.lists(inner, max_size=3) | st.lists(inner, max_size=3).map(tuple)
+    | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+def _same(a: object, b: object) -> bool:
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a):
+        return math.isnan(b)
+    if isinstance(a, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))  # type: ignore[arg-type]
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    return type(a) is type(b) and a == b
+
+
+@given(value=_values)
+def test_payload_values_survive_json(value: object) -> None:
+    assert _same(from_json(json.loads(json.dumps(to_json(value)))), value)
+
+
+def _capsule(**changes: object) -> Capsule:
+    fields: dict[str, object] = dict(
+        property=SEND_VALIDATION_OFFLINE, requirement="ASTARTE-PAYLOAD-PATH-01", direction="accepts-invalid",
+        sdk="astarte-device-sdk==0.14.0", summary="s",
+        example={"interface": {"interface_name": "a.A", "version_major": 1, "version_minor": 0,
+                               "type": "datastream", "ownership": "device",
+                               "mappings": [{"endpoint": "/a", "type": "integer"}]},
+                 "request": request_to_json(SendRequest("send", "a.A", "/a\n", 0))},
+        seed=7, reproduce_failure="@reproduce_failure('6.170.15', b'AA==')",
+    )
+    fields.update(changes)
+    return Capsule(**fields)  # type: ignore[arg-type]
+
+
+def test_capsule_round_trip_and_stable_file_name(tmp_path: Path) -> None:
+    capsule = _capsule()
+    path = write_capsule(capsule, tmp_path / "findings")
+    assert path.name == f"ASTARTE-PAYLOAD-PATH-01-{capsule.fingerprint}.json"
+    assert read_capsule(path) == capsule
+    assert write_capsule(_capsule(seed=8), tmp_path / "findings") == path  # same finding, same file
+
+
+@pytest.mark.parametrize("content, message", [
+    ("{not json", "bad JSON"),
+    ('{"format": "other"}', "format is not"),
+    ('{"format": "hil-finding/1", "property": "x"}', "lacks requirement"),
+])
+def test_bad_capsules_are_one_config_error(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "c.json"
+    path.write_text(content)
+    with pytest.raises(ConfigError, match=message):
+        read_capsule(path)
+
+
+def test_replay_reproduces_a_standing_finding(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write_capsule(_capsule(), tmp_path)
+    assert main(["replay", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "reproduced: SDK accepts invalid [ASTARTE-PAYLOAD-PATH-01]" in out
+    assert "known finding send-accepts-path-with-trailing-newline" in out
+
+
+def test_replay_says_when_the_sdk_agrees(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    agreeing = _capsule(property=INTERFACE_ACCEPTANCE, example={"interface": {
+        "interface_name": "a.A", "version_major": 1, "version_minor": 0, "type": "datastream",
+        "ownership": "device", "mappings": [{"endpoint": "/a", "type": "integer"}]}})
+    assert main(["replay", str(write_capsule(agreeing, tmp_path))]) == 0
+    assert "not reproduced" in capsys.readouterr().out
+
+
+def test_replay_of_a_non_capsule_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "x.json"
+    path.write_text("[]")
+    assert main(["replay", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not a counterexample file" in err
+    unknown = write_capsule(_capsule(property="no-such-property"), tmp_path)
+    assert main(["replay", str(unknown)]) == 2
+    assert "unknown property 'no-such-property'" in capsys.readouterr().err
