@@ -1,78 +1,17 @@
-"""Run the app under uvicorn, announce readiness on stdout, stop cleanly on SIGTERM/SIGINT.
-
-The harness starts the simulator as a process and waits for one exact stdout line,
-``destiny simulator listening on http(s)://HOST:PORT``, printed only once the listening socket
-accepts connections (after uvicorn's start-up completed). Port 0 picks a free port and the line
-names the real one. Logs go to stderr. uvicorn re-raises a caught SIGTERM after shutting down,
-which would end the process with -15; we install our own handlers so a requested stop exits 0.
-"""
+"""How the DESTINY simulator is served: see :mod:`simulators.asgi_serving`."""
 
 from __future__ import annotations
 
-import contextlib
-import signal
-import socket
-import sys
-from collections.abc import Generator
 from pathlib import Path
-from types import FrameType
 
-import uvicorn
 from fastapi import FastAPI
+
+from simulators.asgi_serving import serve as _serve
 
 __all__ = ["READY_PREFIX", "serve"]
 
 READY_PREFIX = "destiny simulator listening on "
 
 
-class _AnnouncingServer(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config, ready_line: str) -> None:
-        super().__init__(config)
-        self._ready_line = ready_line
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets=sockets)
-        if self.started:
-            sys.stdout.write(self._ready_line + "\n")
-            sys.stdout.flush()
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        def request_exit(_sig: int, _frame: FrameType | None) -> None:
-            self.should_exit = True
-
-        previous = {sig: signal.signal(sig, request_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            yield
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-
-
 def serve(app: FastAPI, host: str, port: int, tls_cert: Path | None = None, tls_key: Path | None = None) -> None:
-    """Serve until a stop signal; raises OSError when the address cannot be bound."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError:
-        sock.close()
-        raise
-    bound_port = sock.getsockname()[1]
-    scheme = "https" if tls_cert else "http"
-    shown_host = f"[{host}]" if family == socket.AF_INET6 else host
-    config = uvicorn.Config(
-        app,
-        log_config=None,  # uvicorn's default sends access logs to stdout; ours all go to stderr
-        access_log=True,
-        ssl_certfile=str(tls_cert) if tls_cert else None,
-        ssl_keyfile=str(tls_key) if tls_key else None,
-        lifespan="off",
-        timeout_graceful_shutdown=3,
-    )
-    server = _AnnouncingServer(config, f"{READY_PREFIX}{scheme}://{shown_host}:{bound_port}")
-    try:
-        server.run(sockets=[sock])
-    finally:
-        sock.close()
+    _serve(app, host, port, ready_prefix=READY_PREFIX, tls_cert=tls_cert, tls_key=tls_key)
