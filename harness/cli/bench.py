@@ -9,14 +9,19 @@ from harness.errors import ConfigError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    parser = subparsers.add_parser("bench", help="run a benchmark (startup)")
-    parser.add_argument("name", choices=["startup"], help="which benchmark")
-    parser.add_argument("--runs", type=int, default=20, help="measurements per side (default: 20)")
+    parser = subparsers.add_parser("bench", help="run a benchmark (startup, grpc)")
+    parser.add_argument("name", choices=["startup", "grpc"], help="which benchmark")
+    parser.add_argument("--runs", type=int, default=None,
+                        help="measurements per side (default: 20 for startup, 3 for grpc)")
+    parser.add_argument("--messages", type=int, default=1000, help="grpc: messages per round (default: 1000)")
     parser.add_argument("--output", type=Path, default=Path("benchmarks/results"), help="where results go")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.name == "grpc":
+        return run_grpc(args)
+    args.runs = 20 if args.runs is None else args.runs
     if args.runs < 1:
         raise ConfigError("--runs must be at least 1")
     from harness.bench import startup
@@ -28,4 +33,22 @@ def run(args: argparse.Namespace) -> int:
     print(f"bare floor  : median {floor['median_ms']:.1f} ms, p90 {floor['p90_ms']:.1f} ms")
     verdict = "meets" if result["meets_goal"] else "MISSES"
     print(f"ratio {result['ratio_median']:.2f} ({verdict} the goal of <= {result['goal_ratio']}); saved {path}")
+    return 0
+
+
+def run_grpc(args: argparse.Namespace) -> int:
+    runs = 3 if args.runs is None else args.runs
+    if runs < 1 or args.messages < 1:
+        raise ConfigError("--runs and --messages must be at least 1")
+    from harness.bench import grpc as grpc_bench
+    from harness.bench.startup import save
+
+    result = grpc_bench.measure(runs, args.messages)
+    path = save(result, args.output)
+    realm, floor, ceiling = result["realm_path"], result["floor"], result["sdk_ceiling"]
+    print(f"DeviceGrpc -> hub -> realm : {realm['median_msgs_per_s']:.0f} msg/s (median of {runs})")
+    print(f"bare client -> discard hub : {floor['median_msgs_per_s']:.0f} msg/s")
+    print(f"DeviceGrpc -> discard hub  : {ceiling['median_msgs_per_s']:.0f} msg/s (SDK ceiling, ratio {ceiling['ratio_to_floor']:.2f})")
+    verdict = "meets" if result["meets_goal"] else "MISSES"
+    print(f"ratio {result['ratio_median']:.2f} ({verdict} the goal of >= {result['goal_ratio']}); saved {path}")
     return 0

@@ -1,0 +1,267 @@
+"""The hub's single Astarte MQTT device connection (our code: the Python SDK is under test).
+
+The real message hub is one Astarte device (its own device id) that multiplexes its nodes. This
+module is that device's MQTT side, written from the Astarte MQTT v1 protocol:
+
+* on every connection (clean session, so session present is always false): subscribe to
+  ``control/consumer/properties`` and to ``<interface>/#`` of every server-owned interface, then
+  publish the introspection, ``control/emptyCache``, every stored device property and
+  ``control/producer/properties`` (4-byte big-endian size + zlib), all at QoS 2;
+* introspection changes while connected: subscribe first (added server interfaces), publish the
+  new introspection, unsubscribe last (removed ones), as the Rust SDK 0.9.2 the hub embeds does;
+* incoming ``consumer/properties`` purges stored server properties not listed; every other
+  message under the device topic goes to ``on_data(interface, path, payload)``.
+
+Built on :class:`harness.mqtt_client.MqttSession` (mutual TLS, blocking CONNACK); the subclass only
+re-runs the session set-up after paho's automatic reconnect and hands messages over instead of
+keeping them. Publishing never waits for acknowledgements: the real hub's ``Send`` returns once the
+message is queued for the MQTT connection, not once the broker acknowledged it.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+import threading
+import zlib
+from collections.abc import Callable
+from typing import Any
+
+import paho.mqtt.client as mqtt
+
+from harness.broker import BrokerEndpoint
+from harness.errors import ServiceError
+from harness.mqtt_client import MqttSession
+from harness.oracle import Interface, Ownership
+from harness.services.readiness import ClientIdentity
+
+from simulators.message_hub.property_store import PropertyStore
+
+__all__ = ["AstarteLink", "purge_payload"]
+
+log = logging.getLogger("message_hub.mqtt")
+
+DataHandler = Callable[[str, str, bytes], None]
+
+
+def purge_payload(entries: list[str]) -> bytes:
+    """``control/*/properties`` payload: 4-byte big-endian uncompressed size + zlib of the list."""
+    text = ";".join(entries).encode("utf-8")
+    return struct.pack(">I", len(text)) + zlib.compress(text)
+
+
+def _purge_entries(payload: bytes) -> set[str] | None:
+    """The entries of a purge payload (the size header is ignored, as Astarte itself does)."""
+    if len(payload) == 4 and payload == b"\0\0\0\0":
+        return set()
+    try:
+        text = zlib.decompress(payload[4:], bufsize=1 << 16).decode("utf-8")
+    except (zlib.error, UnicodeDecodeError):
+        return None
+    return {entry for entry in text.split(";") if entry}
+
+
+class _HubSession(MqttSession):
+    """MqttSession that re-runs the device session set-up on every CONNACK and forwards messages."""
+
+    def __init__(self, link: AstarteLink, endpoint: BrokerEndpoint, identity: ClientIdentity) -> None:
+        super().__init__(endpoint, identity, protocol="3.1.1")
+        self._link = link
+        # Astarte's broker grants devices 100 in-flight messages; paho's default is 20.
+        self._client.max_inflight_messages_set(100)
+        # Come back quickly after a broker restart (paho's default first step is 1 s).
+        self._client.reconnect_delay_set(min_delay=1, max_delay=4)
+
+    @property
+    def paho(self) -> mqtt.Client:
+        return self._client
+
+    def _on_connect(self, client: Any, userdata: Any, flags: Any, rc: Any, props: Any) -> None:
+        super()._on_connect(client, userdata, flags, rc, props)
+        if not rc.is_failure:
+            self._disconnected.clear()
+            self._link._session_started(self)
+
+    def _on_disconnect(self, client: Any, userdata: Any, flags: Any, rc: Any, props: Any) -> None:
+        super()._on_disconnect(client, userdata, flags, rc, props)
+        self._link._session_lost(str(rc))
+
+    def _on_message(self, client: Any, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        self._link._received(msg.topic, bytes(msg.payload))
+
+
+class AstarteLink:
+    """The hub device ``<realm>/<device_id>`` on an Astarte broker.
+
+    Args:
+        endpoint: the broker (from Pairing's ``broker_url``, or given directly).
+        identity: the device certificate (CN ``<realm>/<device_id>``).
+        store: where device and server properties live across restarts.
+        on_data: called (in the MQTT thread) with interface name, path and raw payload of every
+            server message on a data topic.
+    """
+
+    def __init__(
+        self,
+        endpoint: BrokerEndpoint,
+        identity: ClientIdentity,
+        realm: str,
+        device_id: str,
+        store: PropertyStore,
+        on_data: DataHandler,
+    ) -> None:
+        self.endpoint = endpoint
+        self.identity = identity
+        self.base = f"{realm}/{device_id}"
+        self.store = store
+        self.on_data = on_data
+        self._lock = threading.RLock()
+        self._interfaces: dict[str, Interface] = {}
+        self._session: _HubSession | None = None
+        self._connected = threading.Event()
+        self._stopping = threading.Event()
+        self.sessions_started = 0
+
+    # -- life cycle --------------------------------------------------------------------------
+    def start(self, timeout: float = 30.0) -> None:
+        """Connect, retrying until ``timeout`` (the broker may still be starting)."""
+        deadline = threading.Event()
+        timer = threading.Timer(timeout, deadline.set)
+        timer.daemon = True
+        timer.start()
+        last = ""
+        pause = 0.05
+        try:
+            while not deadline.is_set() and not self._stopping.is_set():
+                session = _HubSession(self, self.endpoint, self.identity)
+                self._session = session
+                result = session.connect(timeout=5.0)
+                if result.accepted:
+                    return
+                self._session = None
+                session.close()
+                last = result.reason
+                deadline.wait(pause)
+                pause = min(pause * 2, 1.0)
+        finally:
+            timer.cancel()
+        raise ServiceError("message-hub", f"could not connect to the Astarte broker {self.endpoint.url}: {last}")
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+        self._connected.clear()
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self._connected.wait(timeout)
+
+    # -- introspection -------------------------------------------------------------------------
+    def introspection(self) -> dict[str, Interface]:
+        """The installed interfaces; the dict is replaced, never changed, so callers may keep it."""
+        return self._interfaces
+
+    def introspection_text(self) -> str:
+        with self._lock:
+            return ";".join(i.introspection_entry for i in sorted(self._interfaces.values(), key=lambda i: i.name))
+
+    def update_interfaces(self, add: list[Interface], remove: list[str], *, ack_timeout: float = 5.0) -> None:
+        """Install ``add`` and drop ``remove``; tell Astarte if connected (and anything changed).
+
+        Returns once the broker completed the QoS 2 flow of the new introspection (or after
+        ``ack_timeout``). The real hub only queues it; we wait because a QoS 0 data message sent
+        right after would otherwise overtake the QoS 2 introspection at the broker, and the realm
+        would refuse the data (interface_loading_failed) in a race no check could control.
+        """
+        with self._lock:
+            added = [i for i in add if self._interfaces.get(i.name) != i]
+            removed = [self._interfaces[name] for name in remove if name in self._interfaces]
+            if not added and not removed:
+                return
+            interfaces = dict(self._interfaces)  # copy on write: readers never lock (Send path)
+            for interface in added:
+                interfaces[interface.name] = interface
+            for interface in removed:
+                del interfaces[interface.name]
+                if interface.is_properties:
+                    self.store.delete_interface(interface.name)
+            self._interfaces = interfaces
+            session = self._session if self.connected else None
+            if session is None:
+                return
+            client = session.paho
+            for interface in added:
+                if interface.ownership is Ownership.SERVER:
+                    client.subscribe(f"{self.base}/{interface.name}/#", qos=2)
+            info = client.publish(self.base, self.introspection_text().encode("ascii"), qos=2)
+            for interface in removed:
+                if interface.ownership is Ownership.SERVER:
+                    client.unsubscribe(f"{self.base}/{interface.name}/#")
+        try:
+            info.wait_for_publish(ack_timeout)
+        except (RuntimeError, ValueError):  # lost connection: the next session republishes it
+            pass
+
+    # -- data ----------------------------------------------------------------------------------
+    def publish(self, interface: str, path: str, payload: bytes, qos: int) -> None:
+        """Queue a data message (no wait for the broker, as the real hub's Send)."""
+        session = self._session
+        if session is None:
+            raise ServiceError("message-hub", "not connected to Astarte")
+        session.paho.publish(f"{self.base}/{interface}{path}", payload, qos=qos)
+
+    # -- MQTT thread -----------------------------------------------------------------------------
+    def _session_started(self, session: _HubSession) -> None:
+        with self._lock:
+            self.sessions_started += 1
+            client = session.paho
+            client.subscribe(f"{self.base}/control/consumer/properties", qos=2)
+            for interface in self._interfaces.values():
+                if interface.ownership is Ownership.SERVER:
+                    client.subscribe(f"{self.base}/{interface.name}/#", qos=2)
+            client.publish(self.base, self.introspection_text().encode("ascii"), qos=2)
+            client.publish(f"{self.base}/control/emptyCache", b"1", qos=2)
+            kept: list[str] = []
+            for prop in self.store.all("device"):
+                if prop.interface not in self._interfaces:
+                    self.store.delete(prop.interface, prop.path)
+                    continue
+                client.publish(f"{self.base}/{prop.interface}{prop.path}", prop.payload, qos=2)
+                kept.append(f"{prop.interface}{prop.path}")
+            client.publish(f"{self.base}/control/producer/properties", purge_payload(kept), qos=2)
+        self._connected.set()
+        log.info("session %d with Astarte established as %s", self.sessions_started, self.base)
+
+    def _session_lost(self, reason: str) -> None:
+        if self._connected.is_set():
+            log.warning("lost the Astarte session: %s", reason)
+        self._connected.clear()
+
+    def _received(self, topic: str, payload: bytes) -> None:
+        if not topic.startswith(self.base + "/"):
+            return
+        rest = topic[len(self.base) + 1 :]
+        if rest == "control/consumer/properties":
+            self._purge_server_properties(payload)
+            return
+        interface, slash, path = rest.partition("/")
+        if not slash:
+            return
+        try:
+            self.on_data(interface, "/" + path, payload)
+        except Exception:  # one bad message must never stop the MQTT thread
+            log.exception("failed to handle %s", topic)
+
+    def _purge_server_properties(self, payload: bytes) -> None:
+        entries = _purge_entries(payload)
+        if entries is None:
+            log.error("undecodable consumer/properties payload (%d bytes)", len(payload))
+            return
+        for prop in self.store.all("server"):
+            if f"{prop.interface}{prop.path}" not in entries:
+                self.store.delete(prop.interface, prop.path)

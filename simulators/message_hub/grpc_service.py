@@ -1,0 +1,212 @@
+"""The MessageHub gRPC service: raw-bytes handlers so every status code is the real hub's.
+
+The real hub (tonic 0.11 + prost 0.12) handles a call in this order, and so do we:
+
+1. node-id layer (before the body is read): ``node-id-bin`` (16 raw bytes) or else ``node-id``
+   (ASCII UUID). Missing -> UNAUTHENTICATED ``node not authenticated``; unparsable ->
+   INVALID_ARGUMENT ``invalid argument: ...``; any method but Attach for a node that is not
+   attached -> UNAUTHENTICATED.
+2. body size: more than 4 MiB -> OUT_OF_RANGE ``Error, message length too large: found N bytes,
+   the limit is: 4194304 bytes``.
+3. protobuf decoding: failure -> INTERNAL (prost's decode error text).
+4. the handler (see :mod:`simulators.message_hub.hub` for its codes).
+
+Letting grpcio deserialize would answer 1-3 in another order and with other codes (grpcio says
+RESOURCE_EXHAUSTED for size), so the handlers take the request bytes and do it themselves, with
+the generated message classes. RPCs of a newer proto version that we do not implement
+(GetProperties, ...) answer UNIMPLEMENTED, as grpcio does for unknown methods.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any, Final
+
+import grpc
+from google.protobuf.message import DecodeError
+
+from simulators.message_hub.codec import Codec, CodecError
+from simulators.message_hub.hub import CLOSE, PUBLISH_ERROR, HubError, MessageHub
+from simulators.message_hub.protos import SERVICE, Protos
+
+__all__ = ["MAX_MESSAGE_BYTES", "MessageHubService", "node_id_from_metadata"]
+
+log = logging.getLogger("message_hub.grpc")
+
+MAX_MESSAGE_BYTES: Final = 4 * 1024 * 1024  # tonic's default decoding limit
+#: grpcio's own ceiling, above ours so that our check (and code) applies first.
+TRANSPORT_LIMIT: Final = 64 * 1024 * 1024
+
+
+class _Refused(Exception):
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def node_id_from_metadata(metadata: tuple[tuple[str, str | bytes], ...] | None) -> uuid.UUID:
+    """The node id as the real hub's interceptor reads it; raises _Refused with its status."""
+    values = dict(metadata or ())
+    raw = values.get("node-id-bin")
+    if raw is not None:
+        data = raw if isinstance(raw, bytes) else raw.encode("latin-1")
+        if len(data) != 16:
+            raise _Refused(grpc.StatusCode.INVALID_ARGUMENT,
+                           f"invalid argument: Invalid Uuid bytes value for Node ID, invalid length: expected 16 bytes, found {len(data)}")
+        return uuid.UUID(bytes=data)
+    text = values.get("node-id")
+    if text is None:
+        raise _Refused(grpc.StatusCode.UNAUTHENTICATED, "node not authenticated")
+    if isinstance(text, bytes):
+        text = text.decode("ascii", "replace")
+    try:
+        return uuid.UUID(text.strip())
+    except ValueError:
+        raise _Refused(grpc.StatusCode.INVALID_ARGUMENT,
+                       f"invalid argument: Invalid Uuid str value for Node ID, {text!r} is not a UUID") from None
+
+
+class MessageHubService:
+    """Builds the generic handler for ``astarteplatform.msghub.MessageHub``."""
+
+    def __init__(self, hub: MessageHub, protos: Protos, codec: Codec) -> None:
+        self.hub = hub
+        self.protos = protos
+        self.codec = codec
+        self.empty = _empty_class()
+
+    def handler(self) -> grpc.GenericRpcHandler:
+        handlers: dict[str, grpc.RpcMethodHandler] = {}
+        implemented: dict[str, Callable[..., Any]] = {
+            "Attach": self._attach,
+            "Send": self._send,
+            "Detach": self._detach,
+            "AddInterfaces": self._add_interfaces,
+            "RemoveInterfaces": self._remove_interfaces,
+        }
+        for method in self.protos.service_methods():
+            behaviour = implemented.get(method)
+            if behaviour is None:
+                continue  # grpcio answers UNIMPLEMENTED for it
+            wrapped = self._checked(method, behaviour)
+            if method == "Attach":
+                handlers[method] = grpc.unary_stream_rpc_method_handler(wrapped, response_serializer=_serialize)
+            else:
+                handlers[method] = grpc.unary_unary_rpc_method_handler(wrapped, response_serializer=_serialize)
+        return grpc.method_handlers_generic_handler(SERVICE, handlers)
+
+    def _checked(self, method: str, behaviour: Callable[..., Any]) -> Callable[[bytes, grpc.ServicerContext], Any]:
+        request_class = self.protos.method_input(method)
+
+        def run(raw: bytes, context: grpc.ServicerContext) -> Any:
+            try:
+                node_id = node_id_from_metadata(context.invocation_metadata())
+                if method != "Attach" and not self.hub.is_attached(node_id):
+                    raise _Refused(grpc.StatusCode.UNAUTHENTICATED, "node not authenticated")
+                if len(raw) > MAX_MESSAGE_BYTES:
+                    raise _Refused(grpc.StatusCode.OUT_OF_RANGE,
+                                   f"Error, message length too large: found {len(raw)} bytes, the limit is: {MAX_MESSAGE_BYTES} bytes")
+                try:
+                    request = request_class.FromString(raw)
+                except DecodeError as exc:
+                    raise _Refused(grpc.StatusCode.INTERNAL, f"failed to decode Protobuf message: {exc}") from None
+                return behaviour(node_id, request, context)
+            except _Refused as refusal:
+                context.abort(refusal.code, refusal.message)
+            except HubError as error:
+                context.abort(grpc.StatusCode[error.code], error.message)
+
+        if method == "Attach":
+            # A streaming handler must return an iterator; refusals happen before the first event.
+            def run_stream(raw: bytes, context: grpc.ServicerContext) -> Iterator[Any]:
+                return run(raw, context)  # type: ignore[no-any-return]
+
+            return run_stream
+        return run
+
+    # -- RPCs ------------------------------------------------------------------------------------
+    def _attach(self, node_id: uuid.UUID, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+        node = self.hub.attach(node_id, list(request.interfaces_json))
+        context.add_callback(lambda: node.events.put(CLOSE))
+        return self._stream(node, context)
+
+    def _stream(self, node: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+        try:
+            while True:
+                event = node.events.get()
+                if event is CLOSE:
+                    return
+                yield event
+        finally:
+            if not context.is_active():
+                self.hub.stream_closed(node)
+
+    def _send(self, node_id: uuid.UUID, request: Any, context: grpc.ServicerContext) -> Any:
+        supported, why = self.codec.supports_data()
+        if not supported:
+            raise _Refused(grpc.StatusCode.UNIMPLEMENTED, f"proto {self.protos.version}: {why}")
+        try:
+            message = self.codec.decode_message(request)
+        except CodecError as exc:
+            raise HubError("INTERNAL", PUBLISH_ERROR + exc.detail) from None
+        self.hub.send(message)
+        return self.empty()
+
+    def _detach(self, node_id: uuid.UUID, request: Any, context: grpc.ServicerContext) -> Any:
+        self.hub.detach(node_id)
+        return self.empty()
+
+    def _add_interfaces(self, node_id: uuid.UUID, request: Any, context: grpc.ServicerContext) -> Any:
+        self.hub.add_interfaces(node_id, list(request.interfaces_json))
+        return self.empty()
+
+    def _remove_interfaces(self, node_id: uuid.UUID, request: Any, context: grpc.ServicerContext) -> Any:
+        self.hub.remove_interfaces(node_id, list(request.names))
+        return self.empty()
+
+
+def _serialize(message: Any) -> bytes:
+    return message.SerializeToString()  # type: ignore[no-any-return]
+
+
+def _empty_class() -> Any:
+    from google.protobuf.empty_pb2 import Empty
+
+    return Empty
+
+
+class DiscardService:
+    """The benchmark floor: node-id checked, the request parsed, and the message thrown away."""
+
+    def __init__(self, protos: Protos) -> None:
+        self.protos = protos
+        self.nodes: set[uuid.UUID] = set()
+
+    def handler(self) -> grpc.GenericRpcHandler:
+        empty = _empty_class()
+        node_class = self.protos.method_input("Attach")
+        send_class = self.protos.method_input("Send")
+
+        def attach(raw: bytes, context: grpc.ServicerContext) -> Iterator[Any]:
+            node_class.FromString(raw)
+            self.nodes.add(node_id_from_metadata(context.invocation_metadata()))
+            return iter(())  # the stream ends at once; the floor needs no events
+
+        def send(raw: bytes, context: grpc.ServicerContext) -> Any:
+            send_class.FromString(raw)
+            return empty()
+
+        def other(raw: bytes, context: grpc.ServicerContext) -> Any:
+            return empty()
+
+        handlers = {
+            "Attach": grpc.unary_stream_rpc_method_handler(attach, response_serializer=_serialize),
+            "Send": grpc.unary_unary_rpc_method_handler(send, response_serializer=_serialize),
+            "Detach": grpc.unary_unary_rpc_method_handler(other, response_serializer=_serialize),
+            "AddInterfaces": grpc.unary_unary_rpc_method_handler(other, response_serializer=_serialize),
+            "RemoveInterfaces": grpc.unary_unary_rpc_method_handler(other, response_serializer=_serialize),
+        }
+        return grpc.method_handlers_generic_handler(SERVICE, handlers)

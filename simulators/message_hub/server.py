@@ -1,0 +1,100 @@
+"""Wire the hub together and serve it: MQTT device first, then gRPC, then the ready line.
+
+As the real hub, the gRPC server opens only once the Astarte connection is up. Must be imported
+*after* :func:`simulators.message_hub.protos.load_protos` put the generated modules on the path
+(``__main__`` does that); it never imports the SDK's wheel copy of the protos.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from concurrent import futures
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+
+from harness.broker import BrokerEndpoint
+from harness.services.readiness import ClientIdentity
+
+from simulators.message_hub.astarte_link import AstarteLink
+from simulators.message_hub.codec import Codec
+from simulators.message_hub.control_api import ControlApi
+from simulators.message_hub.grpc_service import TRANSPORT_LIMIT, DiscardService, MessageHubService
+from simulators.message_hub.hub import MessageHub
+from simulators.message_hub.property_store import InterfaceCache, PropertyStore
+from simulators.message_hub.protos import Protos
+
+__all__ = ["HubConfig", "serve"]
+
+log = logging.getLogger("message_hub")
+
+
+@dataclass(frozen=True)
+class HubConfig:
+    host: str
+    port: int
+    control_port: int
+    store_dir: Path
+    realm: str = ""
+    device_id: str = ""
+    endpoint: BrokerEndpoint | None = None  # None with discard=True only
+    identity: ClientIdentity | None = None
+    discard: bool = False
+    workers: int = 32
+
+
+def serve(config: HubConfig, protos: Protos, stop: threading.Event) -> None:
+    """Run until ``stop`` is set (SIGTERM/SIGINT set it too)."""
+    codec = Codec(protos)
+    store = PropertyStore(config.store_dir / "properties.sqlite")
+    cache = InterfaceCache(config.store_dir / "interfaces")
+    link: AstarteLink | None = None
+    hub: MessageHub
+    if config.discard:
+        hub = MessageHub(None, codec, store, cache)
+        service_handler = DiscardService(protos).handler()
+    else:
+        assert config.endpoint is not None and config.identity is not None
+        hub_ref: list[MessageHub] = []
+        link = AstarteLink(config.endpoint, config.identity, config.realm, config.device_id, store,
+                           lambda i, p, d: hub_ref[0].on_server_data(i, p, d))
+        hub = MessageHub(link, codec, store, cache)
+        hub_ref.append(hub)
+        restored = hub.restore_cached_interfaces()
+        if restored:
+            log.info("restored cached interfaces %s", restored)
+        link.start()
+        service_handler = MessageHubService(hub, protos, codec).handler()
+    supported, why = codec.supports_data()
+    if not supported:
+        log.warning("proto %s: Send and server events are unavailable (%s)", protos.version, why)
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="grpc"),
+        handlers=[service_handler],
+        options=[("grpc.max_receive_message_length", TRANSPORT_LIMIT), ("grpc.so_reuseport", 0)],
+        maximum_concurrent_rpcs=None,
+    )
+    port = server.add_insecure_port(f"{config.host}:{config.port}")
+    if port == 0:
+        raise OSError(f"Address already in use: {config.host}:{config.port}")
+    control = ControlApi(hub, config.host, config.control_port,
+                         {"realm": config.realm, "device_id": config.device_id, "mode": "discard" if config.discard else "astarte"})
+    server.start()
+    control.start()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    mode = " (discard mode)" if config.discard else f" as Astarte device {config.realm}/{config.device_id}"
+    print(f"message hub simulator listening on grpc://{config.host}:{port} control http://{config.host}:{control.port}"
+          f" proto {protos.version}{mode}", flush=True)
+    try:
+        stop.wait()
+    finally:
+        log.info("stopping")
+        control.stop()
+        server.stop(grace=0.5).wait(2)
+        if link is not None:
+            link.stop()
+        store.close()

@@ -1,0 +1,354 @@
+"""The message hub simulator itself: status codes of the real hub v0.7.0, bad input, code generation.
+
+Calls go through raw-bytes gRPC methods, so a test can send what no stub would (garbage, oversized
+bodies, missing metadata). Well-formed requests are built with the proto 0.7.0 classes this
+process already has from the SDK's ``astarte-message-hub-proto`` (the hub runs in its own process
+on its generated copy; the two never meet in one interpreter).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import uuid
+from pathlib import Path
+
+import grpc
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fixtures.message_hub import INTERFACES_DIR
+
+SERVICE = "/astarteplatform.msghub.MessageHub/"
+DATASTREAM = "org.hil.test.DeviceDatastream"
+SERVER_DATASTREAM = "org.hil.test.ServerDatastream"
+
+
+def _interface_json(name: str) -> str:
+    return (INTERFACES_DIR / f"{name}.json").read_text()
+
+
+class RawHub:
+    """Raw-bytes access to every MessageHub method of a running hub."""
+
+    def __init__(self, address: str) -> None:
+        self.channel = grpc.insecure_channel(address)
+
+    def call(self, method: str, body: bytes, node: str | None = None, *, metadata: list[tuple[str, object]] | None = None) -> tuple[grpc.StatusCode, str]:
+        md = list(metadata or [])
+        if node is not None:
+            md.append(("node-id", node))
+        stub = self.channel.unary_unary(SERVICE + method, request_serializer=None, response_deserializer=None)
+        try:
+            stub(body, metadata=md, timeout=10)
+        except grpc.RpcError as exc:
+            return exc.code(), exc.details() or ""
+        return grpc.StatusCode.OK, ""
+
+    def attach(self, body: bytes, node: str | None = None, *, metadata: list[tuple[str, object]] | None = None):  # type: ignore[no-untyped-def]
+        md = list(metadata or [])
+        if node is not None:
+            md.append(("node-id", node))
+        stub = self.channel.unary_stream(SERVICE + "Attach", request_serializer=None, response_deserializer=None)
+        return stub(body, metadata=md)
+
+    def close(self) -> None:
+        self.channel.close()
+
+
+def _node_body(*names: str) -> bytes:
+    from astarteplatform.msghub.node_pb2 import Node
+
+    return Node(interfaces_json=[_interface_json(n) for n in names]).SerializeToString()
+
+
+def _send_body(interface: str, path: str, **individual: object) -> bytes:
+    from astarteplatform.msghub.astarte_message_pb2 import AstarteMessage
+    from astarteplatform.msghub.astarte_type_pb2 import AstarteDataType, AstarteDataTypeIndividual
+
+    data = AstarteDataType(astarte_individual=AstarteDataTypeIndividual(**individual))
+    return AstarteMessage(interface_name=interface, path=path, astarte_data=data).SerializeToString()
+
+
+@pytest.fixture
+def raw(message_hub):  # type: ignore[no-untyped-def]
+    hub = RawHub(message_hub.grpc_address)
+    yield hub
+    hub.close()
+
+
+@pytest.fixture
+def attached(raw, message_hub):  # type: ignore[no-untyped-def]
+    """A raw node attached with the device datastream interface; detached at teardown."""
+    node = str(uuid.uuid4())
+    stream = raw.attach(_node_body(DATASTREAM, SERVER_DATASTREAM), node)
+    assert message_hub.wait_attached(node) is not None, "raw Attach was not processed"
+    yield node
+    raw.call("Detach", b"", node)
+    stream.cancel()
+
+
+def _assert_alive(raw: RawHub, message_hub, node: str) -> None:  # type: ignore[no-untyped-def]
+    assert message_hub.state()["device"]["mqtt_connected"]
+    code, details = raw.call("Send", _send_body(DATASTREAM, "/integer", astarte_integer=1), node)
+    assert code is grpc.StatusCode.OK, f"hub stopped serving: {code} {details}"
+
+
+# -- node id ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.requirement("ASTARTE-MSGHUB-NODEID-01")
+@pytest.mark.parametrize("method", ["Send", "Detach", "AddInterfaces", "RemoveInterfaces"])
+def test_a_call_without_node_id_is_unauthenticated(raw, method):
+    assert raw.call(method, b"") == (grpc.StatusCode.UNAUTHENTICATED, "node not authenticated")
+
+
+@pytest.mark.requirement("ASTARTE-MSGHUB-NODEID-01")
+def test_attach_without_node_id_is_unauthenticated(raw):
+    stream = raw.attach(_node_body(DATASTREAM))
+    with pytest.raises(grpc.RpcError) as refused:
+        next(stream)
+    assert refused.value.code() is grpc.StatusCode.UNAUTHENTICATED
+
+
+@pytest.mark.requirement("ASTARTE-MSGHUB-NODEID-02")
+@pytest.mark.parametrize("metadata", [[("node-id", "not-a-uuid")], [("node-id-bin", b"\x01\x02\x03")]], ids=["ascii", "bin"])
+def test_a_malformed_node_id_is_an_invalid_argument(raw, metadata):
+    code, details = raw.call("Send", b"\xff\xff", metadata=metadata)  # the body is never read
+    assert code is grpc.StatusCode.INVALID_ARGUMENT and details.startswith("invalid argument"), details
+
+
+@pytest.mark.requirement("ASTARTE-MSGHUB-NODEID-01")
+def test_a_binary_node_id_is_accepted(raw, message_hub):
+    node = uuid.uuid4()
+    stream = raw.attach(_node_body(DATASTREAM), metadata=[("node-id-bin", node.bytes)])
+    try:
+        assert message_hub.wait_attached(node) is not None
+        code, _ = raw.call("Detach", b"", metadata=[("node-id-bin", node.bytes)])
+        assert code is grpc.StatusCode.OK
+    finally:
+        stream.cancel()
+
+
+@pytest.mark.requirement("ASTARTE-MSGHUB-NODEID-03")
+@pytest.mark.parametrize("method", ["Send", "Detach", "AddInterfaces", "RemoveInterfaces"])
+def test_an_unknown_node_is_unauthenticated(raw, method):
+    assert raw.call(method, b"", str(uuid.uuid4())) == (grpc.StatusCode.UNAUTHENTICATED, "node not authenticated")
+
+
+# -- attach, send ----------------------------------------------------------------------------------
+
+
+@pytest.mark.requirement("ASTARTE-MSGHUB-ATTACH-02")
+@pytest.mark.parametrize("bad", ["{not json", json.dumps({"interface_name": "org.x.Y"})], ids=["json", "interface"])
+def test_attach_with_an_invalid_interface_is_an_invalid_argument(raw, message_hub, bad):
+    from astarteplatform.msghub.node_pb2 import Node
+
+    node = str(uuid.uuid4())
+    stream = raw.attach(Node(interfaces_json=[bad]).SerializeToString(), node)
+    with pytest.raises(grpc.RpcError) as refused:
+        next(stream)
+    assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert message_hub.wait_attached(node, 0) is None
+
+
+@pytest.mark.requirement("ASTARTE-MSGHUB-SEND-02")
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [
+        (_send_body("org.hil.test.NotDeclared", "/x", astarte_integer=1), "interface"),
+        (_send_body(DATASTREAM, "/nope", astarte_integer=1), "mapping"),
+        (_send_body(DATASTREAM, "/integer", astarte_string="x"), "type"),
+        (_send_body(DATASTREAM, "/integer", astarte_boolean=True), "type-bool"),
+    ],
+    ids=["interface", "mapping", "type", "type-bool"],
+)
+def test_a_send_the_hub_device_cannot_publish_is_internal(raw, attached, hub_realm, body, why):
+    since = hub_realm.mark()
+    code, details = raw.call("Send", body, attached)
+    assert code is grpc.StatusCode.INTERNAL, (why, code, details)
+    assert details.startswith("Unable to publish astarte message, err: "), details
+    assert hub_realm.next("/org.hil.test.DeviceDatastream/integer", since, timeout=0.2) is None
+
+
+@pytest.mark.requirement("ASTARTE-MSGHUB-SEND-01")
+def test_an_integer_is_accepted_for_a_longinteger_mapping_and_sent_as_int32(raw, attached, hub_realm):
+    """The real hub's Rust SDK accepts ``integer`` for ``longinteger`` and serialises it as sent."""
+    from harness.bsonwire import BsonType, decode
+
+    since = hub_realm.mark()
+    assert raw.call("Send", _send_body(DATASTREAM, "/longinteger", astarte_integer=5), attached)[0] is grpc.StatusCode.OK
+    message = hub_realm.next(f"/{DATASTREAM}/longinteger", since)
+    assert message is not None and decode(bytes.fromhex(message["payload_hex"]))["v"].kind is BsonType.INT32
+
+
+@pytest.mark.requirement("ASTARTE-MSGHUB-SEND-03")
+def test_a_send_without_payload_is_internal(raw, attached):
+    from astarteplatform.msghub.astarte_message_pb2 import AstarteMessage
+
+    body = AstarteMessage(interface_name=DATASTREAM, path="/integer").SerializeToString()
+    code, details = raw.call("Send", body, attached)
+    assert code is grpc.StatusCode.INTERNAL and "Invalid payload" in details, details
+
+
+@pytest.mark.requirement("ASTARTE-MSGHUB-ROBUST-01")
+@pytest.mark.parametrize("garbage", [b"\xff\xff\xff\xff", b"\x0a\x05ab", b"\x12\xff\x01"], ids=["varint", "truncated", "length"])
+def test_malformed_protobuf_is_internal_and_the_hub_keeps_serving(raw, attached, message_hub, garbage):
+    code, details = raw.call("Send", garbage, attached)
+    assert code is grpc.StatusCode.INTERNAL, (code, details)
+    _assert_alive(raw, message_hub, attached)
+
+
+@pytest.mark.requirement("ASTARTE-MSGHUB-ROBUST-02")
+def test_an_oversized_message_is_out_of_range_and_the_hub_keeps_serving(raw, attached, message_hub):
+    body = _send_body(DATASTREAM, "/string", astarte_string="x" * (4 * 1024 * 1024 + 10))
+    code, details = raw.call("Send", body, attached)
+    assert code is grpc.StatusCode.OUT_OF_RANGE and "message length too large" in details, (code, details)
+    _assert_alive(raw, message_hub, attached)
+
+
+@pytest.mark.requirement("ASTARTE-MSGHUB-ROBUST-01")
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.binary(max_size=256), method=st.sampled_from(["Send", "AddInterfaces", "RemoveInterfaces"]))
+def test_arbitrary_bytes_never_crash_the_hub(raw, attached, body, method):
+    code, _ = raw.call(method, body, attached)
+    # Whatever the bytes decode to, the answer is one of the hub's deliberate codes, never a crash.
+    assert code in {grpc.StatusCode.OK, grpc.StatusCode.INTERNAL, grpc.StatusCode.INVALID_ARGUMENT}, code
+
+
+@pytest.mark.requirement("ASTARTE-MSGHUB-ROBUST-03", "ASTARTE-MSGHUB-EVENTS-01")
+def test_a_cancelled_stream_does_not_disturb_other_nodes(raw, message_hub, astarte):
+    gone, alive = str(uuid.uuid4()), str(uuid.uuid4())
+    gone_stream = raw.attach(_node_body(SERVER_DATASTREAM), gone)
+    alive_stream = raw.attach(_node_body(SERVER_DATASTREAM), alive)
+    try:
+        assert message_hub.wait_attached(gone) and message_hub.wait_attached(alive)
+        gone_stream.cancel()
+        first: list[object] = []
+        got = threading.Event()
+
+        def read() -> None:
+            for event in alive_stream:
+                first.append(event)
+                got.set()
+                return
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        response = astarte.appengine("POST", f"devices/{message_hub.device_id}/interfaces/{SERVER_DATASTREAM}/integer",
+                                     json={"data": 3})
+        assert response.status_code == 200, response.text
+        assert got.wait(5.0), "the live node got nothing after another node's stream was cancelled"
+        # As on the real hub, a cancelled stream does not detach the node.
+        gone_state = message_hub.wait_attached(gone, 0)
+        assert gone_state is not None and gone_state["stream_open"] is False
+    finally:
+        for node in (gone, alive):
+            raw.call("Detach", b"", node)
+        alive_stream.cancel()
+
+
+@pytest.mark.requirement("ASTARTE-MSGHUB-DETACH-01")
+def test_detach_ends_the_stream(raw, message_hub):
+    node = str(uuid.uuid4())
+    stream = raw.attach(_node_body(DATASTREAM), node)
+    assert message_hub.wait_attached(node)
+    assert raw.call("Detach", b"", node)[0] is grpc.StatusCode.OK
+    assert list(stream) == []  # the stream ends with OK, no events
+    assert raw.call("Detach", b"", node) == (grpc.StatusCode.UNAUTHENTICATED, "node not authenticated")
+
+
+@pytest.mark.requirement("ASTARTE-MSGHUB-INTERFACES-01")
+def test_add_interfaces_with_bad_json_is_internal(raw, attached):
+    from astarteplatform.msghub.interface_pb2 import InterfacesJson
+
+    code, _ = raw.call("AddInterfaces", InterfacesJson(interfaces_json=["{"]).SerializeToString(), attached)
+    assert code is grpc.StatusCode.INTERNAL
+
+
+# -- code generation and the command line -----------------------------------------------------------
+
+
+def test_protogen_is_stamped_and_idempotent(tmp_path):
+    from simulators.message_hub.protogen import STAMP_NAME, generate
+
+    first = generate(build_root=tmp_path)
+    stamp = (first.root / STAMP_NAME).stat().st_mtime_ns
+    assert (first.package_dir / "message_hub_service_pb2_grpc.py").is_file()
+    assert (first.root / "astarteplatform" / "__init__.py").is_file()  # a regular package wins the import
+    second = generate(build_root=tmp_path)
+    assert second.root == first.root and (second.root / STAMP_NAME).stat().st_mtime_ns == stamp
+    data = json.loads((first.root / STAMP_NAME).read_text())
+    from importlib.metadata import version
+
+    assert data["proto_version"] == version("astarte-message-hub-proto")
+
+
+def test_protogen_regenerates_when_the_stamp_is_stale(tmp_path):
+    from simulators.message_hub.protogen import STAMP_NAME, generate
+
+    first = generate(build_root=tmp_path)
+    (first.root / STAMP_NAME).write_text(json.dumps({"proto_version": "0.0.1"}))
+    (first.package_dir / "node_pb2.py").unlink()
+    generate(build_root=tmp_path)
+    assert (first.package_dir / "node_pb2.py").is_file()
+
+
+def test_protogen_accepts_a_proto_dir(tmp_path):
+    from simulators.message_hub.protogen import generate
+
+    protos = tmp_path / "proto" / "astarteplatform" / "msghub"
+    protos.mkdir(parents=True)
+    (protos / "message_hub_service.proto").write_text(
+        'syntax = "proto3";\npackage astarteplatform.msghub;\nimport "google/protobuf/empty.proto";\n'
+        "message Node { repeated string interfaces_json = 2; }\n"
+        "service MessageHub { rpc Detach(google.protobuf.Empty) returns (google.protobuf.Empty); }\n"
+    )
+    result = generate(build_root=tmp_path / "build", proto_dir=tmp_path / "proto")
+    assert result.proto_version.startswith("dir-")
+    assert (result.package_dir / "message_hub_service_pb2_grpc.py").is_file()
+
+
+def test_a_user_mistake_on_the_command_line_is_one_line(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "simulators.message_hub", "--port", "1", "--store-dir", str(tmp_path), "--realm", "hil"],
+        capture_output=True, text=True, timeout=30, cwd=Path(__file__).resolve().parents[2],
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().count("\n") == 0 and "Traceback" not in done.stderr, done.stderr
+
+
+@pytest.mark.requirement("ASTARTE-MSGHUB-EVENTS-01")
+def test_server_data_is_routed_only_to_nodes_that_declared_the_interface(raw, message_hub, astarte):
+    """Checked on raw streams: the SDK drops foreign interfaces itself and would hide a misroute."""
+    from astarteplatform.msghub.astarte_message_pb2 import MessageHubEvent
+
+    listener, bystander = str(uuid.uuid4()), str(uuid.uuid4())
+    listener_stream = raw.attach(_node_body(SERVER_DATASTREAM), listener)
+    bystander_stream = raw.attach(_node_body("org.hil.test.ServerAggregate"), bystander)
+    try:
+        assert message_hub.wait_attached(listener) and message_hub.wait_attached(bystander)
+        base = f"devices/{message_hub.device_id}/interfaces"
+        assert astarte.appengine("POST", f"{base}/{SERVER_DATASTREAM}/integer", json={"data": 4}).status_code == 200
+        assert astarte.appengine("POST", f"{base}/org.hil.test.ServerAggregate/command",
+                                 json={"data": {"integer": 1}}).status_code == 200
+        first = MessageHubEvent.FromString(next(bystander_stream))
+        assert first.message.interface_name == "org.hil.test.ServerAggregate", first
+        event = MessageHubEvent.FromString(next(listener_stream))
+        assert (event.message.interface_name, event.message.path) == (SERVER_DATASTREAM, "/integer")
+    finally:
+        for node in (listener, bystander):
+            raw.call("Detach", b"", node)
+        listener_stream.cancel()
+        bystander_stream.cancel()
+
+
+def test_the_credentials_secret_never_reaches_the_hub_log(hil_target):
+    """The secret travels in the environment: a command line is echoed into the service log."""
+    sim = hil_target.component("message_hub").sim
+    secret = sim.identity.credentials_secret
+    assert secret and secret not in sim.service.log_path.read_text()
+    assert secret not in " ".join(sim.identity.arguments())
