@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "harness.cli.doctor",
     "harness.cli.bench",
     "harness.cli.interfaces",
+    "harness.cli.report",
     "harness.cli.fuzz",
     "harness.cli.replay",
 )

@@ -15,9 +15,9 @@ from html import escape
 from pathlib import Path
 
 from harness.report.atomic_file import write_atomically
-from harness.report.record import CheckRecord, RunRecord, coverage
+from harness.report.record import CheckRecord, MergedRuns, RunRecord, coverage
 
-__all__ = ["render_html", "write_html"]
+__all__ = ["render_html", "render_merged_html", "write_html"]
 
 _STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2rem;color:#1b1f24;max-width:1200px}
@@ -99,3 +99,26 @@ def render_html(record: RunRecord) -> str:
 
 def write_html(record: RunRecord, path: Path) -> None:
     write_atomically(path, render_html(record).encode())
+
+
+def render_merged_html(merged: MergedRuns) -> str:
+    """The coverage matrix of several runs: one row per requirement, one column per target and
+    SDK version set, so an auditor sees at a glance where a requirement holds and where not."""
+    keys = merged.keys
+    matrix = merged.coverage()
+    header = "".join(f"<th>{escape(key.label)}</th>" for key in keys)
+    rows = []
+    for requirement in merged.requirements:
+        cells = "".join(f"<td>{_badge(matrix[requirement.id].get(key, 'not-checked'))}</td>" for key in keys)
+        rows.append(
+            f"<tr><td><code>{escape(requirement.id)}</code></td><td>{escape(requirement.level)}</td>"
+            f"<td>{escape(requirement.title)}</td>{cells}</tr>"
+        )
+    runs = sum(len(records) for records in merged.runs.values())
+    return (
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f"<title>hil conformance matrix</title><style>{_STYLE}</style></head><body>"
+        f"<h1>Conformance matrix</h1><p>{runs} run(s), {len(keys)} target/SDK combination(s).</p>"
+        f"<table><tr><th>id</th><th>level</th><th>requirement</th>{header}</tr>{''.join(rows)}</table>"
+        "</body></html>\n"
+    )

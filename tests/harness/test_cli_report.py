@@ -1,0 +1,44 @@
+"""``hil report merge``: runs of several targets side by side, requirement by requirement."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+from harness.cli.main import main
+from harness.report.writing import write_reports
+
+SDKS = ("astarte-device-sdk", "destiny-sdk", "aiolocknalert")
+
+
+def _run(directory: Path, target: str, outcome: str) -> Path:
+    check = SimpleNamespace(nodeid="t.py::test_tls", name="test_tls", requirement_ids=["ASTARTE-MQTT-TLS-01"],
+                            finding=None, outcome=outcome, duration=0.1, message="", evidence=[])
+    kind = "simulated" if target == "sim" else "physical"
+    paths = write_reports(directory, target=SimpleNamespace(name=target, kind=kind, description=""),
+                          checks=[check], seeds={}, sdk_names=SDKS, started_at=0.0)
+    return paths[0]
+
+
+def test_merge_shows_each_target_as_a_column(tmp_path, capsys):
+    sim = _run(tmp_path / "sim", "sim", "passed")
+    bench = _run(tmp_path / "lab", "lab", "failed")
+    out = tmp_path / "merged"
+    assert main(["report", "merge", str(sim), str(bench), "--output", str(out)]) == 0
+    merged = json.loads((out / "merged.json").read_text())
+    assert sorted(group["target"] for group in merged["groups"]) == ["lab", "sim"]
+    page = (out / "matrix.html").read_text()
+    row = page[page.index("ASTARTE-MQTT-TLS-01"):].split("</tr>")[0]
+    assert "covered-passing" in row and "failing" in row
+    assert "matrix.html" in capsys.readouterr().out
+
+
+def test_merge_of_a_missing_or_broken_record_is_one_line(tmp_path, capsys):
+    assert main(["report", "merge", str(tmp_path / "nope.json")]) == 2
+    assert "run record not found" in capsys.readouterr().err
+    broken = tmp_path / "broken.json"
+    broken.write_text("{}")
+    assert main(["report", "merge", str(broken)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("hil: error:") and len(err.splitlines()) == 1
