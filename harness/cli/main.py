@@ -3,7 +3,9 @@
 Every subcommand module exposes ``register(subparsers)`` and sets ``func`` on its parser to a
 callable ``(args) -> int``. ``main`` turns every deliberate hil error into one line on stderr and
 a non-zero exit (never a traceback for a user mistake), and runs the leak audit after every
-command: a command that leaves a process, port or temp dir of ours behind fails.
+command: a command that leaves a process, port or temp dir of ours behind fails. The audit
+covers what the command itself started (its own tracker), so a command run in-process never
+touches its caller's services.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from harness.errors import ConfigError, HarnessLeak, HilError
-from harness.services.tracking import current_tracker
+from harness.services.tracking import own_tracker
 
 __all__ = ["main"]
 
@@ -57,18 +59,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2
-    try:
-        status = int(args.func(args) or 0)
-    except KeyboardInterrupt:
-        status = 130
-    except HilError as exc:
-        print(f"hil: error: {exc}", file=sys.stderr)
-        status = 2 if isinstance(exc, ConfigError) else 1
-    try:
-        current_tracker().audit()
-    except HarnessLeak as exc:
-        print(f"hil: leak audit failed: {exc}", file=sys.stderr)
-        status = status or 1
+    with own_tracker() as tracker:
+        try:
+            status = int(args.func(args) or 0)
+        except KeyboardInterrupt:
+            status = 130
+        except HilError as exc:
+            print(f"hil: error: {exc}", file=sys.stderr)
+            status = 2 if isinstance(exc, ConfigError) else 1
+        try:
+            tracker.audit()
+        except HarnessLeak as exc:
+            print(f"hil: leak audit failed: {exc}", file=sys.stderr)
+            status = status or 1
     return status
 
 

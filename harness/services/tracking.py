@@ -15,12 +15,14 @@ import shutil
 import signal
 import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import HarnessLeak
 
-__all__ = ["ENV_MARKER", "LeakReport", "ResourceTracker", "current_tracker"]
+__all__ = ["ENV_MARKER", "LeakReport", "ResourceTracker", "current_tracker", "own_tracker"]
 
 ENV_MARKER = "HIL_SESSION_ID"
 _LISTEN = "0A"  # TCP state LISTEN in /proc/net/tcp
@@ -154,3 +156,21 @@ def current_tracker() -> ResourceTracker:
         if _current is None:
             _current = ResourceTracker()
         return _current
+
+
+@contextmanager
+def own_tracker() -> Iterator[ResourceTracker]:
+    """Run a block with a tracker of its own, so its audit judges only what the block started.
+
+    A ``hil`` command called in-process (from a test, or from another tool) must neither report
+    nor kill the services of its caller's session.
+    """
+    global _current
+    with _current_lock:
+        previous, _current = _current, ResourceTracker()
+        tracker = _current
+    try:
+        yield tracker
+    finally:
+        with _current_lock:
+            _current = previous

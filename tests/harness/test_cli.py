@@ -146,3 +146,20 @@ def test_run_writes_the_record_against_the_simulated_target(tmp_path):
     assert data["target"] == {"name": "sim", "kind": "simulated", "description": data["target"]["description"]}
     assert data["checks"] and all(check["outcome"] == "passed" for check in data["checks"])
     assert (tmp_path / "junit.xml").exists()
+
+
+def test_a_command_run_in_process_leaves_the_callers_services_alone(tmp_path, capsys):
+    """The audit after a command judges what the command started, not its caller's session."""
+    from harness.cli.main import main
+    from harness.services import HttpStatus, ProcessBackend, ServiceSpec
+
+    spec = ServiceSpec("callers", command=lambda p, wd: [sys.executable, "-m", "http.server", str(p["http"]),
+                                                          "--bind", "127.0.0.1"], ports=("http",))
+    service = ProcessBackend(tmp_path).create(spec)
+    service.start(HttpStatus(port="http"))
+    try:
+        assert main(["doctor"]) == 0
+        assert "leak audit failed" not in capsys.readouterr().err
+        assert service.exited() is None, "an in-process hil command killed its caller's service"
+    finally:
+        service.stop()
