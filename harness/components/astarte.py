@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import ssl
 import sys
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -140,6 +141,34 @@ class AstarteClient:
         """Forced disconnects the realm asked for (``reason`` = error name)."""
         return self._listing("disconnections", device_id, min_count, timeout)
 
+    def device_sessions(self, device_id: str | None = None, *, min_count: int = 0,
+                        timeout: float = 0.0) -> list[dict[str, Any]]:
+        """Device broker sessions as the realm followed them: ``event`` ``connected`` (with ``ip``)
+        or ``disconnected``, oldest first (waits up to ``timeout`` s for ``min_count``)."""
+        return self._listing("sessions", device_id, min_count, timeout)
+
+    def publish_to_device(self, device_id: str, path: str, payload: bytes, qos: int = 2) -> None:
+        """Publish raw ``payload`` on ``<realm>/<device_id><path>`` as the realm does (simulator
+        only): for server messages AppEngine would never send, such as malformed ones."""
+        self._control("POST", f"devices/{device_id}/publish",
+                      json={"path": path, "payload_hex": payload.hex(), "qos": qos})
+
+    def wait_device_disconnected(self, device_id: str, *, timeout: float = 5.0) -> bool:
+        """True once the realm has followed the end of the device's broker session (its last
+        session event is ``disconnected``, or it never had one)."""
+        deadline = time.monotonic() + timeout
+        events = self.device_sessions(device_id)
+        while events and events[-1]["event"] != "disconnected":
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            events = self.device_sessions(device_id, min_count=len(events) + 1, timeout=remaining)
+        return True
+
+    def mark_disconnected(self, device_id: str) -> None:
+        """Kept for older callers: the realm now follows disconnects itself; this only waits for it."""
+        self.wait_device_disconnected(device_id)
+
     def wait_for_message(self, device_id: str, topic_suffix: str, *, timeout: float = 5.0) -> dict[str, Any] | None:
         """The first raw message of ``device_id`` whose topic ends with ``topic_suffix``, or None."""
         count = 1
@@ -152,13 +181,14 @@ class AstarteClient:
                 return None
             count = len(messages) + 1
 
-    def mark_disconnected(self, device_id: str) -> None:
-        """Tell the realm a device session ended gracefully (it cannot observe that itself)."""
-        self._control("POST", f"devices/{device_id}/disconnected")
+    def reset(self, devices: Sequence[str] | None = None) -> None:
+        """Forget devices, data and events; installed interfaces stay.
 
-    def reset(self) -> None:
-        """Forget devices, data and events; installed interfaces stay."""
-        self._control("POST", "reset", json={})
+        Args:
+            devices: forget only these devices. A whole reset also forgets devices that other
+                components registered (the message hub's own device), so shared runs use this.
+        """
+        self._control("POST", "reset", json={} if devices is None else {"devices": list(devices)})
 
 
 class AstarteComponent:

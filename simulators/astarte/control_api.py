@@ -4,15 +4,20 @@ Why it exists: conformance checks judge a device SDK by what the *server* saw an
 Astarte shows that only through triggers, logs and a database a test cannot reach. The simulator
 records it and exposes it here, apart from the real routes so no check mistakes it for Astarte:
 
-* ``GET /_sim/errors``, ``/_sim/messages``, ``/_sim/disconnections``: the ``device_error`` events
-  (what Astarte's triggers would carry), every raw device message (topic, QoS, payload hex, time)
-  and every forced disconnect; filter with ``device_id=``, and pass ``min_count=N&timeout=S`` to
-  wait (server side, on a condition) until at least N entries exist;
-* ``POST /_sim/devices/<id>/disconnected``: record a disconnection the test caused itself (the
-  realm cannot observe a graceful DISCONNECT, see :mod:`.data_updater`);
+* ``GET /_sim/errors``, ``/_sim/messages``, ``/_sim/disconnections``, ``/_sim/sessions``: the
+  ``device_error`` events (what Astarte's triggers would carry), every raw device message (topic,
+  QoS, payload hex, time), every forced disconnect, and every device broker session start
+  (``connected``, with the ip) and end (``disconnected``) as the realm followed them; filter with
+  ``device_id=``, and pass ``min_count=N&timeout=S`` to wait (server side, on a condition) until at
+  least N entries exist;
+* ``POST /_sim/devices/<id>/publish`` ``{"path": "/<interface><path>", "payload_hex": "...", "qos": 2}``:
+  publish raw bytes to the device as the realm does (tagged as the realm's own, so the data
+  updater does not take it for the device's): fault injection of malformed server messages;
+  204 once the QoS flow completed, 504 when the broker did not acknowledge it;
 * ``POST /_sim/token``: mint a realm JWT (``{"claims": {...}, "ttl": s}``), for ``hil up`` users
   and tests without the key at hand; 404 when the simulator was not given the private key;
-* ``POST /_sim/reset``: forget devices, data and events (``{"interfaces": true}`` also reinstalls
+* ``POST /_sim/reset``: forget devices, data and events (``{"devices": [id, ...]}`` forgets only
+  those devices; ``{"interfaces": true}`` also reinstalls
   only the start-up interfaces);
 * ``GET /_sim/health``: whether the realm's broker session is up.
 """
@@ -30,7 +35,6 @@ from simulators.astarte.api_errors import bad_request, detail
 from simulators.astarte.data_updater import DataUpdater
 from simulators.astarte.device_ids import normalise_device_id
 from simulators.astarte.realm import Realm
-from simulators.astarte.values import now_ms
 from simulators.astarte.web import Call, Reply, catch_all, route
 
 __all__ = ["control_routes"]
@@ -76,6 +80,9 @@ class ControlApi:
     def disconnections(self, call: Call) -> Reply:
         return self._listing(call, lambda: list(self.realm.disconnections))
 
+    def sessions(self, call: Call) -> Reply:
+        return self._listing(call, lambda: list(self.realm.sessions))
+
     def messages(self, call: Call) -> Reply:
         prefix = f"{self.realm.name}/{call.query['device_id']}" if "device_id" in call.query else None
 
@@ -93,16 +100,22 @@ class ControlApi:
 
         return self._listing(call, source)
 
-    def mark_disconnected(self, call: Call) -> Reply:
+    def publish(self, call: Call) -> Reply:
         device_id = normalise_device_id(call.path_params["device_id"])
-        with self.realm.lock:
-            device = self.realm.devices.get(device_id) if device_id else None
-            if device is None:
-                raise detail(404, "Device not found")
-            if device.connected:
-                device.connected = False
-                device.last_disconnection = now_ms()
-        return Reply(204, empty=True)
+        body = call.body if isinstance(call.body, dict) else {}
+        path, payload_hex, qos = body.get("path"), body.get("payload_hex", ""), body.get("qos", 2)
+        if not (isinstance(path, str) and path.startswith("/") and isinstance(payload_hex, str)
+                and qos in (0, 1, 2) and not isinstance(qos, bool)):
+            raise detail(422, 'expected {"path": "/...", "payload_hex": "...", "qos": 0|1|2}')
+        try:
+            payload = bytes.fromhex(payload_hex)
+        except ValueError:
+            raise detail(422, "payload_hex is not hexadecimal") from None
+        back_office = self.updater.back_office
+        if device_id is None or back_office is None:
+            raise detail(404, "Device not found" if device_id is None else "no broker session")
+        outcome = back_office.publish(f"{self.realm.name}/{device_id}{path}", payload, qos)
+        return Reply(204, empty=True) if outcome.acknowledged else Reply(504, {"errors": {"detail": "not acknowledged"}})
 
     def token(self, call: Call) -> Reply:
         if self.private_key is None:
@@ -125,6 +138,13 @@ class ControlApi:
         body = call.body if isinstance(call.body, dict) else {}
         self.updater.wait_idle(timeout=5.0)
         reinstall = bool(body.get("interfaces", False))
+        only = body.get("devices")
+        if isinstance(only, list):
+            # Forget just these devices: other suites' devices (the message hub's) stay.
+            with self.realm.lock:
+                for device_id in only:
+                    self.realm.devices.pop(str(device_id), None)
+            return Reply(204, empty=True)
         self.realm.reset(keep_interfaces=not reinstall)
         if reinstall:
             self._reinstall()
@@ -142,7 +162,8 @@ def control_routes(realm: Realm, updater: DataUpdater, private_key: Path | None,
         route("/errors", api.errors, ["GET"]),
         route("/messages", api.messages, ["GET"]),
         route("/disconnections", api.disconnections, ["GET"]),
-        route("/devices/{device_id}/disconnected", api.mark_disconnected, ["POST"]),
+        route("/sessions", api.sessions, ["GET"]),
+        route("/devices/{device_id}/publish", api.publish, ["POST"]),
         route("/token", api.token, ["POST"]),
         route("/reset", api.reset, ["POST"]),
         catch_all("Not found"),

@@ -292,7 +292,7 @@ def test_realm_management_update_and_delete(astarte: AstarteClient) -> None:
     assert (in_use.status_code, in_use.json()["errors"]["detail"]) == (
         403, "Interface can't be deleted since it's currently used")
     astarte.appengine("GET", f"devices/{used.device_id}")
-    astarte.reset()  # forget the device that uses it
+    astarte.reset(devices=[used.device_id])  # forget the device that uses it
     assert astarte.realm_management("DELETE", f"interfaces/{name}/0").status_code == 204
     assert astarte.realm_management("DELETE", f"interfaces/{name}/0").json() == {"errors": {"detail": "Interface major not found"}}
 
