@@ -76,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         _install_all(args.interfaces_dir, rm_api)
         back_office = BackOffice(host=args.broker_admin_host, port=args.broker_admin_port, ca=pki.ca_cert_path,
-                                 cert=args.admin_cert, key=args.admin_key, realm=args.realm, on_message=updater.submit)
+                                 cert=args.admin_cert, key=args.admin_key, realm=args.realm, on_message=updater.submit,
+                                 on_broker_lost=updater.broker_lost)
         kicker = SessionKicker(pki_dir=args.pki_dir, host=args.device_broker_host, port=args.device_broker_port)
         updater.attach(back_office, kicker)
         updater.start()

@@ -9,7 +9,8 @@ Writes publish to the device through the realm's back-office session before stor
 for properties and the reliability's QoS for datastreams; a guaranteed/unique datastream whose
 device has no broker session is 503 and nothing is stored. Astarte asks the broker whether the
 publish matched a session; the simulator cannot (see :mod:`.broker_link`) and decides by its
-connection tracking instead, checked before publishing (so a 503 publishes nothing, as upstream).
+session tracking instead (the broker's connection log, see :mod:`.data_updater`), checked before
+publishing (so a 503 publishes nothing, as upstream).
 
 Knowingly different (never 500): a non-number on a ``double`` is 422 (v1.2.0 crashes, HEAD 422);
 a partial path on a datastream read that fits several endpoints is 404 ``Path not found`` (v1.2.0
@@ -437,7 +438,7 @@ class AppEngineApi:
         topic = f"{self.realm.name}/{device_id}/{interface.name}{path}"
         back_office = self._back_office()
         with self.realm.lock:
-            has_session = device.connected  # the realm's connection tracking (see broker_link)
+            has_session = device.connected  # the realm's session tracking (see data_updater)
         if interface.is_datastream and qos > 0 and not has_session:
             raise detail(503, "Cannot push to device")
         if back_office is not None:

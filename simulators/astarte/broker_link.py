@@ -7,17 +7,24 @@ would do for one session, but keeping publisher and subscriber apart keeps ackno
 deliveries on separate network threads). After a broker restart both reconnect (paho's back-off)
 and the subscriber subscribes again.
 
+The subscriber also reads the broker's connection log on ``$SYS/broker/log/{N,E}`` (see
+:mod:`.broker_log`): that is how the realm knows exactly which devices have a session, as Astarte
+knows it from its broker plugin. When the back office loses the broker (a restart), every device
+session is gone too, and ``on_broker_lost`` tells the realm so.
+
 Whether a publish reached a device *session* (Astarte's 503 "Cannot push to device", its
-``device_session_not_found``) cannot be read from the broker here: the realm's own ``<realm>/#``
+``device_session_not_found``) cannot be read from the publish itself: the realm's own ``<realm>/#``
 subscription matches every device topic, so MQTT 5's "no matching subscribers" never comes, and
 mosquitto 2.0.11 does not report it on a QoS 2 PUBREC anyway (measured). Callers use the realm's
-connection tracking instead (see :mod:`.data_updater`).
+session tracking instead (see :mod:`.data_updater`).
 
 **Forced disconnect** (:class:`SessionKicker`): Astarte asks VerneMQ to disconnect
 ``<realm>/<device_id>`` and discard its session. Mosquitto has no such admin command here, but its
 device listener forces the client id to the certificate CN, so a connection with a certificate
 for ``CN=<realm>/<device_id>`` takes the device's session over (mosquitto closes the old
-connection) and, being a clean start, discards it; the kicker then disconnects at once.
+connection) and, being a clean start, discards it; the kicker then disconnects at once. The
+broker logs the kicker's own session like any other; :attr:`SessionKicker.own_ports` holds the
+local ports of its connections so the realm can tell them from the device's.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from harness.pki import HarnessPKI
+from simulators.astarte.broker_log import LOG_TOPICS
 
 __all__ = ["BackOffice", "PublishOutcome", "SessionKicker"]
 
@@ -75,10 +83,12 @@ class BackOffice:
         key: Path,
         realm: str,
         on_message: Callable[[bytes, bytes, int, bool], None],
+        on_broker_lost: Callable[[], None] = lambda: None,
         server_hostname: str = "localhost",
     ) -> None:
         self.host, self.port, self.realm = host, port, realm
         self._on_message = on_message
+        self._on_broker_lost = on_broker_lost
         context = _tls_context(ca, cert, key)
         # Two sessions: a subscriber that hears devices, and a publisher with no subscriptions of
         # its own, so that "no matching subscribers" means "no device session" (a subscriber's
@@ -127,7 +137,7 @@ class BackOffice:
             return
         # Every (re)connect: a broker restart loses every subscription (no persistence).
         options = SubscribeOptions(qos=2, noLocal=True)
-        client.subscribe(f"{self.realm}/#", options=options)
+        client.subscribe([(f"{self.realm}/#", options), *((topic, options) for topic in LOG_TOPICS)])
 
     def _publisher_connected(self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         if not getattr(reason, "is_failure", False):
@@ -142,6 +152,7 @@ class BackOffice:
     def _disconnected(self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         self._subscribed_event.clear()
         _log.warning("back-office session lost (%s); paho reconnects", reason)
+        self._on_broker_lost()
 
     def _message(self, client: Any, userdata: Any, message: mqtt.MQTTMessage) -> None:
         user_properties = getattr(getattr(message, "properties", None), "UserProperty", None) or []
@@ -185,6 +196,9 @@ class SessionKicker:
         self._server_hostname = server_hostname
         self._identities: dict[str, ssl.SSLContext] = {}
         self._lock = threading.Lock()
+        #: Local ports of the kicker's connections whose session the realm has not seen yet. Filled
+        #: before :meth:`kick` waits for the CONNACK, so the broker's log line comes later.
+        self.own_ports: set[int] = set()
 
     def _context(self, common_name: str) -> ssl.SSLContext:
         with self._lock:
@@ -215,6 +229,9 @@ class SessionKicker:
         properties.SessionExpiryInterval = 0
         try:
             client.connect(self.host, self.port, keepalive=10, clean_start=True, properties=properties)
+            sock = client.socket()
+            if sock is not None:
+                self.own_ports.add(sock.getsockname()[1])
             deadline = time.monotonic() + timeout
             while not connack.is_set() and time.monotonic() < deadline:
                 if client.loop(timeout=0.05) != mqtt.MQTT_ERR_SUCCESS:

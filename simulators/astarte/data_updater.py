@@ -25,11 +25,16 @@ except for ``unset_on_datastream``, the device is forced off the broker with its
 discarded, marked disconnected and ``pending_empty_cache``; its further messages are discarded
 until its next session starts.
 
-Connection tracking (the realm sees no CONNECT packets): a device counts as connected from the
-first introspection or emptyCache of a session (the first two messages of every clean session)
-until the realm forces it off. A graceful DISCONNECT or a takeover by another client of the same
-identity cannot be observed from the back office and leaves ``connected`` true; tests that end a
-device session themselves can say so through ``POST /_sim/devices/<id>/disconnected``.
+Session tracking follows the broker's connection log (:mod:`.broker_log`), as Astarte follows
+its broker plugin: a device session starts with ``New client connected ... as <realm>/<id>``
+(``connected``, ``last_connection``, ``last_seen_ip``; messages are no longer discarded) and ends
+with any disconnect line or a takeover by another connection (``last_disconnection``). The
+realm's own takeover sessions (forced disconnects, recognised by the kicker's local port) are not
+the device's and are ignored. Log lines reach this worker through the same back-office session as
+the device's messages, so they are handled in broker order; a kick runs on this worker, so its
+port is known before its log lines are handled. When the back office loses the broker, every
+session is gone. A device that sends an introspection or emptyCache while the realm believes it
+disconnected (a log line missed across a broker restart) counts as connected from then on.
 """
 
 from __future__ import annotations
@@ -47,8 +52,9 @@ from typing import Final
 from harness.bsonwire import BsonDocument, BsonError, BsonType, BsonValue, decode, encode
 from harness.oracle import Interface, judge_device_payload, resolve, server_resolve
 from simulators.astarte.broker_link import BackOffice, SessionKicker
+from simulators.astarte.broker_log import SessionChange, SessionEvent, parse_log_line
 from simulators.astarte.device_ids import normalise_device_id
-from simulators.astarte.realm import Device, Disconnection, RawMessage, Realm, StoredRow
+from simulators.astarte.realm import Device, Disconnection, RawMessage, Realm, SessionRecord, StoredRow
 from simulators.astarte.values import from_bson, now_ms, to_bson
 
 __all__ = ["DataUpdater", "purge_payload"]
@@ -59,6 +65,8 @@ _INTERFACE_NAME: Final = re.compile(r"([a-zA-Z][a-zA-Z0-9]*\.([a-zA-Z0-9][a-zA-Z
 _VERSION: Final = re.compile(r"[+-]?[0-9]+")
 INFLATE_LIMIT: Final = 10 * 1024 * 1024
 _STOP: Final = object()
+_BROKER_LOST: Final = object()
+_LOG_PREFIX: Final = b"$SYS/broker/log/"
 
 
 def purge_payload(entries: list[str]) -> bytes:
@@ -92,6 +100,8 @@ class DataUpdater:
         self._worker = threading.Thread(target=self._run, name="astarte-data-updater", daemon=True)
         self._idle = threading.Condition()
         self._pending = 0
+        #: client id -> whether its current broker session is the kicker's (worker thread only)
+        self._sessions: dict[str, bool] = {}
 
     def attach(self, back_office: BackOffice, kicker: SessionKicker) -> None:
         self.back_office, self.kicker = back_office, kicker
@@ -109,6 +119,12 @@ class DataUpdater:
             self._pending += 1
         self._queue.put(_Incoming(topic, payload, qos, retain, now_ms()))
 
+    def broker_lost(self) -> None:
+        """The back office lost the broker: no device session survives that."""
+        with self._idle:
+            self._pending += 1
+        self._queue.put(_BROKER_LOST)
+
     def wait_idle(self, timeout: float) -> bool:
         """Block until every queued message has been handled (for ``/_sim`` readers)."""
         with self._idle:
@@ -119,19 +135,30 @@ class DataUpdater:
             item = self._queue.get()
             if item is _STOP:
                 return
-            assert isinstance(item, _Incoming)
             try:
-                self._handle(item)
+                if item is _BROKER_LOST:
+                    self._all_sessions_lost()
+                else:
+                    assert isinstance(item, _Incoming)
+                    self._dispatch(item)
             except Exception:  # noqa: BLE001 - one bad message must not stop the realm
-                _log.exception("data updater failed on %r", item.topic)
+                _log.exception("data updater failed on %r", item)
             finally:
-                # Recorded once handled, so a reader that sees the message also sees its effects.
-                topic_text = item.topic.decode("utf-8", "surrogateescape")
-                self.realm.record_raw(RawMessage(topic_text, item.qos, item.retain, item.payload, item.received_at))
                 with self._idle:
                     self._pending -= 1
                     self._idle.notify_all()
                 self.realm.notify()
+
+    def _dispatch(self, item: _Incoming) -> None:
+        if item.topic.startswith(_LOG_PREFIX):
+            self._broker_log(item)
+            return
+        try:
+            self._handle(item)
+        finally:
+            # Recorded once handled, so a reader that sees the message also sees its effects.
+            topic_text = item.topic.decode("utf-8", "surrogateescape")
+            self.realm.record_raw(RawMessage(topic_text, item.qos, item.retain, item.payload, item.received_at))
 
     # -- dispatch --------------------------------------------------------------------------
     def _handle(self, msg: _Incoming) -> None:
@@ -149,8 +176,6 @@ class DataUpdater:
         rest = parts[2:]
         session_start = not rest or rest in ([b"control", b"emptyCache"],)
         with self.realm.lock:
-            if session_start and device.discard_messages:
-                device.discard_messages = False
             if device.discard_messages:
                 return
             if session_start and not device.connected:
@@ -162,6 +187,67 @@ class DataUpdater:
             self._control(device, b"/".join(rest[1:]), msg)
         else:
             self._data(device, rest[0], rest[1:], msg)
+
+    # -- sessions (the broker's connection log) --------------------------------------------
+    def _broker_log(self, msg: _Incoming) -> None:
+        event = parse_log_line(msg.payload)
+        prefix = f"{self.realm.name}/"
+        if event is None or not event.client_id.startswith(prefix):
+            return
+        if event.change is SessionChange.CONNECTED:
+            kicker_ports = self.kicker.own_ports if self.kicker is not None else set()
+            is_kicker = event.port in kicker_ports
+            kicker_ports.discard(event.port or -1)
+            if is_kicker:
+                self._session_ended(event.client_id)  # the kicker's session replaced the device's
+            self._sessions[event.client_id] = is_kicker
+            if not is_kicker:
+                self._session_started(event, msg.received_at)
+        else:
+            self._session_ended(event.client_id)
+
+    def _device_of(self, client_id: str) -> Device | None:
+        device_id = normalise_device_id(client_id.split("/", 1)[1])
+        with self.realm.lock:
+            return self.realm.devices.get(device_id) if device_id else None
+
+    def _session_started(self, event: SessionEvent, at: int) -> None:
+        device = self._device_of(event.client_id)
+        if device is None:
+            return
+        with self.realm.lock:
+            device.connected = True
+            device.last_connection = at
+            device.last_seen_ip = event.ip
+            device.discard_messages = False
+            self.realm.sessions.append(SessionRecord(device.device_id, "connected", at, event.ip))
+
+    def _session_ended(self, client_id: str) -> None:
+        kicker = self._sessions.pop(client_id, None)
+        if kicker:
+            return  # the kicker's own session
+        device = self._device_of(client_id)
+        if device is None:
+            return
+        at = now_ms()
+        with self.realm.lock:
+            if kicker is None and not device.connected:
+                return  # no session of the device was known to end
+            self.realm.sessions.append(SessionRecord(device.device_id, "disconnected", at))
+            if device.connected:  # a forced disconnect marked it already
+                device.connected = False
+                device.last_disconnection = at
+
+    def _all_sessions_lost(self) -> None:
+        self._sessions.clear()
+        at = now_ms()
+        with self.realm.lock:
+            for device in self.realm.devices.values():
+                device.discard_messages = False
+                if device.connected:
+                    device.connected = False
+                    device.last_disconnection = at
+                    self.realm.sessions.append(SessionRecord(device.device_id, "disconnected", at))
 
     # -- errors ----------------------------------------------------------------------------
     def _device_error(self, device: Device, error_name: str, metadata: dict[str, str], *, disconnect: bool = True) -> None:

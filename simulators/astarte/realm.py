@@ -24,6 +24,7 @@ __all__ = [
     "InstalledInterface",
     "RawMessage",
     "Realm",
+    "SessionRecord",
     "StoredRow",
 ]
 
@@ -76,6 +77,19 @@ class Disconnection:
     def as_json(self) -> dict[str, Any]:
         return {"device_id": self.device_id, "reason": self.reason, "timestamp_ms": self.timestamp,
                 "session_taken_over": self.taken_over}
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    """A device broker session starting (``connected``, with the peer ip) or ending, as the realm saw it."""
+
+    device_id: str
+    event: str
+    timestamp: int
+    ip: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"device_id": self.device_id, "event": self.event, "timestamp_ms": self.timestamp, "ip": self.ip}
 
 
 @dataclass(frozen=True)
@@ -159,6 +173,7 @@ class Realm:
         self.devices: dict[str, Device] = {}
         self.errors: list[DeviceErrorEvent] = []
         self.disconnections: list[Disconnection] = []
+        self.sessions: list[SessionRecord] = []
         self.raw_messages: collections.deque[RawMessage] = collections.deque(maxlen=RAW_MESSAGE_LIMIT)
         self.raw_dropped = 0
 
@@ -168,6 +183,7 @@ class Realm:
             self.devices.clear()
             self.errors.clear()
             self.disconnections.clear()
+            self.sessions.clear()
             self.raw_messages.clear()
             self.raw_dropped = 0
             if not keep_interfaces:

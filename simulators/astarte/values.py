@@ -42,7 +42,9 @@ def iso_ms(ms: int) -> str:
         moment = _EPOCH + dt.timedelta(milliseconds=ms)
     except OverflowError:
         return str(ms)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    # Not strftime: glibc's %Y does not zero-pad years below 1000 ("1-01-02"), Elixir's ISO 8601 does.
+    return (f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:{moment.minute:02d}:"
+            f"{moment.second:02d}.{moment.microsecond // 1000:03d}Z")
 
 
 def parse_iso(text: Any) -> int | None:
