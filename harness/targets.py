@@ -21,6 +21,12 @@ Bench file (TOML), paths relative to the file::
     device_id = "x0Ub6tqSQLK4bmVxeFKTwQ"
     cert_file = "device.crt"
     key_file = "device.key"
+
+    [targets.lab.locknalert]                  # a physical LocknAlert bridge; an operator presses
+    host = "192.0.2.10"                       # its buttons when a check asks (on the terminal)
+    port = 443
+    serial = "LNA-0001234"
+    mqtt_ca_file = "bridge-broker-ca.pem"     # optional: for the TLS MQTT checks
 """
 
 from __future__ import annotations
@@ -239,10 +245,13 @@ class PhysicalTarget(Target):
         self._broker = broker
         self._device = device
         self._device_key = (device_realm, device_id)
+        self.bridge: Any = None  # a LocknAlertBridge when the bench file has a [locknalert] section
 
     @property
     def capabilities(self) -> frozenset[str]:
         caps: set[str] = set()
+        if self.bridge is not None:
+            caps.add("locknalert.bridge")
         if self._broker is not None:
             caps.add(Capability.BROKER)
             if self._broker._admin is not None:
@@ -250,6 +259,12 @@ class PhysicalTarget(Target):
         if self._device is not None:
             caps.add(Capability.DEVICE_IDENTITY)
         return frozenset(caps)
+
+    def locknalert_bridge(self) -> Any:
+        """The bench's LocknAlert bridge (its buttons are pressed by an operator)."""
+        if self.bridge is None:
+            raise TargetError(self.name, "has no [locknalert] section in its bench file")
+        return self.bridge
 
     def broker(self) -> Broker:
         if self._broker is None:
@@ -270,7 +285,8 @@ class PhysicalTarget(Target):
 
 BUILTIN_TARGETS: Mapping[str, str] = {"sim": "hil's simulated servers on loopback"}
 
-_TARGET_KEYS = {"kind", "description", "broker", "device"}
+_TARGET_KEYS = {"kind", "description", "broker", "device", "locknalert"}
+_LOCKNALERT_KEYS = {"host", "port", "serial", "mqtt_ca_file"}
 _BROKER_KEYS = {"host", "port", "ca_file", "server_hostname", "admin_cert_file", "admin_key_file"}
 _DEVICE_KEYS = {"realm", "device_id", "cert_file", "key_file"}
 
@@ -330,7 +346,25 @@ def _physical(name: str, table: Mapping[str, Any], source: Path) -> PhysicalTarg
             ca_path,
             f"{realm}/{device_id}",
         )
-    return PhysicalTarget(name, str(table.get("description", "")), broker, device, realm, device_id)
+    bridge = None
+    if "locknalert" in table:
+        from harness.bridge_control import OperatorBridgeControl
+        from harness.locknalert_bridge import LocknAlertBridge
+
+        section = table["locknalert"]
+        _check_keys(section, _LOCKNALERT_KEYS, f"targets.{name}.locknalert", source)
+        for key in ("host", "serial"):
+            if not isinstance(section.get(key), str) or not section[key]:
+                raise ConfigError(f"targets.{name}.locknalert: missing {key!r}", source=source)
+        port = section.get("port", 443)
+        if not isinstance(port, int) or not 0 < port < 65536:
+            raise ConfigError(f"targets.{name}.locknalert.port: expected a port number", source=source)
+        ca = (_path(section["mqtt_ca_file"], f"targets.{name}.locknalert.mqtt_ca_file", source)
+              if "mqtt_ca_file" in section else None)
+        bridge = LocknAlertBridge(section["host"], port, section["serial"], OperatorBridgeControl(), ca)
+    target = PhysicalTarget(name, str(table.get("description", "")), broker, device, realm, device_id)
+    target.bridge = bridge
+    return target
 
 
 def load_bench(path: Path) -> dict[str, Target]:
