@@ -15,6 +15,7 @@ from __future__ import annotations
 import enum
 import shutil
 import tempfile
+import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,7 +26,18 @@ from typing import Any
 
 from harness.fuzzing.requests import SendRequest
 
-__all__ = ["OfflineDevice", "SdkOutcome", "SdkStatus", "offline_device", "sdk_label"]
+__all__ = [
+    "AttemptTiming",
+    "ConnectedDevice",
+    "OfflineDevice",
+    "SdkOutcome",
+    "SdkStatus",
+    "WireMessage",
+    "call_send_api",
+    "neutral_value",
+    "offline_device",
+    "sdk_label",
+]
 
 
 def sdk_label() -> str:
@@ -158,6 +170,15 @@ class WireMessage:
     payload: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class AttemptTiming:
+    """Clock readings (``time.monotonic()``) of one :meth:`ConnectedDevice.attempt`."""
+
+    call_started: float
+    call_returned: float
+    realm_handled: float | None  # when the realm's message log showed the call's message
+
+
 class ConnectedDevice:
     """A ``DeviceMqtt`` paired with a (simulated) Astarte and connected through its broker.
 
@@ -165,43 +186,164 @@ class ConnectedDevice:
     subscription, i.e. as published, and payload), so a call's wire message can be judged by the
     oracle. The caller keeps the harness CA trusted in ``os.environ`` for the device's lifetime
     (``HarnessPKI.trust_environment()``): the SDK re-checks its certificate after a disconnect.
+
+    A session is "set up" once the realm has handled its last setup message (the SDK sends
+    introspection, emptyCache, its properties, then ``control/producer/properties``): waits are on
+    that message in the realm's log, never on time. :meth:`restart` replaces the ``DeviceMqtt``
+    by a new instance on the same persistency directory, as an application restart would.
+
+    A property value the realm refuses poisons the SDK's property cache: the SDK stored it before
+    publishing and republishes it at every reconnect, which the realm answers with another forced
+    disconnect, forever. :meth:`recover_if_disconnected` heals that through the public API: in the
+    ``on_connected`` callback of the next session (paho's thread, so the session is still up) it
+    overwrites the cached value with a neutral one, and waits for a clean session.
     """
 
     def __init__(self, astarte: Any, persistency_dir: Path, interface_docs: list[dict[str, Any]]) -> None:
         import threading
 
-        from astarte.device import DeviceMqtt
-
         self.astarte = astarte
         registered = astarte.register_device()
         self.device_id: str = registered.device_id
+        self.credentials_secret: str = registered.credentials_secret
+        self.persistency_dir = persistency_dir
+        self.interface_docs: dict[str, dict[str, Any]] = {doc["interface_name"]: doc for doc in interface_docs}
         self._connected = threading.Event()
+        #: Guards the counters below; notified on every SDK connect/disconnect callback.
+        self._events = threading.Condition()
+        self._heal: list[SendRequest] = []
+        self._sessions = 0  # on_connected callbacks so far
+        self._drops = 0  # on_disconnected callbacks so far
+        self._retire = False  # disconnect the SDK at its next on_connected (see recover_if_disconnected)
+        self._retired = False
+        self.base = f"{astarte.realm}/{self.device_id}/"
+        self._http: Any = None  # one AppEngine client for all read-backs (no TLS handshake per read)
+        self.last_timing: AttemptTiming | None = None
+        self.device: Any = self._new_sdk_device()
+
+    def _new_sdk_device(self) -> Any:
+        from astarte.device import DeviceMqtt
+
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
-            self.device = DeviceMqtt(self.device_id, astarte.realm, registered.credentials_secret,
-                                     astarte.pairing_base_url, str(persistency_dir))
-        for doc in interface_docs:
-            self.device.add_interface_from_json(doc)
-        self.device.set_events_callbacks(on_connected=lambda _device: self._connected.set(),
-                                         on_disconnected=lambda _device, _rc: self._connected.clear())
-        self.base = f"{astarte.realm}/{self.device_id}/"
+            device = DeviceMqtt(self.device_id, self.astarte.realm, self.credentials_secret,
+                                self.astarte.pairing_base_url, str(self.persistency_dir))
+        for doc in self.interface_docs.values():
+            device.add_interface_from_json(doc)
+        device.set_events_callbacks(on_connected=self._on_connected, on_disconnected=self._on_disconnected)
+        return device
 
+    def _on_connected(self, device: Any) -> None:
+        # paho's network thread: no incoming packet (a forced disconnect) is processed meanwhile,
+        # so a send made here reaches the SDK's cache whatever the realm does next.
+        with self._events:
+            heal, self._heal = self._heal, []
+            retire, self._retire = self._retire, False
+        for request in heal:
+            call_send_api(device, request)
+        if retire:
+            device.disconnect()  # from paho's own thread: stops its loop, which no other call can now
+        with self._events:
+            self._sessions += 1
+            self._retired = self._retired or retire
+            self._connected.set()
+            self._events.notify_all()
+
+    def _on_disconnected(self, _device: Any, _rc: int) -> None:
+        with self._events:
+            self._drops += 1
+            self._connected.clear()
+            self._events.notify_all()
+
+    # -- session -------------------------------------------------------------------------------
     def connect(self, timeout: float = 15.0) -> None:
         """Connect and wait until the realm has the device's whole session setup."""
+        mark = self.message_count()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
             self.device.connect()
-        self.wait_connected(timeout)
+        self.wait_session(mark, timeout)
 
     def wait_connected(self, timeout: float = 15.0) -> None:
+        """Kept for callers that connected the SDK themselves: waits for the first session setup."""
+        self.wait_session(0, timeout)
+
+    def wait_session(self, mark: int, timeout: float = 15.0) -> None:
+        """Wait until the SDK is connected and the realm handled a whole session setup that started
+        after its ``mark``-th message of this device (an introspection, later the setup's last
+        message ``control/producer/properties``)."""
         from harness.errors import TargetError
 
         if not self._connected.wait(timeout):
-            raise TargetError(f"the SDK did not connect within {timeout:.0f} s")
-        # The setup's last message (purge list) tells the realm's side is ready for data.
-        if self.astarte.wait_for_message(self.device_id, "/control/producer/properties", timeout=timeout) is None:
-            raise TargetError("the realm never saw the device's control/producer/properties message")
+            raise TargetError("astarte", f"the SDK did not connect within {timeout:.0f} s")
+        root = self.base.rstrip("/")
+        count = mark + 1
+        while True:
+            messages = self.astarte.device_messages(self.device_id, min_count=count, timeout=timeout)
+            topics = [m["topic"] for m in messages[mark:]]
+            if root in topics and any(t.endswith("/control/producer/properties") for t in topics[topics.index(root):]):
+                return
+            if len(messages) < count:
+                raise TargetError("astarte", "the realm never saw a whole session setup (introspection .. producer/properties)")
+            count = len(messages) + 1
 
+    def drop_count(self) -> int:
+        """How many sessions the SDK has seen end (its on_disconnected callbacks)."""
+        with self._events:
+            return self._drops
+
+    def is_session_up(self) -> bool:
+        """Whether the SDK's current session is still up (its callbacks said so)."""
+        return self._connected.is_set()
+
+    def disconnect(self) -> None:
+        """Disconnect explicitly and wait until the realm followed the end of the session."""
+        if self.device.is_connected():
+            try:
+                self.device.disconnect()
+            except AttributeError:
+                # DeviceMqtt.disconnect() races its own on_disconnect callback: both call paho's
+                # loop_stop(), and the loser finds the thread gone ('NoneType' has no 'join').
+                # The connection is closed either way.
+                pass
+        self._connected.clear()
+        self.astarte.wait_device_disconnected(self.device_id)
+
+    def restart(self, timeout: float = 15.0) -> None:
+        """An application restart: a new ``DeviceMqtt`` on the same persistency directory, connected."""
+        self.disconnect()
+        self.device = self._new_sdk_device()
+        self.connect(timeout)
+
+    def add_interface(self, doc: dict[str, Any], timeout: float = 5.0) -> None:
+        """Add an interface; when connected, wait until the realm handled the new introspection."""
+        mark = self.message_count()
+        self.device.add_interface_from_json(doc)
+        self.interface_docs[doc["interface_name"]] = doc
+        self._wait_introspection(mark, timeout)
+
+    def remove_interface(self, name: str, timeout: float = 5.0) -> None:
+        """Remove an interface; when connected, wait until the realm handled the new introspection."""
+        mark = self.message_count()
+        self.device.remove_interface(name)
+        self.interface_docs.pop(name, None)
+        self._wait_introspection(mark, timeout)
+
+    def _wait_introspection(self, mark: int, timeout: float) -> None:
+        from harness.errors import TargetError
+
+        if not self.device.is_connected():
+            return
+        root, count = self.base.rstrip("/"), mark + 1
+        while True:
+            messages = self.astarte.device_messages(self.device_id, min_count=count, timeout=timeout)
+            if any(m["topic"] == root for m in messages[mark:]):
+                return
+            if len(messages) < count:
+                raise TargetError("astarte", "the realm never saw the device's new introspection")
+            count = len(messages) + 1
+
+    # -- data ----------------------------------------------------------------------------------
     def message_count(self) -> int:
         return len(self.astarte.device_messages(self.device_id))
 
@@ -209,34 +351,172 @@ class ConnectedDevice:
         return len(self.astarte.disconnections(self.device_id))
 
     def attempt(self, request: SendRequest, *, timeout: float = 5.0) -> tuple[SdkOutcome, WireMessage | None]:
-        """Make the call; when the SDK takes it, return the data message the realm received."""
+        """Make the call; when the SDK takes it, return the data message the realm received.
+
+        :attr:`last_timing` keeps when the call started and ended and when the realm had handled
+        its message (``time.monotonic()``), for ``hil bench fuzz``.
+        """
         before = self.message_count()
+        started = time.monotonic()
         outcome = call_send_api(self.device, request)
+        returned = time.monotonic()
+        self.last_timing = AttemptTiming(started, returned, None)
         if outcome.status is not SdkStatus.ACCEPTED:
             return outcome, None
+        wire = self.wait_wire(request, before, timeout=timeout)
+        if wire is not None:
+            self.last_timing = AttemptTiming(started, returned, time.monotonic())
+        return outcome, wire
+
+    def wait_wire(self, request: SendRequest, before: int, *, timeout: float = 5.0) -> WireMessage | None:
+        """The first message on ``request``'s topic after the realm's ``before``-th, or None."""
         topic = f"{self.base}{request.interface}{request.path}"
         seen = before
+        drops = self.drop_count()
+        deadline = time.monotonic() + timeout
         while True:
-            messages = self.astarte.device_messages(self.device_id, min_count=seen + 1, timeout=timeout)
+            # Long-poll in short slices: when the broker drops the session the message is lost,
+            # and there is no point in waiting the whole timeout for it.
+            slice_s = min(0.5, max(deadline - time.monotonic(), 0.0))
+            messages = self.astarte.device_messages(self.device_id, min_count=seen + 1, timeout=slice_s)
             for message in messages[before:]:
                 if message["topic"] == topic:
-                    return outcome, WireMessage(request.interface, request.path, int(message["qos"]),
-                                                bytes.fromhex(message["payload_hex"]))
-            if len(messages) <= seen:
-                return outcome, None
-            seen = len(messages)
+                    return WireMessage(request.interface, request.path, int(message["qos"]),
+                                       bytes.fromhex(message["payload_hex"]))
+            if len(messages) <= seen and (time.monotonic() >= deadline or self.drop_count() > drops):
+                return None
+            seen = max(seen, len(messages))
 
-    def recover_if_disconnected(self, disconnections_before: int, *, expect: bool, timeout: float = 15.0) -> None:
-        """After a message the realm answers with a forced disconnect, wait for the SDK to come back."""
-        if expect:
+    def recover_if_disconnected(self, disconnections_before: int, *, expect: bool,
+                                poisoned: SendRequest | None = None, dropped: bool = False,
+                                timeout: float = 15.0) -> None:
+        """After a message the realm (or the broker) answers with a disconnect, wait for a clean session.
+
+        ``poisoned``: a property set the SDK cached that the realm refused or the broker dropped
+        the connection for. Its value is overwritten with a neutral one at the start of the next
+        session (which is still doomed: the cached value went out first); the session after that
+        is clean.
+
+        ``dropped``: the broker closed the connection on the call's publish (e.g. a control
+        character in the topic). paho keeps an unacknowledged QoS 1/2 publish and sends it again
+        after every reconnect, clean session or not, so that connection never recovers: the SDK
+        instance is disconnected from its own ``on_connected`` callback and replaced by a new one
+        on the same persistency directory (an application restart).
+        """
+        from harness.errors import TargetError
+
+        deadline = time.monotonic() + timeout
+        if dropped:
+            with self._events:
+                if poisoned is not None:
+                    self._heal.append(SendRequest("send", poisoned.interface, poisoned.path,
+                                                  neutral_value(self.interface_docs, poisoned)))
+                self._retired, self._retire = False, True
+            if self.device.is_connected():  # back already (nothing was in flight): stop it from here
+                self.device.disconnect()
+                with self._events:
+                    self._retire, self._retired = False, True
+            with self._events:
+                if not self._events.wait_for(lambda: self._retired, timeout):
+                    raise TargetError("astarte", "the SDK did not reconnect after the broker dropped it")
+                self._retire = False
+            self.device = self._new_sdk_device()
+            self.connect(max(deadline - time.monotonic(), 0.1))
+            return
+        if poisoned is not None:
+            with self._events:
+                self._heal.append(SendRequest("send", poisoned.interface, poisoned.path,
+                                              neutral_value(self.interface_docs, poisoned)))
+                sessions = self._sessions
+                # the poisoned session ends; the next one applies the heal (the loop below then
+                # waits out that one too when the cached value still went out first)
+                if not self._events.wait_for(lambda: self._sessions > sessions and not self._heal, timeout):
+                    raise TargetError("astarte", "the SDK did not reconnect after a refused property")
+        elif expect:
             self.astarte.disconnections(self.device_id, min_count=disconnections_before + 1, timeout=5.0)
-        if self.disconnection_count() > disconnections_before or not self._connected.is_set():
-            before = self.message_count()
-            self._connected.wait(timeout)
-            self.astarte.device_messages(self.device_id, min_count=before + 1, timeout=timeout)
-            self.wait_connected(timeout)
+        elif self.disconnection_count() == disconnections_before and self._connected.is_set():
+            return
+        try:
+            self._wait_clean_session(min(deadline, time.monotonic() + 5.0))
+        except TargetError:
+            if self._connected.is_set():
+                raise
+            # The SDK gave up reconnecting (seen once after the broker closed a session with
+            # "Protocol error": no further on_connected ever came). Restart the application.
+            self.device = self._new_sdk_device()
+            self.connect(max(deadline - time.monotonic(), 5.0))
+
+    def _wait_clean_session(self, deadline: float) -> None:
+        """Wait until the SDK's live session is one the realm fully set up and did not disconnect.
+
+        The realm's view: its last introspection of the device is followed by the setup's
+        ``producer/properties`` (a session the broker dropped never delivers that one), and no
+        forced disconnect is stamped at or after that introspection (a previous session's kick
+        is at least paho's one-second reconnect delay older). The SDK's view: still the same
+        session as when the realm's log was read.
+        """
+        from harness.errors import TargetError
+
+        root = self.base.rstrip("/")
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not self._connected.wait(remaining):
+                raise TargetError("astarte", "the device keeps being disconnected after its session setup")
+            with self._events:
+                session = (self._sessions, self._drops)
+            messages = self.astarte.device_messages(self.device_id)
+            starts = [i for i, m in enumerate(messages) if m["topic"] == root]
+            if starts and any(m["topic"].endswith("/control/producer/properties") for m in messages[starts[-1]:]):
+                since = messages[starts[-1]]["timestamp_ms"]
+                kicked = any(d["timestamp_ms"] >= since for d in self.astarte.disconnections(self.device_id))
+                with self._events:
+                    same = session == (self._sessions, self._drops)
+                if same and not kicked:
+                    return
+            # something is still to happen: the next message of the device (or the deadline)
+            self.astarte.device_messages(self.device_id, min_count=len(messages) + 1,
+                                         timeout=max(min(deadline - time.monotonic(), 5.0), 0.0))
+
+    def read_values(self, interface: str, path: str, params: dict[str, str]) -> tuple[int, Any]:
+        """AppEngine ``GET`` of this device's ``interface`` values at ``path`` (see :mod:`.stored`)."""
+        from harness.fuzzing.stored import appengine_values_path
+
+        if self._http is None:
+            self._http = self.astarte.http()
+        url = f"{self.astarte.appengine_url}/v1/{self.astarte.realm}/{appengine_values_path(self.device_id, interface, path)}"
+        response = self._http.get(url, params=params)
+        try:
+            return response.status_code, response.json()
+        except ValueError:
+            return response.status_code, response.text
+
+    def read_interfaces(self) -> tuple[int, Any]:
+        """AppEngine ``GET devices/<id>/interfaces`` (the realm's view of the introspection)."""
+        if self._http is None:
+            self._http = self.astarte.http()
+        response = self._http.get(f"{self.astarte.appengine_url}/v1/{self.astarte.realm}/devices/{self.device_id}/interfaces")
+        try:
+            return response.status_code, response.json()
+        except ValueError:
+            return response.status_code, response.text
 
     def close(self) -> None:
-        if self.device.is_connected():
-            self.device.disconnect()
-        self.astarte.mark_disconnected(self.device_id)
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+        self.disconnect()
+
+
+def neutral_value(interface_docs: dict[str, dict[str, Any]], request: SendRequest) -> Any:
+    """A value every realm accepts for the mapping ``request`` targets (heals a poisoned cache)."""
+    import datetime as _dt
+
+    from harness.oracle import ValueType, parse_interface, resolve
+
+    mapping = resolve(parse_interface(interface_docs[request.interface]), request.path).mapping
+    value_type = mapping.type if mapping is not None else ValueType.INTEGER
+    if value_type.is_array:
+        return []
+    return {ValueType.DOUBLE: 0.0, ValueType.INTEGER: 0, ValueType.LONGINTEGER: 0, ValueType.BOOLEAN: False,
+            ValueType.STRING: "", ValueType.BINARYBLOB: b"",
+            ValueType.DATETIME: _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)}[value_type]

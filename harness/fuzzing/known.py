@@ -187,6 +187,12 @@ KNOWN_FINDINGS: Final[tuple[KnownFinding, ...]] = (
     _wire("wire-oversized-string", "ASTARTE-PAYLOAD-STRING-02", "strings over 65536 bytes are published"),
     _wire("wire-oversized-blob", "ASTARTE-PAYLOAD-BINARYBLOB-02", "blobs of 64 KiB or more are published"),
     _wire("wire-oversized-array", "ASTARTE-PAYLOAD-ARRAY-02", "arrays of more than 1024 items are published"),
+    # ------------------------------------------------------------- device session (property 5)
+    KnownFinding(
+        "sdk-forgets-falsy-properties", "session-model", "realm-differs", "ASTARTE-MQTT-PROPERTIES-06",
+        "the property cache deletes instead of storing any falsy value (AstarteDatabaseSQLite.store_prop: "
+        "'if not value: delete_prop'), so a device property set to 0, 0.0, False, '', b'' or [] is not "
+        "republished after a reconnect or restart and is missing from producer/properties, and Astarte purges it"),
 )
 
 

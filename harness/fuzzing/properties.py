@@ -11,6 +11,9 @@ Properties (names are the capsule ``property`` field):
 * ``send-wire-mqtt`` (properties 2, 3 and the wire half of 4, end to end): on a connected
   ``DeviceMqtt``, every call the SDK takes puts one message on the wire that the oracle accepts,
   at the oracle's QoS, carrying the value that was passed; every call the oracle accepts is taken.
+* ``send-stored`` (property 4, end to end): a call the oracle accepts, that the SDK publishes and
+  the realm stores, reads back through AppEngine as the value (and explicit timestamp) it passed,
+  in the documented rendering of its type (:mod:`harness.fuzzing.stored`).
 * ``send-validation-offline``: a never-connected device's send API refuses exactly the calls the
   oracle refuses (see :mod:`harness.fuzzing.astarte_sdk` for why this is observable offline).
   Unsets are not decided offline: the SDK checks the connection before an unset's path.
@@ -22,20 +25,27 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from harness.bsonwire import BsonError, decode
+from harness.bsonwire import BsonError, decode, encode
+from harness.fuzzing.appengine_values import bson_mismatch
 from harness.fuzzing.astarte_sdk import ConnectedDevice, OfflineDevice, SdkOutcome, SdkStatus, sdk_label
 from harness.fuzzing.jsonvalues import from_json, to_json
 from harness.fuzzing.known import KnownFinding, match_known
 from harness.fuzzing.requests import Expectation, RequestJudgement, SendRequest, judge_request
-from harness.oracle import expected_qos, judge_device_payload, parse_interface, qos_rule, validate_interface
+from harness.fuzzing.stored import check_stored
+from harness.oracle import Interface, expected_qos, judge_device_payload, parse_interface, qos_rule, resolve
+from harness.oracle import validate_interface
 
 __all__ = [
     "INTERFACE_ACCEPTANCE",
     "PROPERTIES",
+    "SEND_STORED",
     "SEND_VALIDATION_OFFLINE",
+    "SEND_WIRE_MQTT",
     "Disagreement",
     "check_interface_acceptance",
     "check_send_offline",
+    "check_send_stored",
+    "check_send_wire",
     "request_from_json",
     "request_to_json",
 ]
@@ -47,6 +57,8 @@ WRONG_QOS: Final = "wrong-qos"
 VALUE_CHANGED: Final = "value-changed"
 MESSAGE_LOST: Final = "message-lost"
 SEND_VALIDATION_OFFLINE: Final = "send-validation-offline"
+SEND_STORED: Final = "send-stored"
+STORED_DIFFERS: Final = "stored-differs"
 ACCEPTS_INVALID: Final = "accepts-invalid"
 REJECTS_VALID: Final = "rejects-valid"
 UNCLASSIFIED: Final = "UNCLASSIFIED"
@@ -197,7 +209,7 @@ def check_send_wire(device: ConnectedDevice, interface_doc: dict[str, Any], requ
     """
     interface = parse_interface(interface_doc)
     judgement = judge_request(interface, request)
-    disconnections = device.disconnection_count()
+    disconnections, drops, dropped = device.disconnection_count(), device.drop_count(), False
     expect_disconnect = False
     example = {"interface": to_json(interface_doc), "request": request_to_json(request)}
     oracle: dict[str, Any] = {"expectation": judgement.expectation.value, "qos": judgement.qos,
@@ -212,6 +224,7 @@ def check_send_wire(device: ConnectedDevice, interface_doc: dict[str, Any], requ
                                    oracle=oracle, observed=outcome.to_json(), known=known)
             return judgement.rule_ids
         if wire is None:
+            dropped = device.drop_count() > drops
             if (judgement.qos or 0) > 0:
                 raise Disagreement(property=SEND_WIRE_MQTT, direction=MESSAGE_LOST, requirement=qos_rule(interface),
                                    example=example, oracle=oracle, observed=outcome.to_json(), known=None)
@@ -230,25 +243,103 @@ def check_send_wire(device: ConnectedDevice, interface_doc: dict[str, Any], requ
         if wire.qos != want_qos:
             raise Disagreement(property=SEND_WIRE_MQTT, direction=WRONG_QOS, requirement=qos_rule(interface),
                                example=example, oracle={**oracle, "qos": want_qos}, observed=observed, known=None)
-        if judgement.document is not None and not _same_value(judgement.document, wire.payload):
+        changed = wire_value_mismatch(interface, request, wire.payload) if judgement.document is not None else None
+        if changed is not None:
             raise Disagreement(property=SEND_WIRE_MQTT, direction=VALUE_CHANGED,
                                requirement="ASTARTE-PAYLOAD-V-01", example=example,
-                               oracle={**oracle, "document": str(judgement.document)}, observed=observed, known=None)
+                               oracle={**oracle, "document": str(judgement.document)},
+                               observed={**observed, "changed": changed}, known=None)
         return [qos_rule(interface), *judgement.rule_ids]
     finally:
-        device.recover_if_disconnected(disconnections, expect=expect_disconnect)
+        device.recover_if_disconnected(disconnections, expect=expect_disconnect, dropped=dropped,
+                                       poisoned=_poisoned(interface, request, expect_disconnect or dropped))
 
 
-def _same_value(expected: Any, payload: bytes) -> bool:
-    """The wire ``v`` carries the value the conforming document would carry (types already judged)."""
+def wire_value_mismatch(interface: Interface, request: SendRequest, payload: bytes) -> str | None:
+    """How the wire ``v`` differs from the value the call passed, or None (types are judged apart).
+
+    Compared by value as Astarte reads it, so a datetime may be truncated or rounded to the
+    millisecond (see :mod:`harness.fuzzing.appengine_values`).
+    """
+    if request.operation == "unset":
+        return None
     try:
         sent = decode(payload)
     except BsonError:
+        return "the payload is not BSON"
+    wire = sent.get("v")
+    if wire is None:
+        return "the payload has no v"
+    if interface.is_object:
+        if not isinstance(request.payload, dict) or wire.value is None or not hasattr(wire.value, "keys"):
+            return "the object value is not a document"
+        by_key = interface.object_mappings()
+        if sorted(wire.value.keys()) != sorted(request.payload):
+            return f"object keys {sorted(wire.value.keys())} on the wire, {sorted(request.payload)} passed"
+        for key, value in request.payload.items():
+            why = bson_mismatch(by_key[key].type, value, wire.value[key])
+            if why is not None:
+                return f"key {key!r}: {why}"
+        return None
+    mapping = resolve(interface, request.path).mapping
+    return None if mapping is None else bson_mismatch(mapping.type, request.payload, wire)
+
+
+def _poisoned(interface: Interface, request: SendRequest, refused: bool) -> SendRequest | None:
+    """The property set the SDK cached and the realm refused, or whose publish the broker dropped
+    the connection for (e.g. a control character in the topic), if any (see ``ConnectedDevice``)."""
+    return request if refused and interface.is_properties and request.operation == "send" else None
+
+
+def _realm_refuses(interface: Interface, request: SendRequest, judgement: RequestJudgement) -> bool:
+    """Whether Astarte refuses even the conforming message of the call (e.g. a longinteger of
+    -2**63: v1.2.0 wants ``abs(v) <= 2**63 - 1``); nothing would be stored, so property 4 skips it."""
+    if judgement.document is None or request.operation == "unset":
         return False
-    want, got = expected.get("v"), sent.get("v")
-    if want is None or got is None:
-        return want is got
-    return bool(want.to_python() == got.to_python())
+    return judge_device_payload(interface, request.path, encode(judgement.document)).server_error_name is not None
+
+
+def check_send_stored(device: ConnectedDevice, interface_doc: dict[str, Any], request: SendRequest) -> list[str]:
+    """Property 4 for one call: what the realm stores (read through AppEngine) is what was sent.
+
+    Only calls the oracle accepts (or leaves to the API) that the SDK published and the realm
+    stored are judged here; refusals, lost messages and non-conforming wire messages are
+    properties 2 and 3. A difference is blamed on the SDK when the wire value already differs
+    from the passed one (requirement ``ASTARTE-PAYLOAD-V-01``), else on the realm (the read
+    form's requirement): against the simulator that is a simulator bug.
+    """
+    interface = parse_interface(interface_doc)
+    judgement = judge_request(interface, request)
+    if judgement.expectation is Expectation.REJECT or _realm_refuses(interface, request, judgement):
+        return []
+    disconnections = device.disconnection_count()
+    expect_disconnect = False
+    try:
+        outcome, wire = device.attempt(request)
+        if outcome.status is not SdkStatus.ACCEPTED or wire is None:
+            return []
+        verdict = judge_device_payload(interface, wire.path, wire.payload)
+        expect_disconnect = verdict.server_disconnects
+        if verdict.server_error_name is not None:
+            return []
+        stored = check_stored(device, interface, request)
+        if stored.mismatch is None:
+            return list(stored.exercised)
+        changed = wire_value_mismatch(interface, request, wire.payload)
+        blame = "sdk" if changed is not None else "realm"
+        raise Disagreement(
+            property=SEND_STORED, direction=STORED_DIFFERS,
+            requirement="ASTARTE-PAYLOAD-V-01" if changed is not None else stored.requirement,
+            example={"interface": to_json(interface_doc), "request": request_to_json(request)},
+            oracle={"expectation": judgement.expectation.value, "document": str(judgement.document)},
+            observed={"shown": stored.shown, "mismatch": stored.mismatch, "wire_changed": changed, "blame": blame,
+                      "payload_hex": wire.payload.hex()},
+            known=match_known(SEND_STORED, STORED_DIFFERS, example=(interface, request),
+                              rule_ids=[stored.requirement]),
+        )
+    finally:
+        device.recover_if_disconnected(disconnections, expect=expect_disconnect,
+                                       poisoned=_poisoned(interface, request, expect_disconnect))
 
 
 def _replay_interface(device: OfflineDevice, example: dict[str, Any]) -> list[str]:
@@ -263,9 +354,15 @@ def _replay_send_wire(device: ConnectedDevice, example: dict[str, Any]) -> list[
     return check_send_wire(device, from_json(example["interface"]), request_from_json(example["request"]))
 
 
+def _replay_send_stored(device: ConnectedDevice, example: dict[str, Any]) -> list[str]:
+    return check_send_stored(device, from_json(example["interface"]), request_from_json(example["request"]))
+
+
 #: Property name -> replayable check (``hil replay`` looks capsules up here).
 PROPERTIES: Final[dict[str, PropertyCheck]] = {
     SEND_WIRE_MQTT: PropertyCheck(SEND_WIRE_MQTT, _replay_send_wire, needs=("astarte.pairing", "broker")),
+    SEND_STORED: PropertyCheck(SEND_STORED, _replay_send_stored,
+                               needs=("astarte.pairing", "astarte.appengine", "broker")),
     INTERFACE_ACCEPTANCE: PropertyCheck(INTERFACE_ACCEPTANCE, _replay_interface),
     SEND_VALIDATION_OFFLINE: PropertyCheck(SEND_VALIDATION_OFFLINE, _replay_send_offline),
 }
