@@ -42,7 +42,6 @@ from typing import Any
 from harness.broker import Broker, BrokerEndpoint, MosquittoBroker
 from harness.errors import ConfigError, TargetError
 from harness.rundir import RunDirectory
-from harness.services.backends import make_backend
 from harness.services.readiness import ClientIdentity
 
 __all__ = [

@@ -9,7 +9,6 @@ what the simulated server tolerates.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import pytest

@@ -279,7 +279,7 @@ def test_write_errors(astarte: AstarteClient, raw_device: Callable[..., RawDevic
     assert post(f"{ident}/interfaces/org.hil.test.ServerReliability/unreliable", {"data": 1})[0] == 200
     assert post(f"{ident}/interfaces/org.hil.test.Unknown/x", {"data": 1}) == (
         404, {"errors": {"detail": "Interface not found in device introspection"}})
-    assert post(f"AAAAAAAAAAAAAAAAAAAAAA/interfaces/x/y", {"data": 1}) == (404, {"errors": {"detail": "Device not found"}})
+    assert post("AAAAAAAAAAAAAAAAAAAAAA/interfaces/x/y", {"data": 1}) == (404, {"errors": {"detail": "Device not found"}})
     assert post("not-valid!/interfaces/x/y", {"data": 1}) == (400, {"errors": {"detail": "Bad request"}})
     uninstalled = astarte.register_device(initial_introspection={"org.hil.test.Missing": {"major": 3, "minor": 0}})
     assert post(f"{uninstalled.device_id}/interfaces/org.hil.test.Missing/x", {"data": 1}) == (
