@@ -53,10 +53,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _replay_on_target(args: argparse.Namespace, check: Any, example: dict[str, Any]) -> None:
-    """Run an end-to-end property on ``--target`` with a freshly paired, connected SDK device."""
+    """Run an end-to-end property on ``--target`` with a freshly paired, connected SDK device
+    (``DeviceMqtt``), or a ``DeviceGrpc`` node attached to the target's Message Hub."""
     import os
     import tempfile
 
+    from harness.fuzzing.astarte_grpc import ConnectedGrpcDevice
     from harness.fuzzing.astarte_sdk import ConnectedDevice
     from harness.fuzzing.jsonvalues import from_json
     from harness.targets import resolve_target
@@ -68,7 +70,9 @@ def _replay_on_target(args: argparse.Namespace, check: Any, example: dict[str, A
         os.environ.update(target.pki.trust_environment())
         astarte = target.component("astarte").client
         with tempfile.TemporaryDirectory(prefix="hil-replay-") as directory:
-            device = ConnectedDevice(astarte, Path(directory), [from_json(example["interface"])])
+            docs = [from_json(example["interface"])]
+            device = (ConnectedGrpcDevice(astarte, target.component("message_hub").sim, docs)
+                      if "astarte.message-hub" in check.needs else ConnectedDevice(astarte, Path(directory), docs))
             try:
                 device.connect()
                 check.run(device, example)

@@ -87,7 +87,20 @@ def _classify(exc: BaseException) -> SdkOutcome:
         return SdkOutcome(SdkStatus.PASSED_CHECKS, type(exc).__name__, text)
     if isinstance(exc, AstarteError):
         return SdkOutcome(SdkStatus.REJECTED, type(exc).__name__, text)
+    if _is_rpc_error(exc):
+        # DeviceGrpc documents that the hub's refusal of a Send reaches the caller as grpc.RpcError.
+        code = exc.code()  # type: ignore[attr-defined]
+        details = (exc.details() or "")[:300]  # type: ignore[attr-defined]
+        return SdkOutcome(SdkStatus.REJECTED, f"RpcError({getattr(code, 'name', code)})", details)
     return SdkOutcome(SdkStatus.CRASHED, type(exc).__name__, text)
+
+
+def _is_rpc_error(exc: BaseException) -> bool:
+    try:
+        import grpc
+    except ImportError:  # pragma: no cover - grpcio comes with the SDK
+        return False
+    return isinstance(exc, grpc.RpcError) and hasattr(exc, "code")
 
 
 class OfflineDevice:
@@ -182,6 +195,9 @@ class AttemptTiming:
 class ConnectedDevice:
     """A ``DeviceMqtt`` paired with a (simulated) Astarte and connected through its broker.
 
+    ``transport`` names the SDK transport the properties judge (:mod:`.astarte_grpc` has the
+    ``DeviceGrpc`` twin).
+
     The realm records every raw device message (topic, QoS as delivered to its QoS-2 back-office
     subscription, i.e. as published, and payload), so a call's wire message can be judged by the
     oracle. The caller keeps the harness CA trusted in ``os.environ`` for the device's lifetime
@@ -198,6 +214,8 @@ class ConnectedDevice:
     ``on_connected`` callback of the next session (paho's thread, so the session is still up) it
     overwrites the cached value with a neutral one, and waits for a clean session.
     """
+
+    transport = "mqtt"
 
     def __init__(self, astarte: Any, persistency_dir: Path, interface_docs: list[dict[str, Any]]) -> None:
         import threading

@@ -29,6 +29,8 @@ def to_json(value: Any) -> Any:
         return {"$bytearray": base64.b64encode(bytes(value)).decode("ascii")}
     if isinstance(value, _dt.datetime):
         return {"$datetime": value.isoformat()}
+    if isinstance(value, _dt.date):  # a wrong-typed value the strategies offer for datetime mappings
+        return {"$date": value.isoformat()}
     if isinstance(value, tuple):
         return {"$tuple": [to_json(item) for item in value]}
     if isinstance(value, list):
@@ -56,6 +58,8 @@ def from_json(value: Any) -> Any:
             return float(inner)
         if tag == "$datetime":
             return _dt.datetime.fromisoformat(inner)
+        if tag == "$date":
+            return _dt.date.fromisoformat(inner)
         if tag == "$tuple":
             return tuple(from_json(item) for item in inner)
         if tag == "$dict":

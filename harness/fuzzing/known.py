@@ -92,8 +92,16 @@ def _accepts(id: str, rule: str, reason: str, prop: str = _IFACE) -> KnownFindin
     return KnownFinding(id, prop, _ACCEPTS, rule, reason, rule=rule)
 
 
-def _wire(id: str, rule: str, reason: str) -> KnownFinding:
-    return KnownFinding(id, _WIRE, _NONCONFORMING, rule, reason, rule=rule)
+_WIRE_GRPC = "send-wire-grpc"
+
+
+def _wire(id: str, rule: str, reason: str, prop: str = _WIRE) -> KnownFinding:
+    return KnownFinding(id, prop, _NONCONFORMING, rule, reason, rule=rule)
+
+
+#: Why the hub adds no size check of its own (what makes the gRPC findings the SDK's too).
+_HUB_NO_SIZE_CHECK = ("; astarte-message-hub v0.7.0 publishes it as its own device: the Rust SDK 0.9.2 it "
+                      "embeds validates interface, mapping, type and timestamp but no size (src/validate.rs)")
 
 
 KNOWN_FINDINGS: Final[tuple[KnownFinding, ...]] = (
@@ -187,6 +195,16 @@ KNOWN_FINDINGS: Final[tuple[KnownFinding, ...]] = (
     _wire("wire-oversized-string", "ASTARTE-PAYLOAD-STRING-02", "strings over 65536 bytes are published"),
     _wire("wire-oversized-blob", "ASTARTE-PAYLOAD-BINARYBLOB-02", "blobs of 64 KiB or more are published"),
     _wire("wire-oversized-array", "ASTARTE-PAYLOAD-ARRAY-02", "arrays of more than 1024 items are published"),
+    # ------------------------------------------------------------- what reaches the realm through a Message Hub
+    _wire("grpc-oversized-string", "ASTARTE-PAYLOAD-STRING-02",
+          "DeviceGrpc hands a string over 65536 bytes to the hub's Send (030-interface.md: 'at most 65536 bytes "
+          "long')" + _HUB_NO_SIZE_CHECK, _WIRE_GRPC),
+    _wire("grpc-oversized-blob", "ASTARTE-PAYLOAD-BINARYBLOB-02",
+          "DeviceGrpc hands a blob of 64 KiB or more to the hub's Send (030-interface.md: 'shorter than 64 KiB')"
+          + _HUB_NO_SIZE_CHECK, _WIRE_GRPC),
+    _wire("grpc-oversized-array", "ASTARTE-PAYLOAD-ARRAY-02",
+          "DeviceGrpc hands an array of more than 1024 items to the hub's Send (030-interface.md: 'up to 1024 "
+          "items')" + _HUB_NO_SIZE_CHECK, _WIRE_GRPC),
     # ------------------------------------------------------------- device session (property 5)
     KnownFinding(
         "sdk-forgets-falsy-properties", "session-model", "realm-differs", "ASTARTE-MQTT-PROPERTIES-06",

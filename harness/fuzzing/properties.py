@@ -14,6 +14,8 @@ Properties (names are the capsule ``property`` field):
 * ``send-stored`` (property 4, end to end): a call the oracle accepts, that the SDK publishes and
   the realm stores, reads back through AppEngine as the value (and explicit timestamp) it passed,
   in the documented rendering of its type (:mod:`harness.fuzzing.stored`).
+* ``send-wire-grpc`` / ``send-stored-grpc``: the same two over ``DeviceGrpc`` through a Message
+  Hub (the SDK hands each call to the hub, which validates and publishes as its own device).
 * ``send-validation-offline``: a never-connected device's send API refuses exactly the calls the
   oracle refuses (see :mod:`harness.fuzzing.astarte_sdk` for why this is observable offline).
   Unsets are not decided offline: the SDK checks the connection before an unset's path.
@@ -25,8 +27,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from harness.bsonwire import BsonError, decode, encode
+from harness.bsonwire import BsonError, BsonType, decode, encode
 from harness.fuzzing.appengine_values import bson_mismatch
+from harness.fuzzing.astarte_grpc import ConnectedGrpcDevice
 from harness.fuzzing.astarte_sdk import ConnectedDevice, OfflineDevice, SdkOutcome, SdkStatus, sdk_label
 from harness.fuzzing.jsonvalues import from_json, to_json
 from harness.fuzzing.known import KnownFinding, match_known
@@ -39,7 +42,9 @@ __all__ = [
     "INTERFACE_ACCEPTANCE",
     "PROPERTIES",
     "SEND_STORED",
+    "SEND_STORED_GRPC",
     "SEND_VALIDATION_OFFLINE",
+    "SEND_WIRE_GRPC",
     "SEND_WIRE_MQTT",
     "Disagreement",
     "check_interface_acceptance",
@@ -52,12 +57,14 @@ __all__ = [
 
 INTERFACE_ACCEPTANCE: Final = "interface-acceptance"
 SEND_WIRE_MQTT: Final = "send-wire-mqtt"
+SEND_WIRE_GRPC: Final = "send-wire-grpc"
 SENDS_NONCONFORMING: Final = "sends-nonconforming"
 WRONG_QOS: Final = "wrong-qos"
 VALUE_CHANGED: Final = "value-changed"
 MESSAGE_LOST: Final = "message-lost"
 SEND_VALIDATION_OFFLINE: Final = "send-validation-offline"
 SEND_STORED: Final = "send-stored"
+SEND_STORED_GRPC: Final = "send-stored-grpc"
 STORED_DIFFERS: Final = "stored-differs"
 ACCEPTS_INVALID: Final = "accepts-invalid"
 REJECTS_VALID: Final = "rejects-valid"
@@ -111,7 +118,7 @@ class PropertyCheck:
     """A replayable property: ``run(device, example)`` raises :class:`Disagreement` or returns."""
 
     name: str
-    run: Callable[[Any, dict[str, Any]], list[str]]  # (OfflineDevice or ConnectedDevice, example)
+    run: Callable[[Any, dict[str, Any]], list[str]]  # (OfflineDevice, ConnectedDevice or ConnectedGrpcDevice, example)
     needs: tuple[str, ...] = field(default=())  # target capabilities; () = no server needed
 
 
@@ -202,11 +209,15 @@ def check_send_offline(device: OfflineDevice, interface_doc: dict[str, Any], req
     )
 
 
-def check_send_wire(device: ConnectedDevice, interface_doc: dict[str, Any], request: SendRequest) -> list[str]:
+def check_send_wire(device: ConnectedDevice | ConnectedGrpcDevice, interface_doc: dict[str, Any], request: SendRequest) -> list[str]:
     """Properties 2, 3 and 4 (wire) for one call on a connected device (see the module docstring).
 
-    The interface must be in the device's introspection (and installed in the realm).
+    The interface must be in the device's introspection (and installed in the realm). ``device``
+    is a ``ConnectedDevice`` (``DeviceMqtt``, property ``send-wire-mqtt``) or a
+    ``ConnectedGrpcDevice`` (``DeviceGrpc`` through a Message Hub, ``send-wire-grpc``): findings
+    are recorded per transport, since the wire message comes from different code.
     """
+    prop = SEND_WIRE_GRPC if getattr(device, "transport", "mqtt") == "grpc" else SEND_WIRE_MQTT
     interface = parse_interface(interface_doc)
     judgement = judge_request(interface, request)
     disconnections, drops, dropped = device.disconnection_count(), device.drop_count(), False
@@ -219,14 +230,14 @@ def check_send_wire(device: ConnectedDevice, interface_doc: dict[str, Any], requ
         if outcome.status is not SdkStatus.ACCEPTED:
             if judgement.expectation is Expectation.ACCEPT:
                 known = match_known(SEND_VALIDATION_OFFLINE, REJECTS_VALID, example=(interface, request), rule_ids=[])
-                raise Disagreement(property=SEND_WIRE_MQTT, direction=REJECTS_VALID,
+                raise Disagreement(property=prop, direction=REJECTS_VALID,
                                    requirement=known.requirement if known else UNCLASSIFIED, example=example,
                                    oracle=oracle, observed=outcome.to_json(), known=known)
             return judgement.rule_ids
         if wire is None:
             dropped = device.drop_count() > drops
             if (judgement.qos or 0) > 0:
-                raise Disagreement(property=SEND_WIRE_MQTT, direction=MESSAGE_LOST, requirement=qos_rule(interface),
+                raise Disagreement(property=prop, direction=MESSAGE_LOST, requirement=qos_rule(interface),
                                    example=example, oracle=oracle, observed=outcome.to_json(), known=None)
             return [qos_rule(interface)]
         verdict = judge_device_payload(interface, wire.path, wire.payload)
@@ -234,18 +245,18 @@ def check_send_wire(device: ConnectedDevice, interface_doc: dict[str, Any], requ
         observed = {"qos": wire.qos, "payload_hex": wire.payload.hex(), "server_error": verdict.server_error_name}
         if not verdict.spec_ok:
             rule_ids = sorted(set(verdict.rule_ids))
-            known = match_known(SEND_WIRE_MQTT, SENDS_NONCONFORMING, example=(interface, request), rule_ids=rule_ids)
-            raise Disagreement(property=SEND_WIRE_MQTT, direction=SENDS_NONCONFORMING,
+            known = match_known(prop, SENDS_NONCONFORMING, example=(interface, request), rule_ids=rule_ids)
+            raise Disagreement(property=prop, direction=SENDS_NONCONFORMING,
                                requirement=known.requirement if known else rule_ids[0], example=example,
                                oracle={**oracle, "wire_violations": [str(v) for v in verdict.spec_violations]},
                                observed=observed, known=known)
         want_qos = expected_qos(interface, verdict.resolution.mapping)
         if wire.qos != want_qos:
-            raise Disagreement(property=SEND_WIRE_MQTT, direction=WRONG_QOS, requirement=qos_rule(interface),
+            raise Disagreement(property=prop, direction=WRONG_QOS, requirement=qos_rule(interface),
                                example=example, oracle={**oracle, "qos": want_qos}, observed=observed, known=None)
         changed = wire_value_mismatch(interface, request, wire.payload) if judgement.document is not None else None
         if changed is not None:
-            raise Disagreement(property=SEND_WIRE_MQTT, direction=VALUE_CHANGED,
+            raise Disagreement(property=prop, direction=VALUE_CHANGED,
                                requirement="ASTARTE-PAYLOAD-V-01", example=example,
                                oracle={**oracle, "document": str(judgement.document)},
                                observed={**observed, "changed": changed}, known=None)
@@ -285,6 +296,15 @@ def wire_value_mismatch(interface: Interface, request: SendRequest, payload: byt
     return None if mapping is None else bson_mismatch(mapping.type, request.payload, wire)
 
 
+def _wire_timestamp(payload: bytes) -> int | None:
+    """The ``t`` (epoch ms) of a published message, if it carries a BSON datetime one."""
+    try:
+        t = decode(payload).get("t")
+    except BsonError:
+        return None
+    return t.value if t is not None and t.kind is BsonType.DATETIME else None
+
+
 def _poisoned(interface: Interface, request: SendRequest, refused: bool) -> SendRequest | None:
     """The property set the SDK cached and the realm refused, or whose publish the broker dropped
     the connection for (e.g. a control character in the topic), if any (see ``ConnectedDevice``)."""
@@ -299,7 +319,7 @@ def _realm_refuses(interface: Interface, request: SendRequest, judgement: Reques
     return judge_device_payload(interface, request.path, encode(judgement.document)).server_error_name is not None
 
 
-def check_send_stored(device: ConnectedDevice, interface_doc: dict[str, Any], request: SendRequest) -> list[str]:
+def check_send_stored(device: ConnectedDevice | ConnectedGrpcDevice, interface_doc: dict[str, Any], request: SendRequest) -> list[str]:
     """Property 4 for one call: what the realm stores (read through AppEngine) is what was sent.
 
     Only calls the oracle accepts (or leaves to the API) that the SDK published and the realm
@@ -308,6 +328,7 @@ def check_send_stored(device: ConnectedDevice, interface_doc: dict[str, Any], re
     from the passed one (requirement ``ASTARTE-PAYLOAD-V-01``), else on the realm (the read
     form's requirement): against the simulator that is a simulator bug.
     """
+    prop = SEND_STORED_GRPC if getattr(device, "transport", "mqtt") == "grpc" else SEND_STORED
     interface = parse_interface(interface_doc)
     judgement = judge_request(interface, request)
     if judgement.expectation is Expectation.REJECT or _realm_refuses(interface, request, judgement):
@@ -322,19 +343,19 @@ def check_send_stored(device: ConnectedDevice, interface_doc: dict[str, Any], re
         expect_disconnect = verdict.server_disconnects
         if verdict.server_error_name is not None:
             return []
-        stored = check_stored(device, interface, request)
+        stored = check_stored(device, interface, request, wire_t_ms=_wire_timestamp(wire.payload))
         if stored.mismatch is None:
             return list(stored.exercised)
         changed = wire_value_mismatch(interface, request, wire.payload)
         blame = "sdk" if changed is not None else "realm"
         raise Disagreement(
-            property=SEND_STORED, direction=STORED_DIFFERS,
+            property=prop, direction=STORED_DIFFERS,
             requirement="ASTARTE-PAYLOAD-V-01" if changed is not None else stored.requirement,
             example={"interface": to_json(interface_doc), "request": request_to_json(request)},
             oracle={"expectation": judgement.expectation.value, "document": str(judgement.document)},
             observed={"shown": stored.shown, "mismatch": stored.mismatch, "wire_changed": changed, "blame": blame,
                       "payload_hex": wire.payload.hex()},
-            known=match_known(SEND_STORED, STORED_DIFFERS, example=(interface, request),
+            known=match_known(prop, STORED_DIFFERS, example=(interface, request),
                               rule_ids=[stored.requirement]),
         )
     finally:
@@ -350,11 +371,11 @@ def _replay_send_offline(device: OfflineDevice, example: dict[str, Any]) -> list
     return check_send_offline(device, from_json(example["interface"]), request_from_json(example["request"]))
 
 
-def _replay_send_wire(device: ConnectedDevice, example: dict[str, Any]) -> list[str]:
+def _replay_send_wire(device: ConnectedDevice | ConnectedGrpcDevice, example: dict[str, Any]) -> list[str]:
     return check_send_wire(device, from_json(example["interface"]), request_from_json(example["request"]))
 
 
-def _replay_send_stored(device: ConnectedDevice, example: dict[str, Any]) -> list[str]:
+def _replay_send_stored(device: ConnectedDevice | ConnectedGrpcDevice, example: dict[str, Any]) -> list[str]:
     return check_send_stored(device, from_json(example["interface"]), request_from_json(example["request"]))
 
 
@@ -363,6 +384,10 @@ PROPERTIES: Final[dict[str, PropertyCheck]] = {
     SEND_WIRE_MQTT: PropertyCheck(SEND_WIRE_MQTT, _replay_send_wire, needs=("astarte.pairing", "broker")),
     SEND_STORED: PropertyCheck(SEND_STORED, _replay_send_stored,
                                needs=("astarte.pairing", "astarte.appengine", "broker")),
+    # Over DeviceGrpc: ``hil replay`` attaches a node to the target's Message Hub instead.
+    SEND_WIRE_GRPC: PropertyCheck(SEND_WIRE_GRPC, _replay_send_wire, needs=("astarte.message-hub", "broker")),
+    SEND_STORED_GRPC: PropertyCheck(SEND_STORED_GRPC, _replay_send_stored,
+                                    needs=("astarte.message-hub", "astarte.appengine", "broker")),
     INTERFACE_ACCEPTANCE: PropertyCheck(INTERFACE_ACCEPTANCE, _replay_interface),
     SEND_VALIDATION_OFFLINE: PropertyCheck(SEND_VALIDATION_OFFLINE, _replay_send_offline),
 }

@@ -9,8 +9,10 @@ interface (astarte-apis.md 3.5, 3.6):
 * a datastream without ``explicit_timestamp``: the value timestamp is the reception time, so the
   newest row (``limit=1``, newest first) is this call's;
 * a datastream with ``explicit_timestamp``: the value timestamp is the sent ``t``, and earlier
-  examples may have used any instant, so the read is the window ``[t, t + 1 ms]`` (``since``
-  inclusive, ``to`` exclusive), oldest first; rows with the same value timestamp are ordered by
+  examples may have used any instant, so the read is the window of the millisecond the wire
+  message carried (``since`` inclusive, ``to`` exclusive), oldest first; without the wire ``t``,
+  the window ``[floor, ceil + 1 ms)`` of the passed instant, which an earlier example's row in
+  the neighbouring millisecond can shadow (a sender may truncate or round); rows with the same value timestamp are ordered by
   reception, so the window's last row is this call's. Object interfaces read the same way on
   their common path.
 """
@@ -82,17 +84,19 @@ def reads_as_unset(value_type: ValueType, value: Any) -> bool:
     return value_type is ValueType.BINARYBLOB and isinstance(value, (bytes, bytearray)) and not value
 
 
-def check_stored(reader: AppEngineReader, interface: Interface, request: SendRequest) -> StoredCheck:
+def check_stored(reader: AppEngineReader, interface: Interface, request: SendRequest, *,
+                 wire_t_ms: int | None = None) -> StoredCheck:
     """Read back the value ``request`` stored and compare it with what it sent.
 
     The request must be one the oracle accepts (or leaves to the API), that the SDK published
-    and the realm stored (its server verdict found no error).
+    and the realm stored (its server verdict found no error). ``wire_t_ms``: the ``t`` of the
+    published message (epoch ms), which is the value timestamp the realm stored.
     """
     if interface.is_properties:
         return _property(reader, interface, request)
     if interface.is_object:
-        return _object(reader, interface, request)
-    return _individual(reader, interface, request)
+        return _object(reader, interface, request, wire_t_ms)
+    return _individual(reader, interface, request, wire_t_ms)
 
 
 def _property(reader: AppEngineReader, interface: Interface, request: SendRequest) -> StoredCheck:
@@ -112,12 +116,15 @@ def _property(reader: AppEngineReader, interface: Interface, request: SendReques
 
 
 def _window(reader: AppEngineReader, interface: Interface, request: SendRequest,
-            explicit: bool) -> tuple[int, Any, Any]:
+            explicit: bool, wire_t_ms: int | None = None) -> tuple[int, Any, Any]:
     """Status, body and the row this call stored (None when there is none)."""
     if explicit and request.timestamp is not None:
-        stamp = request.timestamp if request.timestamp.tzinfo else request.timestamp.replace(tzinfo=_dt.UTC)
-        micros = _micros(stamp)
-        low, high = micros // 1000, -(-micros // 1000)
+        if wire_t_ms is not None:
+            low = high = wire_t_ms
+        else:
+            stamp = request.timestamp if request.timestamp.tzinfo else request.timestamp.replace(tzinfo=_dt.UTC)
+            micros = _micros(stamp)
+            low, high = micros // 1000, -(-micros // 1000)
         params = {"since": iso_ms(low), "to": iso_ms(high + 1)}
         status, body = reader.read_values(interface.name, request.path, params)
         rows = body.get("data") if isinstance(body, dict) else None
@@ -140,12 +147,13 @@ def _row_timestamp(row: dict[str, Any], explicit: bool, request: SendRequest) ->
     return None
 
 
-def _individual(reader: AppEngineReader, interface: Interface, request: SendRequest) -> StoredCheck:
+def _individual(reader: AppEngineReader, interface: Interface, request: SendRequest,
+                wire_t_ms: int | None = None) -> StoredCheck:
     mapping = resolve(interface, request.path).mapping
     assert mapping is not None
     explicit = mapping.explicit_timestamp
     exercised = (READ_DATASTREAM, READ_RENDERING, *((STORED_TIMESTAMP,) if explicit else ()))
-    status, body, row = _window(reader, interface, request, explicit)
+    status, body, row = _window(reader, interface, request, explicit, wire_t_ms)
     if row is None:
         return StoredCheck(f"no stored row found (answer {status})", READ_DATASTREAM, body, exercised)
     if not isinstance(row, dict) or set(row) != {"timestamp", "value"}:
@@ -157,10 +165,11 @@ def _individual(reader: AppEngineReader, interface: Interface, request: SendRequ
     return StoredCheck(why, STORED_TIMESTAMP, row, exercised)
 
 
-def _object(reader: AppEngineReader, interface: Interface, request: SendRequest) -> StoredCheck:
+def _object(reader: AppEngineReader, interface: Interface, request: SendRequest,
+            wire_t_ms: int | None = None) -> StoredCheck:
     explicit = interface.mappings[0].explicit_timestamp
     exercised = (READ_OBJECT, READ_RENDERING, *((STORED_TIMESTAMP,) if explicit else ()))
-    status, body, row = _window(reader, interface, request, explicit)
+    status, body, row = _window(reader, interface, request, explicit, wire_t_ms)
     if row is None:
         return StoredCheck(f"no stored object row found (answer {status})", READ_OBJECT, body, exercised)
     sent = request.payload if isinstance(request.payload, AbcMapping) else {}

@@ -65,7 +65,9 @@ class _HubSession(MqttSession):
     """MqttSession that re-runs the device session set-up on every CONNACK and forwards messages."""
 
     def __init__(self, link: AstarteLink, endpoint: BrokerEndpoint, identity: ClientIdentity) -> None:
-        super().__init__(endpoint, identity, protocol="3.1.1")
+        # The real hub's MQTT client (rumqttc under the Rust SDK) reconnects by itself after a
+        # drop, e.g. when Astarte disconnects the device for a message it refused.
+        super().__init__(endpoint, identity, protocol="3.1.1", reconnect=True)
         self._link = link
         # Astarte's broker grants devices 100 in-flight messages; paho's default is 20.
         self._client.max_inflight_messages_set(100)

@@ -1,7 +1,9 @@
-"""Properties 2, 3 and 4 (wire), fuzzed end to end over MQTT with the real ``DeviceMqtt``.
+"""Properties 2, 3 and 4 (wire), fuzzed end to end with the real SDK, per transport.
 
-The device is paired with the simulated Astarte and connected through the harness broker; the
-realm records every raw message. For each call: if the oracle accepts it the SDK must take it;
+``mqtt``: a ``DeviceMqtt`` paired with the simulated Astarte and connected through the harness
+broker. ``grpc``: a ``DeviceGrpc`` node attached to the simulated Message Hub, whose own Astarte
+device publishes what the node sends (so a gRPC disagreement is the SDK's ``Send`` or the hub's
+doing). Either way the realm records every raw message of the device. For each call: if the oracle accepts it the SDK must take it;
 whatever the SDK publishes must be a message the oracle accepts, at the oracle's QoS, carrying the
 value passed (see :func:`harness.fuzzing.properties.check_send_wire`). Calls use the shipped
 device-owned interfaces (``interfaces/``), which the realm has installed.
@@ -21,9 +23,10 @@ from hypothesis import strategies as st
 from fixtures.fuzzing import fuzz_check, run_property
 from fixtures.strategies import send_requests
 from harness.components.astarte import INTERFACES_DIR, AstarteClient
+from harness.fuzzing.astarte_grpc import ConnectedGrpcDevice
 from harness.fuzzing.astarte_sdk import ConnectedDevice
 from harness.fuzzing.known import known_finding
-from harness.fuzzing.properties import SEND_WIRE_MQTT, Disagreement, check_send_wire
+from harness.fuzzing.properties import SEND_WIRE_GRPC, SEND_WIRE_MQTT, Disagreement, check_send_wire
 from harness.fuzzing.requests import SendRequest
 from harness.oracle import parse_interface
 
@@ -32,11 +35,11 @@ pytestmark = [pytest.mark.hil_requires("astarte.pairing"), pytest.mark.filterwar
 DEVICE_DOCS = [json.loads(p.read_text()) for p in sorted(INTERFACES_DIR.glob("org.hil.test.Device*.json"))]
 BY_NAME = {doc["interface_name"]: doc for doc in DEVICE_DOCS}
 #: End-to-end examples cost a round trip (and a reconnect when the realm disconnects the device).
-CI_EXAMPLES = 40
+CI_EXAMPLES = {"mqtt": 40, "grpc": 30}
 
 
 @pytest.fixture(scope="module")
-def connected_sdk(astarte: AstarteClient, hil_pki: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConnectedDevice]:
+def mqtt_sdk(astarte: AstarteClient, hil_pki: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConnectedDevice]:
     with pytest.MonkeyPatch.context() as patch:
         for key, value in hil_pki.trust_environment().items():
             patch.setenv(key, value)
@@ -46,6 +49,23 @@ def connected_sdk(astarte: AstarteClient, hil_pki: Any, tmp_path_factory: pytest
             yield device
         finally:
             device.close()
+
+
+@pytest.fixture(scope="module")
+def grpc_sdk(astarte: AstarteClient, request: pytest.FixtureRequest) -> Iterator[ConnectedGrpcDevice]:
+    hub = request.getfixturevalue("message_hub")  # skips on a target without a hub
+    device = ConnectedGrpcDevice(astarte, hub, DEVICE_DOCS)
+    device.connect()
+    try:
+        yield device
+    finally:
+        device.close()
+
+
+@pytest.fixture(scope="module", params=["mqtt", "grpc"])
+def connected_sdk(request: pytest.FixtureRequest) -> ConnectedDevice:
+    """The SDK on one transport (the gRPC one borrows the Message Hub's Astarte device)."""
+    return request.getfixturevalue(f"{request.param}_sdk")  # type: ignore[no-any-return]
 
 
 @st.composite
@@ -64,27 +84,43 @@ def test_what_the_sdk_publishes_is_what_the_oracle_expects(
     def run(case: tuple[dict[str, Any], SendRequest]) -> None:
         fuzz_check(check_send_wire, connected_sdk, *case)
 
-    run_property(run, property_name=SEND_WIRE_MQTT, nodeid=request.node.nodeid, ci_examples=CI_EXAMPLES)
+    name = SEND_WIRE_GRPC if connected_sdk.transport == "grpc" else SEND_WIRE_MQTT
+    run_property(run, property_name=name, nodeid=request.node.nodeid, ci_examples=CI_EXAMPLES[connected_sdk.transport])
 
 
 # ------------------------------------------------------------------------------- recorded findings
 
 
-def _finding(finding_id: str, call: SendRequest) -> Any:
+def _finding(finding_id: str, call: SendRequest, transport: str = "mqtt") -> Any:
+    """A strict expected failure: ``call`` reproduces the recorded finding on ``transport``."""
     finding = known_finding(finding_id)
 
-    @pytest.mark.finding(finding.requirement, reason=finding.reason, sdk=finding.sdk)
-    @settings(phases=[Phase.explicit], database=None)
-    @given(case=_shipped_call())  # never drawn from: only the explicit example runs
-    @example(case=(BY_NAME[call.interface], call))
-    def test(connected_sdk: ConnectedDevice, case: tuple[dict[str, Any], SendRequest]) -> None:
+    def check(device: ConnectedDevice, case: tuple[dict[str, Any], SendRequest]) -> None:
         try:
-            check_send_wire(connected_sdk, *case)
+            check_send_wire(device, *case)
         except Disagreement as disagreement:
             assert disagreement.known is not None and disagreement.known.id == finding_id, disagreement
             raise
 
-    test.__doc__ = f"Finding {finding_id}: {finding.reason}"
+    mark = pytest.mark.finding(finding.requirement, reason=finding.reason, sdk=finding.sdk)
+    explicit_only = settings(phases=[Phase.explicit], database=None)
+    case = (BY_NAME[call.interface], call)
+    if transport == "grpc":
+        @mark
+        @explicit_only
+        @given(case=_shipped_call())  # never drawn from: only the explicit example runs
+        @example(case=case)
+        def test(grpc_sdk: ConnectedGrpcDevice, case: tuple[dict[str, Any], SendRequest]) -> None:
+            check(grpc_sdk, case)
+    else:
+        @mark
+        @explicit_only
+        @given(case=_shipped_call())
+        @example(case=case)
+        def test(mqtt_sdk: ConnectedDevice, case: tuple[dict[str, Any], SendRequest]) -> None:  # type: ignore[misc]
+            check(mqtt_sdk, case)
+
+    test.__doc__ = f"Finding {finding_id} ({transport}): {finding.reason}"
     return test
 
 
@@ -97,3 +133,11 @@ test_finding_wire_unset_without_allow_unset = _finding(
     "wire-unset-without-allow-unset", SendRequest("unset", "org.hil.test.DeviceProperties", "/integer"))
 test_finding_wire_oversized_string = _finding(
     "wire-oversized-string", SendRequest("send", _DS, "/string", "a" * 65_537))
+
+# DeviceGrpc through the Message Hub: the hub publishes what the SDK hands it without a size check.
+test_finding_grpc_oversized_string = _finding(
+    "grpc-oversized-string", SendRequest("send", _DS, "/string", "a" * 65_537), "grpc")
+test_finding_grpc_oversized_blob = _finding(
+    "grpc-oversized-blob", SendRequest("send", _DS, "/binaryblob", b"\x00" * 65_536), "grpc")
+test_finding_grpc_oversized_array = _finding(
+    "grpc-oversized-array", SendRequest("send", _DS, "/doublearray", [0.0] * 1025), "grpc")

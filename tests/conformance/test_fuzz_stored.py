@@ -1,7 +1,8 @@
 """Property 4 end to end: what the realm stores is what the SDK was given, type and value.
 
-The real ``DeviceMqtt`` is paired with the simulated Astarte and connected through the harness
-broker; every call the oracle accepts (or leaves to the API) that the SDK publishes and the realm
+Per transport: the real ``DeviceMqtt`` paired with the simulated Astarte and connected through the
+harness broker, or the real ``DeviceGrpc`` attached to the simulated Message Hub (whose own
+Astarte device stores what the node sends, so the read-back is of the hub's device); every call the oracle accepts (or leaves to the API) that the SDK publishes and the realm
 stores is read back through the AppEngine API (the public one, so the check means the same
 against a real Astarte) and compared with the value passed, in the documented rendering of its
 type (see :func:`harness.fuzzing.properties.check_send_stored`). The explicit examples pin the
@@ -23,8 +24,9 @@ from hypothesis import strategies as st
 from fixtures.fuzzing import fuzz_check, run_property
 from fixtures.strategies import send_requests
 from harness.components.astarte import INTERFACES_DIR, AstarteClient
+from harness.fuzzing.astarte_grpc import ConnectedGrpcDevice
 from harness.fuzzing.astarte_sdk import ConnectedDevice
-from harness.fuzzing.properties import SEND_STORED, check_send_stored
+from harness.fuzzing.properties import SEND_STORED, SEND_STORED_GRPC, check_send_stored
 from harness.fuzzing.requests import SendRequest
 from harness.oracle import parse_interface
 
@@ -34,7 +36,7 @@ pytestmark = [pytest.mark.hil_requires("astarte.pairing", "astarte.appengine"),
 DEVICE_DOCS = [json.loads(p.read_text()) for p in sorted(INTERFACES_DIR.glob("org.hil.test.Device*.json"))]
 BY_NAME = {doc["interface_name"]: doc for doc in DEVICE_DOCS}
 #: Each example is a round trip plus an AppEngine read.
-CI_EXAMPLES = 30
+CI_EXAMPLES = {"mqtt": 30, "grpc": 25}
 
 _DS = "org.hil.test.DeviceDatastream"
 _TS = "org.hil.test.DeviceTimestamped"
@@ -44,7 +46,7 @@ _UTC = dt.UTC
 
 
 @pytest.fixture(scope="module")
-def connected_sdk(astarte: AstarteClient, hil_pki: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConnectedDevice]:
+def mqtt_sdk(astarte: AstarteClient, hil_pki: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConnectedDevice]:
     with pytest.MonkeyPatch.context() as patch:
         for key, value in hil_pki.trust_environment().items():
             patch.setenv(key, value)
@@ -54,6 +56,23 @@ def connected_sdk(astarte: AstarteClient, hil_pki: Any, tmp_path_factory: pytest
             yield device
         finally:
             device.close()
+
+
+@pytest.fixture(scope="module")
+def grpc_sdk(astarte: AstarteClient, request: pytest.FixtureRequest) -> Iterator[ConnectedGrpcDevice]:
+    hub = request.getfixturevalue("message_hub")  # skips on a target without a hub
+    device = ConnectedGrpcDevice(astarte, hub, DEVICE_DOCS)
+    device.connect()
+    try:
+        yield device
+    finally:
+        device.close()
+
+
+@pytest.fixture(scope="module", params=["mqtt", "grpc"])
+def connected_sdk(request: pytest.FixtureRequest) -> ConnectedDevice:
+    """The SDK on one transport (the gRPC one reads back the Message Hub's Astarte device)."""
+    return request.getfixturevalue(f"{request.param}_sdk")  # type: ignore[no-any-return]
 
 
 @st.composite
@@ -92,6 +111,8 @@ def test_what_the_realm_stores_is_what_was_sent(connected_sdk: ConnectedDevice, 
     def run(case: tuple[dict[str, Any], SendRequest]) -> None:
         fuzz_check(check_send_stored, connected_sdk, *case)
 
-    stats = run_property(run, property_name=SEND_STORED, nodeid=request.node.nodeid, ci_examples=CI_EXAMPLES)
+    name = SEND_STORED_GRPC if connected_sdk.transport == "grpc" else SEND_STORED
+    stats = run_property(run, property_name=name, nodeid=request.node.nodeid,
+                         ci_examples=CI_EXAMPLES[connected_sdk.transport])
     # The property must have judged stored values, not skipped every call.
     assert stats.requirements["ASTARTE-APPENGINE-READ-09"] > 0 and stats.requirements["ASTARTE-MQTT-PROPERTIES-01"] > 0

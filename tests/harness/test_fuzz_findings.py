@@ -20,7 +20,7 @@ from harness.fuzzing.requests import SendRequest
 
 _values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**80), 2**80) | st.floats() | st.text() | st.binary()
-    | st.datetimes(timezones=st.just(_dt.UTC) | st.none()) | st.binary().map(bytearray),
+    | st.datetimes(timezones=st.just(_dt.UTC) | st.none()) | st.dates() | st.binary().map(bytearray),
     lambda inner: st.lists(inner, max_size=3) | st.lists(inner, max_size=3).map(tuple)
     | st.dictionaries(st.text(max_size=4), inner, max_size=3),
     max_leaves=8,
