@@ -181,6 +181,27 @@ class AstarteClient:
                 return None
             count = len(messages) + 1
 
+    def wait_for_introspection(self, device_id: str, interface: str, *, timeout: float = 5.0) -> bool:
+        """True once the realm has handled an introspection of ``device_id`` naming ``interface``.
+
+        A device (or hub) learns that its introspection was delivered to the broker, not that the
+        realm has processed it; AppEngine answers 404 for an interface until it has.
+        """
+        topic = f"{self.realm}/{device_id}"
+        count = 1
+        while True:
+            messages = self.device_messages(device_id, min_count=count, timeout=timeout)
+            # Only the latest introspection counts: an earlier one may name an interface that a
+            # later one (a detached node's) has dropped.
+            latest = [m for m in messages if m["topic"] == topic][-1:]
+            if latest:
+                names = bytes.fromhex(latest[0]["payload_hex"]).decode("ascii", "replace").split(";")
+                if any(entry.split(":", 1)[0] == interface for entry in names):
+                    return True
+            if len(messages) < count:
+                return False
+            count = len(messages) + 1
+
     def reset(self, devices: Sequence[str] | None = None) -> None:
         """Forget devices, data and events; installed interfaces stay.
 

@@ -331,6 +331,8 @@ def test_server_data_is_routed_only_to_nodes_that_declared_the_interface(raw, me
     bystander_stream = raw.attach(_node_body("org.hil.test.ServerAggregate"), bystander)
     try:
         assert message_hub.wait_attached(listener) and message_hub.wait_attached(bystander)
+        for interface in (SERVER_DATASTREAM, "org.hil.test.ServerAggregate"):
+            assert astarte.wait_for_introspection(message_hub.device_id, interface)
         base = f"devices/{message_hub.device_id}/interfaces"
         assert astarte.appengine("POST", f"{base}/{SERVER_DATASTREAM}/integer", json={"data": 4}).status_code == 200
         assert astarte.appengine("POST", f"{base}/org.hil.test.ServerAggregate/command",
