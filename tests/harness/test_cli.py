@@ -80,8 +80,11 @@ def read_until(proc: subprocess.Popen[str], marker: str, timeout: float) -> list
 
     def pump() -> None:
         assert proc.stdout is not None
-        for line in proc.stdout:
-            queue.put(line)
+        try:
+            for line in proc.stdout:
+                queue.put(line)
+        except ValueError:  # stdout closed by the test's teardown: the end of output
+            pass
         queue.put(None)
 
     threading.Thread(target=pump, daemon=True).start()
@@ -113,11 +116,14 @@ def test_up_serves_the_stack_and_ctrl_c_leaves_nothing_behind():
         run_dir = ca.parent.parent
         assert run_dir.exists()
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+        proc.wait(30)  # stdout stays with the reading thread: one reader per pipe
+        err = proc.stderr.read()
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.communicate()
+            proc.wait()
+        proc.stderr.close()
+        proc.stdout.close()
     assert proc.returncode == 0, err
     assert "leak audit failed" not in err
     assert not run_dir.exists(), "hil up left its run directory behind"
