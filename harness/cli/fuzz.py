@@ -61,7 +61,9 @@ def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="hil-fuzz-stats-") as stats_dir:
         os.environ["HIL_FUZZ_FINDINGS_DIR"] = str(args.findings.resolve())
         os.environ["HIL_FUZZ_STATS_DIR"] = stats_dir
-        argv = [*files, "-p", "no:cacheprovider", "--hypothesis-profile=nightly", f"--hil-target={args.target}", "-q"]
+        # The budget bounds each property; pytest-timeout's per-test limit (for CI) must not.
+        argv = [*files, "-p", "no:cacheprovider", "--hypothesis-profile=nightly", f"--hil-target={args.target}", "-q",
+                "-o", "timeout=0"]
         if args.keyword:
             argv += ["-k", args.keyword]
         try:

@@ -87,6 +87,7 @@ class ConnectedGrpcDevice(ConnectedDevice):
             raise TargetError("message_hub", f"the hub did not attach node {self.node_id} within {timeout:.0f} s")
         self._connected.set()
         self._wait_clean_session(time.monotonic() + timeout)
+        self._wait_realm_introspection(timeout)
 
     def drop_count(self) -> int:
         """How many times the hub device lost its Astarte session (monotonic).
@@ -105,15 +106,43 @@ class ConnectedGrpcDevice(ConnectedDevice):
         if self.device.is_connected():
             self.device.disconnect()
             self.hub.wait_detached(self.node_id)
+            self._wait_realm_introspection(5.0)
         self._connected.clear()
 
-    def restart(self, timeout: float = 15.0) -> None:
+    def restart(self, timeout: float = 15.0, *, new_node: bool = False) -> None:
+        """An application restart: detach, then attach a new ``DeviceGrpc`` (``new_node``: new node id)."""
         self.disconnect()
+        if new_node:
+            self.node_id = str(uuid.uuid4())
         self.device = self._new_sdk_device()
         self.connect(timeout)
 
     def _wait_introspection(self, mark: int, timeout: float) -> None:
-        """AddInterfaces/RemoveInterfaces return once the hub's new introspection was acknowledged."""
+        """AddInterfaces/RemoveInterfaces return once the broker acknowledged the hub's new
+        introspection; the realm handles it a moment later, so wait for that too."""
+        if self.device.is_connected():
+            self._wait_realm_introspection(timeout)
+
+    def _wait_realm_introspection(self, timeout: float) -> None:
+        """Wait until the realm's last introspection of the hub device is the hub's current one.
+
+        The hub publishes an introspection only when it changed (an Attach of interfaces already
+        installed publishes nothing), so the wait is on equality, not on a new message.
+        """
+        from harness.errors import TargetError
+
+        root = self.base.rstrip("/")
+        deadline = time.monotonic() + timeout
+        while True:
+            want = set(filter(None, str(self.hub.state()["device"]["introspection"]).split(";")))
+            messages = self.astarte.device_messages(self.device_id)
+            shown = [m for m in messages if m["topic"] == root]
+            if shown and set(filter(None, bytes.fromhex(shown[-1]["payload_hex"]).decode("ascii", "replace").split(";"))) == want:
+                return
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TargetError("message_hub", f"the realm never received the hub's introspection {sorted(want)}")
+            self.astarte.device_messages(self.device_id, min_count=len(messages) + 1, timeout=min(remaining, 1.0))
 
     # -- data ----------------------------------------------------------------------------------
     def _published(self) -> int:

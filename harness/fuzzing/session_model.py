@@ -28,6 +28,13 @@ they are forgotten at the next connection unless the interface is back by then.
 ``known`` lists recorded findings the model tolerates (so a fuzz run still catches new
 disagreements): ``sdk-forgets-falsy-properties`` makes the device forget, at its next connection,
 every property whose Python value is falsy (0, 0.0, False, "", b"", []), as the SDK's cache does.
+
+:class:`HubSessionModel` is the same session over ``DeviceGrpc`` and a Message Hub
+(sdk-contracts.md 2.2, 2.3): the node persists nothing and the realm sees the hub's own device,
+whose MQTT session never restarts when a node detaches or attaches. So there is no clean session
+and no purge on a node's reconnect: Attach adds the node's interfaces to the hub's introspection,
+Detach (and RemoveInterfaces) drops those no other node holds, and the realm keeps every stored
+property through both.
 """
 
 from __future__ import annotations
@@ -36,7 +43,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-__all__ = ["FORGETS_FALSY", "SessionModel"]
+__all__ = ["FORGETS_FALSY", "HubSessionModel", "SessionModel"]
 
 FORGETS_FALSY: Final = "sdk-forgets-falsy-properties"
 
@@ -117,3 +124,37 @@ class SessionModel:
     def realm_view(self) -> dict[str, dict[str, Any]]:
         """Interface in the realm's introspection -> path -> value (other interfaces read 404)."""
         return {name: dict(self.realm.get(name, {})) for name in sorted(self.realm_interfaces)}
+
+
+@dataclass
+class HubSessionModel(SessionModel):
+    """:class:`SessionModel` for a ``DeviceGrpc`` node on a Message Hub (see the module docstring).
+
+    Attributes:
+        shared: interfaces of the hub's introspection that the node does not control (other nodes',
+            or cached by the hub from an earlier run): they stay whatever the node does.
+    """
+
+    shared: frozenset[str] = frozenset()
+
+    def _follow_hub(self) -> None:
+        """The hub's introspection: what others hold, plus the node's interfaces while attached."""
+        self.realm_interfaces = set(self.shared) | (set(self.device_interfaces) if self.connected else set())
+
+    def add_interface(self, name: str) -> None:
+        self.device_interfaces.add(name)
+        self._follow_hub()
+
+    def remove_interface(self, name: str) -> None:
+        self.device_interfaces.discard(name)
+        self._follow_hub()
+
+    def connect(self) -> None:
+        """Attach: no session of the hub device starts, so nothing is republished or purged."""
+        self.connected = True
+        self._follow_hub()
+
+    def disconnect(self) -> None:
+        """Detach: the realm keeps the properties of the interfaces that left the introspection."""
+        self.connected = False
+        self._follow_hub()

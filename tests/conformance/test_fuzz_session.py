@@ -11,6 +11,13 @@ Under the ``ci`` profile the machine is small (few examples, few steps, derandom
 profile (``nightly``, ``hil fuzz``) runs longer sequences. Recorded findings are reproduced by the
 model (so the machine still catches new disagreements) and each keeps a strict expected-failure
 test with its minimal sequence.
+
+:class:`HubDeviceSession` runs the same rules over ``DeviceGrpc`` and the simulated Message Hub,
+with :class:`~harness.fuzzing.session_model.HubSessionModel`: a reconnect is Detach then Attach,
+an application restart a new ``DeviceGrpc`` (same or new node id) that persisted nothing, and the
+realm (read, and written by the server rules, on the hub's device id) keeps the properties in
+the hub's device. The hub and its device outlive one example, so each example starts attached
+from a state it makes known (every property the realm still shows is set or unset to a baseline).
 """
 
 from __future__ import annotations
@@ -36,10 +43,11 @@ from fixtures.strategies import valid_values
 from harness.bsonwire import BsonDocument, encode
 from harness.components.astarte import INTERFACES_DIR, AstarteClient
 from harness.fuzzing.appengine_values import rendering_mismatch
-from harness.fuzzing.astarte_sdk import ConnectedDevice, SdkStatus, call_send_api
+from harness.fuzzing.astarte_grpc import ConnectedGrpcDevice
+from harness.fuzzing.astarte_sdk import ConnectedDevice, SdkStatus, call_send_api, neutral_value
 from harness.fuzzing.known import known_finding
 from harness.fuzzing.requests import SendRequest, encode_python_value
-from harness.fuzzing.session_model import FORGETS_FALSY, SessionModel
+from harness.fuzzing.session_model import FORGETS_FALSY, HubSessionModel, SessionModel
 from harness.fuzzing.stored import reads_as_unset
 from harness.oracle import Interface, ValueType, judge_device_payload, parse_interface, resolve
 
@@ -253,18 +261,76 @@ def _machine(astarte: AstarteClient, known: frozenset[str]) -> Callable[[], Devi
     return bound  # type: ignore[return-value]
 
 
-@pytest.fixture
-def trusted(hil_pki: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    for key, value in hil_pki.trust_environment().items():
-        monkeypatch.setenv(key, value)
+def _introspection_names(text: str) -> frozenset[str]:
+    """``name:major:minor;...`` (the hub's introspection) -> the interface names."""
+    return frozenset(entry.split(":", 1)[0] for entry in text.split(";") if entry)
 
 
-@pytest.mark.requirement("ASTARTE-MQTT-PROPERTIES-01", "ASTARTE-MQTT-PROPERTIES-02", "ASTARTE-MQTT-PROPERTIES-06",
-                         "ASTARTE-MQTT-SESSION-02", "ASTARTE-MQTT-PURGE-04", "ASTARTE-MQTT-INTROSPECTION-07",
-                         "ASTARTE-APPENGINE-READ-01", "ASTARTE-APPENGINE-READ-03", "ASTARTE-APPENGINE-WRITE-01",
-                         "ASTARTE-APPENGINE-UNSET-01")
-def test_realm_properties_follow_the_session_model(astarte: AstarteClient, trusted: None) -> None:
-    machine = _machine(astarte, frozenset({FORGETS_FALSY}))
+class HubDeviceSession(DeviceSession):
+    """The same session over ``DeviceGrpc``: ``astarte``/``hub`` are bound by :func:`_hub_machine`."""
+
+    hub: Any
+
+    def __init__(self) -> None:  # noqa: D107 - the class docstring says it all
+        RuleBasedStateMachine.__init__(self)
+        self.device = ConnectedGrpcDevice(self.astarte, self.hub, list(DOCS.values()))
+        # Interfaces the hub device holds for someone else stay in its introspection whatever the node does.
+        shared = _introspection_names(str(self.hub.state()["device"]["introspection"])) - set(DOCS)
+        self.model = HubSessionModel(device_owned=frozenset({DP}), device_interfaces=set(DOCS), shared=shared,
+                                     reads_as_unset=lambda name, path, value: reads_as_unset(_type(name, path), value))
+        try:
+            self.device.connect()
+            self.model.connect()
+            self._make_baseline()
+        except BaseException:
+            self.device.close()
+            raise
+
+    def _make_baseline(self) -> None:
+        """Earlier examples left properties in the hub's device: set or unset each one to a known value."""
+        for name, paths in ((DP, DEVICE_PATHS), (SP, SERVER_PATHS)):
+            status, body = self.device.read_values(name, "/", {})
+            assert status == 200 and isinstance(body, dict), (name, status, body)
+            shown = _flatten(body.get("data"))
+            for path in (p for p in paths if p in shown):
+                if name == DP and path in UNSETTABLE:
+                    self.unset_property(path)
+                elif name == DP:
+                    self.set_property((path, neutral_value(self.device.interface_docs, SendRequest("send", DP, path))))
+                elif path in SERVER_UNSETTABLE:
+                    self.server_unsets(path)
+                else:
+                    self.server_sets((path, neutral_value(self.device.interface_docs, SendRequest("send", SP, path))))
+        self.realm_holds_the_model()
+
+    def teardown(self) -> None:
+        self.device.close()
+
+    @precondition(lambda self: self.model.connected)
+    @rule(new_node=st.booleans())
+    def restart_application(self, new_node: bool) -> None:  # type: ignore[override]
+        """A new ``DeviceGrpc`` (``new_node``: with a new node id) after a Detach; it persisted nothing."""
+        self.device.restart(new_node=new_node)
+        self.model.disconnect()
+        self.model.connect()
+
+    @precondition(lambda self: not self.model.connected and DP in self.model.device_interfaces)
+    @rule(change=_device_set())
+    def set_property_offline(self, change: tuple[str, Any]) -> None:
+        """Detached, the node has nowhere to keep a set: one the SDK takes must be in the realm already."""
+        path, value = change
+        outcome = call_send_api(self.device.device, SendRequest("send", DP, path, value))
+        if outcome.status is SdkStatus.ACCEPTED:
+            self.model.set_property(DP, path, value)
+
+
+def _hub_machine(astarte: AstarteClient, hub: Any) -> Callable[[], HubDeviceSession]:
+    bound = type("BoundHubDeviceSession", (HubDeviceSession,), {"astarte": astarte, "hub": hub})
+    return bound  # type: ignore[return-value]
+
+
+def _run(machine: Callable[[], RuleBasedStateMachine]) -> None:
+    """Run under the active profile's bounds (``ci``: small and derandomised) or ``hil fuzz``'s budget."""
     budget = float(os.environ.get("HIL_FUZZ_SECONDS", "0") or 0)
     if budget > 0:  # ``hil fuzz``: fresh random sequences until this test's share of the budget is spent
         deadline = time.monotonic() + budget
@@ -276,6 +342,30 @@ def test_realm_properties_follow_the_session_model(astarte: AstarteClient, trust
     bounds = settings(max_examples=6, stateful_step_count=10) if ci_like else settings(
         max_examples=max(settings.default.max_examples // 50, 20), stateful_step_count=40)
     run_state_machine_as_test(machine, settings=bounds)
+
+
+@pytest.fixture
+def trusted(hil_pki: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in hil_pki.trust_environment().items():
+        monkeypatch.setenv(key, value)
+
+
+@pytest.mark.requirement("ASTARTE-MQTT-PROPERTIES-01", "ASTARTE-MQTT-PROPERTIES-02", "ASTARTE-MQTT-PROPERTIES-06",
+                         "ASTARTE-MQTT-SESSION-02", "ASTARTE-MQTT-PURGE-04", "ASTARTE-MQTT-INTROSPECTION-07",
+                         "ASTARTE-APPENGINE-READ-01", "ASTARTE-APPENGINE-READ-03", "ASTARTE-APPENGINE-WRITE-01",
+                         "ASTARTE-APPENGINE-UNSET-01")
+def test_realm_properties_follow_the_session_model(astarte: AstarteClient, trusted: None) -> None:
+    _run(_machine(astarte, frozenset({FORGETS_FALSY})))
+
+
+@pytest.mark.hil_requires("astarte.message-hub")
+@pytest.mark.requirement("ASTARTE-MSGHUB-ATTACH-03", "ASTARTE-MSGHUB-DETACH-01", "ASTARTE-MSGHUB-INTERFACES-01",
+                         "ASTARTE-MSGHUB-INTERFACES-02", "ASTARTE-MSGHUB-SEND-01", "ASTARTE-MQTT-PROPERTIES-01",
+                         "ASTARTE-MQTT-PROPERTIES-02", "ASTARTE-APPENGINE-READ-01", "ASTARTE-APPENGINE-READ-03",
+                         "ASTARTE-APPENGINE-WRITE-01", "ASTARTE-APPENGINE-UNSET-01")
+def test_realm_properties_follow_the_hub_session_model(astarte: AstarteClient, message_hub: Any) -> None:
+    """Property 5 over ``DeviceGrpc``: the realm reads the hub's device."""
+    _run(_hub_machine(astarte, message_hub))
 
 
 # ------------------------------------------------------------------------------- recorded findings
