@@ -11,18 +11,15 @@ device-owned interfaces (``interfaces/``), which the realm has installed.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import Phase, example, given, settings
 from hypothesis import strategies as st
 
+from fixtures.fuzz_devices import DEVICE_DOCS
 from fixtures.fuzzing import fuzz_check, run_property
 from fixtures.strategies import send_requests
-from harness.components.astarte import INTERFACES_DIR, AstarteClient
 from harness.fuzzing.astarte_grpc import ConnectedGrpcDevice
 from harness.fuzzing.astarte_sdk import ConnectedDevice
 from harness.fuzzing.known import known_finding
@@ -32,40 +29,9 @@ from harness.oracle import parse_interface
 
 pytestmark = [pytest.mark.hil_requires("astarte.pairing"), pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
-DEVICE_DOCS = [json.loads(p.read_text()) for p in sorted(INTERFACES_DIR.glob("org.hil.test.Device*.json"))]
 BY_NAME = {doc["interface_name"]: doc for doc in DEVICE_DOCS}
 #: End-to-end examples cost a round trip (and a reconnect when the realm disconnects the device).
 CI_EXAMPLES = {"mqtt": 40, "grpc": 30}
-
-
-@pytest.fixture(scope="module")
-def mqtt_sdk(astarte: AstarteClient, hil_pki: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConnectedDevice]:
-    with pytest.MonkeyPatch.context() as patch:
-        for key, value in hil_pki.trust_environment().items():
-            patch.setenv(key, value)
-        device = ConnectedDevice(astarte, Path(tmp_path_factory.mktemp("fuzz-mqtt")), DEVICE_DOCS)
-        device.connect()
-        try:
-            yield device
-        finally:
-            device.close()
-
-
-@pytest.fixture(scope="module")
-def grpc_sdk(astarte: AstarteClient, request: pytest.FixtureRequest) -> Iterator[ConnectedGrpcDevice]:
-    hub = request.getfixturevalue("message_hub")  # skips on a target without a hub
-    device = ConnectedGrpcDevice(astarte, hub, DEVICE_DOCS)
-    device.connect()
-    try:
-        yield device
-    finally:
-        device.close()
-
-
-@pytest.fixture(scope="module", params=["mqtt", "grpc"])
-def connected_sdk(request: pytest.FixtureRequest) -> ConnectedDevice:
-    """The SDK on one transport (the gRPC one borrows the Message Hub's Astarte device)."""
-    return request.getfixturevalue(f"{request.param}_sdk")  # type: ignore[no-any-return]
 
 
 @st.composite

@@ -12,19 +12,15 @@ edges: years below 1000, sub-millisecond instants, ``-0.0``, 64-bit integers, ob
 from __future__ import annotations
 
 import datetime as dt
-import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from fixtures.fuzz_devices import DEVICE_DOCS
 from fixtures.fuzzing import fuzz_check, run_property
 from fixtures.strategies import send_requests
-from harness.components.astarte import INTERFACES_DIR, AstarteClient
-from harness.fuzzing.astarte_grpc import ConnectedGrpcDevice
 from harness.fuzzing.astarte_sdk import ConnectedDevice
 from harness.fuzzing.properties import SEND_STORED, SEND_STORED_GRPC, check_send_stored
 from harness.fuzzing.requests import SendRequest
@@ -33,7 +29,6 @@ from harness.oracle import parse_interface
 pytestmark = [pytest.mark.hil_requires("astarte.pairing", "astarte.appengine"),
               pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
-DEVICE_DOCS = [json.loads(p.read_text()) for p in sorted(INTERFACES_DIR.glob("org.hil.test.Device*.json"))]
 BY_NAME = {doc["interface_name"]: doc for doc in DEVICE_DOCS}
 #: Each example is a round trip plus an AppEngine read.
 CI_EXAMPLES = {"mqtt": 30, "grpc": 25}
@@ -43,36 +38,6 @@ _TS = "org.hil.test.DeviceTimestamped"
 _PROPS = "org.hil.test.DeviceProperties"
 _AGG = "org.hil.test.DeviceAggregate"
 _UTC = dt.UTC
-
-
-@pytest.fixture(scope="module")
-def mqtt_sdk(astarte: AstarteClient, hil_pki: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConnectedDevice]:
-    with pytest.MonkeyPatch.context() as patch:
-        for key, value in hil_pki.trust_environment().items():
-            patch.setenv(key, value)
-        device = ConnectedDevice(astarte, Path(tmp_path_factory.mktemp("fuzz-stored")), DEVICE_DOCS)
-        device.connect()
-        try:
-            yield device
-        finally:
-            device.close()
-
-
-@pytest.fixture(scope="module")
-def grpc_sdk(astarte: AstarteClient, request: pytest.FixtureRequest) -> Iterator[ConnectedGrpcDevice]:
-    hub = request.getfixturevalue("message_hub")  # skips on a target without a hub
-    device = ConnectedGrpcDevice(astarte, hub, DEVICE_DOCS)
-    device.connect()
-    try:
-        yield device
-    finally:
-        device.close()
-
-
-@pytest.fixture(scope="module", params=["mqtt", "grpc"])
-def connected_sdk(request: pytest.FixtureRequest) -> ConnectedDevice:
-    """The SDK on one transport (the gRPC one reads back the Message Hub's Astarte device)."""
-    return request.getfixturevalue(f"{request.param}_sdk")  # type: ignore[no-any-return]
 
 
 @st.composite
