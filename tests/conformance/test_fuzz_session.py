@@ -29,7 +29,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Final
 
@@ -358,14 +358,39 @@ def test_realm_properties_follow_the_session_model(astarte: AstarteClient, trust
     _run(_machine(astarte, frozenset({FORGETS_FALSY})))
 
 
+@pytest.fixture
+def private_hub(astarte: AstarteClient, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A Message Hub of this test's own, on a fresh Astarte device.
+
+    The session's shared hub device carries properties that other checks left behind; the model
+    starts from an empty device instead, so the machine judges the SDK, not the suite's order.
+    """
+    import uuid
+
+    from harness.components.message_hub import HubIdentity, MessageHubSim, hub_device_id, message_hub_spec, readiness
+    from harness.services import ProcessBackend
+
+    request.getfixturevalue("message_hub")  # skips on a target without a hub
+    device_id = hub_device_id(f"fuzz-session-{uuid.uuid4()}")
+    secret = astarte.register_device(device_id).credentials_secret
+    identity = HubIdentity(realm=astarte.realm, device_id=device_id, ca_path=astarte.ca_path,
+                           pairing_url=astarte.pairing_base_url, credentials_secret=secret)
+    service = ProcessBackend(tmp_path / "services").create(message_hub_spec("fuzz-hub", tmp_path / "store", identity))
+    service.start(readiness(), timeout=30.0)
+    try:
+        yield MessageHubSim(service, astarte.realm, device_id, identity)
+    finally:
+        service.stop()
+
+
 @pytest.mark.hil_requires("astarte.message-hub")
 @pytest.mark.requirement("ASTARTE-MSGHUB-ATTACH-03", "ASTARTE-MSGHUB-DETACH-01", "ASTARTE-MSGHUB-INTERFACES-01",
                          "ASTARTE-MSGHUB-INTERFACES-02", "ASTARTE-MSGHUB-SEND-01", "ASTARTE-MQTT-PROPERTIES-01",
                          "ASTARTE-MQTT-PROPERTIES-02", "ASTARTE-APPENGINE-READ-01", "ASTARTE-APPENGINE-READ-03",
                          "ASTARTE-APPENGINE-WRITE-01", "ASTARTE-APPENGINE-UNSET-01")
-def test_realm_properties_follow_the_hub_session_model(astarte: AstarteClient, message_hub: Any) -> None:
+def test_realm_properties_follow_the_hub_session_model(astarte: AstarteClient, private_hub: Any) -> None:
     """Property 5 over ``DeviceGrpc``: the realm reads the hub's device."""
-    _run(_hub_machine(astarte, message_hub))
+    _run(_hub_machine(astarte, private_hub))
 
 
 # ------------------------------------------------------------------------------- recorded findings
