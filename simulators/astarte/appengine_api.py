@@ -414,9 +414,9 @@ class AppEngineApi:
         return Reply(200, body)
 
     # -- writes ----------------------------------------------------------------------------
-    def write(self, call: Call) -> Reply:
-        self._auth(call)
-        data = call.data()
+    def _server_owned(self, call: Call) -> tuple[Any, Any, str, str]:
+        """The (device, interface, device id, path) a write or unset targets, checked in the
+        order the real API checks them; a device-owned interface is 405."""
         path = "/" + "/".join(_levels(call.path_params.get("path", "")))
         with self.realm.lock:
             device = self._device(call)
@@ -424,6 +424,12 @@ class AppEngineApi:
             device_id = device.device_id
         if interface.ownership == "device":
             raise detail(405, "Cannot write to device owned resource")
+        return device, interface, device_id, path
+
+    def write(self, call: Call) -> Reply:
+        self._auth(call)
+        data = call.data()
+        device, interface, device_id, path = self._server_owned(call)
         if interface.is_object:
             if resolve(interface, path).status is not PathStatus.MATCH:
                 raise detail(404, "Internal server error")
@@ -479,13 +485,7 @@ class AppEngineApi:
 
     def unset(self, call: Call) -> Reply:
         self._auth(call)
-        path = "/" + "/".join(_levels(call.path_params.get("path", "")))
-        with self.realm.lock:
-            device = self._device(call)
-            interface = self._interface(device, call.path_params["interface"])
-            device_id = device.device_id
-        if interface.ownership == "device":
-            raise detail(405, "Cannot write to device owned resource")
+        device, interface, device_id, path = self._server_owned(call)
         if not interface.is_properties:
             raise bad_request()
         self._write_mapping(interface, path)
