@@ -60,11 +60,16 @@ class HubIdentity:
         return {SECRET_ENV: self.credentials_secret} if self.credentials_secret else {}
 
     def arguments(self) -> list[str]:
-        argv = ["--realm", self.realm, "--device-id", self.device_id, "--ca-file", str(self.ca_path)]
+        """Command-line options for the hub, each as ``--name=value``.
+
+        A device id is URL-safe base64, and one in 64 starts with ``-``: given as a separate
+        word, argparse would read it as an option and the hub would exit with a usage error.
+        """
+        argv = [f"--realm={self.realm}", f"--device-id={self.device_id}", f"--ca-file={self.ca_path}"]
         if self.pairing_url is not None:
             # The secret goes through the environment (see env()): a command line ends up in logs.
-            return argv + ["--pairing-url", self.pairing_url]
-        return argv + ["--broker-url", self.broker_url or "", "--cert", str(self.cert_path), "--key", str(self.key_path)]
+            return argv + [f"--pairing-url={self.pairing_url}"]
+        return argv + [f"--broker-url={self.broker_url or ''}", f"--cert={self.cert_path}", f"--key={self.key_path}"]
 
 
 def message_hub_spec(name: str, store_dir: Path, identity: HubIdentity | None, *, discard: bool = False) -> ServiceSpec:

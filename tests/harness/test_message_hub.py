@@ -354,3 +354,17 @@ def test_the_credentials_secret_never_reaches_the_hub_log(hil_target):
     secret = sim.identity.credentials_secret
     assert secret and secret not in sim.service.log_path.read_text()
     assert secret not in " ".join(sim.identity.arguments())
+
+
+@pytest.mark.parametrize("pairing", [True, False], ids=["pairing", "certificate"])
+def test_a_device_id_starting_with_a_dash_reaches_the_hub_intact(tmp_path, pairing):
+    """One device id in 64 starts with ``-``; the hub must not read it as an option."""
+    from harness.components.message_hub import HubIdentity
+    from simulators.message_hub.__main__ import build_parser
+
+    extra = {"pairing_url": "https://localhost:1/pairing"} if pairing else {
+        "broker_url": "mqtts://localhost:1/", "cert_path": tmp_path / "c.pem", "key_path": tmp_path / "k.pem"}
+    identity = HubIdentity(realm="hil", device_id="-dashFirst0000000000AA", ca_path=tmp_path / "ca.pem", **extra)
+    args = build_parser().parse_args(["--port", "1", "--store-dir", str(tmp_path), *identity.arguments()])
+    assert (args.realm, args.device_id, args.ca_file) == ("hil", "-dashFirst0000000000AA", tmp_path / "ca.pem")
+    assert args.pairing_url == extra.get("pairing_url") and args.broker_url == extra.get("broker_url")
