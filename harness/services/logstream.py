@@ -15,7 +15,9 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO
 
-__all__ = ["LogStream"]
+__all__ = ["HIL_MARKER", "LogStream"]
+
+HIL_MARKER = "--- hil:"  # lines hil writes into a service log itself (one per start)
 
 
 class LogStream:
@@ -96,6 +98,19 @@ class LogStream:
 
     def tail(self, count: int = 20) -> str:
         return "\n".join(self.lines()[-count:])
+
+    def last_words(self) -> str:
+        """The service's own last non-blank line (hil's ``--- hil:`` markers skipped), or "".
+
+        A process that dies during start-up usually says why on its last line (an argparse
+        usage error, a one-line config error); an exception message that carries it lets CI
+        output name the cause even when nobody keeps the log file.
+        """
+        with self._cond:
+            for line in reversed(self._lines):
+                if line.strip() and not line.startswith(HIL_MARKER):
+                    return line.strip()
+        return ""
 
     def search(self, pattern: str | re.Pattern[str], start: int = 0) -> re.Match[str] | None:
         """The first line from index ``start`` on that matches, or None."""

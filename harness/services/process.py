@@ -28,7 +28,7 @@ from pathlib import Path
 
 from harness.errors import PortInUse, ServiceError, ServiceExited, StartupTimeout
 from harness.services.base import Service, ServiceSpec, ServiceState
-from harness.services.logstream import LogStream
+from harness.services.logstream import HIL_MARKER, LogStream
 from harness.services.ports import pick_free_port
 from harness.services.readiness import Deadline, Readiness
 from harness.services.tracking import current_tracker
@@ -121,7 +121,7 @@ class ProcessService(Service):
             argv = [_SETPRIV, "--pdeathsig", "KILL", "--", *argv]
         self._starts += 1
         log = LogStream(self.log_path)
-        log.feed(f"--- hil: start #{self._starts}: {' '.join(argv)}\n".encode())
+        log.feed(f"{HIL_MARKER} start #{self._starts}: {' '.join(argv)}\n".encode())
         try:
             env = current_tracker().child_env(dict(self.spec.env))
             popen = _LAUNCHER.spawn(

@@ -24,10 +24,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from harness.errors import ServiceExited, StartupTimeout
 from harness.services.base import ReadinessTarget
+
+if TYPE_CHECKING:
+    from harness.services.logstream import LogStream
 
 __all__ = [
     "AllOf",
@@ -89,10 +92,16 @@ def _raise_if_exited(target: ReadinessTarget, waiting_for: str) -> None:
         log = target.log
         raise ServiceExited(
             target.name,
-            f"exited with status {status} while waiting for {waiting_for}",
+            f"exited with status {status} while waiting for {waiting_for}{_said(log)}",
             returncode=status,
             log_path=log.path if log is not None else None,
         )
+
+
+def _said(log: LogStream | None) -> str:
+    """``; it said: <last line>`` when the service left one: the cause, in the error itself."""
+    words = log.last_words() if log is not None else ""
+    return f"; it said: {words[:300]}" if words else ""
 
 
 def _timeout(target: ReadinessTarget, waiting_for: str, deadline: Deadline, last: str = "") -> StartupTimeout:
@@ -153,7 +162,7 @@ class LogLine:
             status = target.exited()
             raise ServiceExited(
                 target.name,
-                f"output ended (status {status}) before {self.describe()}",
+                f"output ended (status {status}) before {self.describe()}{_said(log)}",
                 returncode=status,
                 log_path=log.path,
             )

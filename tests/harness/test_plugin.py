@@ -140,6 +140,31 @@ def test_failing_checks_carry_service_logs_as_evidence(pytester):
     assert "mosquitto version" in (pytester.path / "reports" / evidence[0]["path"]).read_text()
 
 
+def test_a_failed_service_of_the_test_s_own_is_evidence_too(pytester):
+    """A service the target does not know (started by the test) still leaves its log behind."""
+    pytester.makepyfile(
+        test_own_service=textwrap.dedent(
+            """
+            import sys
+            from harness.services import LogLine, ProcessBackend, ServiceSpec
+
+            def test_fails_starting_its_own_service(tmp_path):
+                spec = ServiceSpec("own-helper", command=lambda ports, wd: [
+                    sys.executable, "-c", "print('own-helper: cannot read its config'); raise SystemExit(2)"])
+                ProcessBackend(tmp_path).create(spec).start(LogLine("never"), timeout=20)
+            """
+        )
+    )
+    result = run_child(pytester)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*hil service log: own-helper (tail)*", "own-helper: cannot read its config"])
+    data = json.loads((pytester.path / "reports" / "run-record.json").read_text())
+    check = data["checks"][0]
+    assert check["message"].endswith("it said: own-helper: cannot read its config")
+    own = [e for e in check["evidence"] if e["path"].endswith("own-helper.log")]
+    assert own and "cannot read its config" in (pytester.path / "reports" / own[0]["path"]).read_text()
+
+
 def test_plugin_is_installed_through_the_pytest11_entry_point():
     entry_points = importlib.metadata.entry_points(group="pytest11")
     assert any(ep.name == "hil" and ep.value == "fixtures.plugin" for ep in entry_points)
