@@ -61,7 +61,8 @@ def _finding(finding_id: str, doc: dict[str, Any]) -> Any:
     """A strict expected-failure test replaying ``doc`` (the minimal example) for a known finding."""
     finding = known_finding(finding_id)
 
-    @pytest.mark.finding(finding.requirement, reason=finding.reason, sdk=finding.sdk)
+    @pytest.mark.finding(finding.requirement, reason=finding.reason, sdk=finding.sdk,
+                         raises=Disagreement)
     @settings(phases=[Phase.explicit], database=None)
     @given(doc=valid_interfaces())  # never drawn from: only the explicit example runs
     @example(doc=doc)

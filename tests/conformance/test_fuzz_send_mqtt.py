@@ -68,7 +68,8 @@ def _finding(finding_id: str, call: SendRequest, transport: str = "mqtt") -> Any
             assert disagreement.known is not None and disagreement.known.id == finding_id, disagreement
             raise
 
-    mark = pytest.mark.finding(finding.requirement, reason=finding.reason, sdk=finding.sdk)
+    mark = pytest.mark.finding(finding.requirement, reason=finding.reason, sdk=finding.sdk,
+                                raises=Disagreement)
     explicit_only = settings(phases=[Phase.explicit], database=None)
     case = (BY_NAME[call.interface], call)
     if transport == "grpc":

@@ -77,7 +77,8 @@ def _finding(finding_id: str, doc: dict[str, Any], call: SendRequest) -> Any:
     """A strict expected-failure test replaying one minimal call for a known finding."""
     finding = known_finding(finding_id)
 
-    @pytest.mark.finding(finding.requirement, reason=finding.reason, sdk=finding.sdk)
+    @pytest.mark.finding(finding.requirement, reason=finding.reason, sdk=finding.sdk,
+                         raises=Disagreement)
     @settings(phases=[Phase.explicit], database=None)
     @given(case=_interface_and_request())  # never drawn from: only the explicit example runs
     @example(case=(doc, call))

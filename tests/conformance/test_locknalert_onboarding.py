@@ -136,11 +136,13 @@ def test_other_http_errors_are_cannot_connect_with_the_status(locknalert: LocknA
                      marks=pytest.mark.requirement("LOCKNALERT-API-ERRORS-07")),
         pytest.param(Fault.MALFORMED_BOOTSTRAP, None, marks=pytest.mark.finding(
             "LOCKNALERT-API-ERRORS-08", sdk=SDK,
-            reason="int(port) runs unguarded: a non-numeric port escapes as ValueError, not LocknAlertInvalidResponse")),
+            reason="int(port) runs unguarded: a non-numeric port escapes as ValueError, not LocknAlertInvalidResponse",
+            raises=ValueError)),
         pytest.param(Fault.UNDECODABLE, None, marks=pytest.mark.finding(
             "LOCKNALERT-API-ERRORS-09", sdk=SDK,
             reason="after response.json() fails, the except block calls response.text(), whose "
-                   "UnicodeDecodeError escapes instead of LocknAlertInvalidResponse")),
+                   "UnicodeDecodeError escapes instead of LocknAlertInvalidResponse",
+            raises=UnicodeDecodeError)),
     ],
 )
 def test_a_broken_answer_is_an_invalid_response(locknalert: LocknAlertBridge, fault: Fault, message: str | None) -> None:
@@ -191,7 +193,8 @@ def test_a_dropped_connection_is_cannot_connect(locknalert: LocknAlertBridge) ->
 
 
 @pytest.mark.finding("LOCKNALERT-API-NETWORK-03", sdk=SDK,
-                     reason="only aiohttp.ClientError is wrapped; the total timeout raises a bare TimeoutError")
+                     reason="only aiohttp.ClientError is wrapped; the total timeout raises a bare TimeoutError",
+                     raises=TimeoutError)
 def test_no_answer_within_the_timeout_is_cannot_connect(locknalert: LocknAlertBridge) -> None:
     require_control(locknalert, Fault.SLOW)
     locknalert.control.set_fault(Fault.SLOW, delay=3.0)

@@ -97,6 +97,43 @@ def test_a_fixed_finding_fails_the_run(pytester):
     result.stdout.fnmatch_lines(["*XPASS(strict)*finding ASTARTE-MQTT-TLS-01*"])
 
 
+def test_only_the_deviation_itself_reproduces_a_finding(pytester):
+    """A harness that breaks (a dead simulator, a bug of ours) must not pass for a reproduced finding."""
+    pytester.makepyfile(
+        test_findings=textwrap.dedent(
+            """
+            import pytest
+            from harness.errors import ServiceExited
+
+            SDK = "astarte-device-sdk==0.14.0"
+
+            @pytest.mark.finding("ASTARTE-MQTT-TLS-01", reason="the check fails", sdk=SDK)
+            def test_check_fails():
+                assert False, "the SDK disagrees"
+
+            @pytest.mark.finding("ASTARTE-MQTT-TLS-01", reason="the check fails", sdk=SDK)
+            def test_check_fails_explicitly():
+                pytest.fail("the SDK disagrees")
+
+            @pytest.mark.finding("ASTARTE-MQTT-TLS-01", reason="the SDK raises", sdk=SDK, raises=ValueError)
+            def test_sdk_exception_named_by_the_marker():
+                int("x")
+
+            @pytest.mark.finding("ASTARTE-MQTT-TLS-01", reason="the check fails", sdk=SDK)
+            def test_simulator_died():
+                raise ServiceExited("service 'realm': output ended (status 2)")
+
+            @pytest.mark.finding("ASTARTE-MQTT-TLS-01", reason="the SDK raises", sdk=SDK, raises=ValueError)
+            def test_another_exception():
+                {}["missing"]
+            """
+        )
+    )
+    result = run_child(pytester)
+    result.assert_outcomes(xfailed=3, failed=2)
+    result.stdout.fnmatch_lines(["FAILED *test_simulator_died*", "FAILED *test_another_exception*"])
+
+
 def test_a_finding_marker_without_reason_is_refused(pytester):
     pytester.makepyfile(
         test_bad=textwrap.dedent(
