@@ -177,6 +177,18 @@ def test_failing_checks_carry_service_logs_as_evidence(pytester):
     assert "mosquitto version" in (pytester.path / "reports" / evidence[0]["path"]).read_text()
 
 
+def test_old_evidence_goes_only_when_a_new_record_is_written(pytester):
+    """Listing the checks (``--co``) must not destroy the evidence of the last real run."""
+    pytester.makepyfile(test_x="def test_x():\n    pass\n")
+    old = pytester.path / "reports" / "evidence" / "test_earlier" / "mosquitto.log"
+    old.parent.mkdir(parents=True)
+    old.write_text("the last run's broker log")
+    run_child(pytester, "--co").assert_outcomes()
+    assert old.read_text() == "the last run's broker log"
+    run_child(pytester).assert_outcomes(passed=1)
+    assert not old.exists()
+
+
 def test_a_failed_service_of_the_test_s_own_is_evidence_too(pytester):
     """A service the target does not know (started by the test) still leaves its log behind."""
     pytester.makepyfile(
