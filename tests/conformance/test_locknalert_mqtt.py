@@ -103,12 +103,17 @@ def test_the_client_refuses_a_broker_certificate_it_does_not_trust(locknalert: L
 
     async def check() -> None:
         result = await pair(locknalert)
+        assert result.tls_required is True
         # "auto" = the public certifi bundle, which does not contain the bench's CA.
         conf = sdk_mqtt_config(result)
         conf["certificate"] = "auto"
         async with SdkMqttSession(conf) as mqtt:
             assert await mqtt.connect() is False
             assert not mqtt.connected.is_set()
+        # Control: the same credentials and listener with the bench CA connect, so the refusal
+        # above was about trust, not a wrong port or a revoked account.
+        async with SdkMqttSession.from_bootstrap(result, ca_path=locknalert.mqtt_ca_path) as mqtt:
+            assert await mqtt.connect(), "the control connection with the bench CA failed"
 
     try:
         asyncio.run(check())
