@@ -135,9 +135,10 @@ def test_properties_set_unset_and_republished_after_a_restart(mqtt_device: Any, 
     for name in TYPES:
         document = _landed(realm_log, device.device_id, PROPERTIES, f"/{name}", since)
         assert document is not None and list(document) == ["v"], f"{name}: a property carries only v"
-    unset = realm_log.next(device.device_id, f"/{PROPERTIES}/unsettable/string",
-                           len(astarte.device_messages(device.device_id)) - 1)
-    assert unset is not None and unset["payload_hex"] == "", "an unset is an empty payload"
+    set_then_unset = realm_log.on_topic(device.device_id, f"/{PROPERTIES}/unsettable/string", since, 2)
+    assert set_then_unset is not None, "the realm never received both the set and the unset"
+    assert set_then_unset[0]["payload_hex"] != "" and set_then_unset[1]["payload_hex"] == "", \
+        "an unset is an empty payload"
     stored = _values(astarte, device.device_id, PROPERTIES)
     assert stored == {name: JSON_VALUES[name] for name in TYPES}
     # Reboot: a new DeviceMqtt on the same persistency directory republishes what it has set.

@@ -173,11 +173,13 @@ def test_tls_handshake_readiness_uses_the_harness_ca(backend, tmp_path):
     service = backend.create(spec)
     service.start(AllOf(TlsHandshake("https", pki.ca_cert_path), HttpStatus(port="https", ca_path=pki.ca_cert_path)))
     service.stop()
-    # Against another CA the same handshake must fail: readiness would never pass.
+    # Against another CA the same handshake must fail: readiness would never pass. The first
+    # check proves the server is up, so the timeout can only come from the untrusted certificate.
     other = HarnessPKI(tmp_path / "other")
     service = backend.create(ServiceSpec("tls2", command=spec.command, ports=("https",)))
-    with pytest.raises(StartupTimeout):
-        service.start(TlsHandshake("https", other.ca_cert_path), timeout=0.5)
+    with pytest.raises(StartupTimeout, match="certificate verify failed"):
+        service.start(AllOf(TlsHandshake("https", pki.ca_cert_path), TlsHandshake("https", other.ca_cert_path)),
+                      timeout=3)
 
 
 def test_services_carry_the_session_marker(backend):
@@ -210,10 +212,10 @@ def test_grpc_channel_ready_waits_for_an_http2_server(backend):
         assert service.state is ServiceState.RUNNING
     finally:
         service.stop()
-    # A plain TCP listener that never speaks HTTP/2 must not pass for a gRPC server.
+    # A plain HTTP/1 listener, up and answering, must not pass for a gRPC server.
     tcp = backend.create(http_server("not-grpc"))
     with pytest.raises(StartupTimeout, match="gRPC channel READY"):
-        tcp.start(GrpcChannelReady("http"), timeout=1.0)
+        tcp.start(AllOf(HttpStatus(port="http"), GrpcChannelReady("http")), timeout=3)
 
 
 def test_mqtt_connack_readiness_fails_with_an_identity_the_broker_refuses(tmp_path):
