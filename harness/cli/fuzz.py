@@ -36,14 +36,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 class _BudgetSplitter:
-    """pytest plugin: give each property test (not the recorded-finding tests) an equal share."""
+    """pytest plugin: give each property test that will run an equal share of the budget.
+
+    Counted once collection is final (after ``-k`` and the ``not finding`` selection), so a
+    selection of one property gets the whole budget.
+    """
 
     def __init__(self, budget: float) -> None:
         self.budget = budget
         self.properties = 0
 
-    def pytest_collection_modifyitems(self, items: list[Any]) -> None:
-        self.properties = sum(1 for item in items if item.get_closest_marker("finding") is None)
+    def pytest_collection_finish(self, session: Any) -> None:
+        self.properties = len(session.items)
         os.environ["HIL_FUZZ_SECONDS"] = str(self.budget / max(self.properties, 1))
 
 
@@ -62,8 +66,9 @@ def run(args: argparse.Namespace) -> int:
         os.environ["HIL_FUZZ_FINDINGS_DIR"] = str(args.findings.resolve())
         os.environ["HIL_FUZZ_STATS_DIR"] = stats_dir
         # The budget bounds each property; pytest-timeout's per-test limit (for CI) must not.
+        # The recorded findings' strict expected failures are CI's business, not the budget's.
         argv = [*files, "-p", "no:cacheprovider", "--hypothesis-profile=nightly", f"--hil-target={args.target}", "-q",
-                "-o", "timeout=0"]
+                "-o", "timeout=0", "-m", "not finding"]
         if args.keyword:
             argv += ["-k", args.keyword]
         try:

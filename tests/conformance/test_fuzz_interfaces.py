@@ -30,20 +30,18 @@ def offline_sdk() -> Iterator[OfflineDevice]:
 
 @pytest.mark.requirement("ASTARTE-IFACE-REQUIRED-01", "ASTARTE-IFACE-MAPPINGS-01", "ASTARTE-IFACE-ENDPOINT-01")
 def test_sdk_loads_every_valid_interface(offline_sdk: OfflineDevice, request: pytest.FixtureRequest) -> None:
-    @given(doc=valid_interfaces())
     def run(doc: dict[str, Any]) -> None:
         fuzz_check(check_interface_acceptance, offline_sdk, doc)
 
-    run_property(run, property_name=INTERFACE_ACCEPTANCE, nodeid=request.node.nodeid)
+    run_property(given(doc=valid_interfaces()), run, property_name=INTERFACE_ACCEPTANCE, nodeid=request.node.nodeid)
 
 
 @pytest.mark.requirement(*NEAR_MISS_RULES)
 def test_sdk_refuses_every_near_miss(offline_sdk: OfflineDevice, request: pytest.FixtureRequest) -> None:
-    @given(near=near_miss_interfaces())
     def run(near: NearMiss) -> None:
         fuzz_check(check_interface_acceptance, offline_sdk, near.doc)
 
-    run_property(run, property_name=INTERFACE_ACCEPTANCE, nodeid=request.node.nodeid)
+    run_property(given(near=near_miss_interfaces()), run, property_name=INTERFACE_ACCEPTANCE, nodeid=request.node.nodeid)
 
 
 # ------------------------------------------------------------------------------- recorded findings

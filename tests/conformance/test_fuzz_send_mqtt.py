@@ -46,12 +46,12 @@ def _shipped_call(draw: st.DrawFn) -> tuple[dict[str, Any], SendRequest]:
 def test_what_the_sdk_publishes_is_what_the_oracle_expects(
     connected_sdk: ConnectedDevice, request: pytest.FixtureRequest
 ) -> None:
-    @given(case=_shipped_call())
     def run(case: tuple[dict[str, Any], SendRequest]) -> None:
         fuzz_check(check_send_wire, connected_sdk, *case)
 
     name = SEND_WIRE_GRPC if connected_sdk.transport == "grpc" else SEND_WIRE_MQTT
-    run_property(run, property_name=name, nodeid=request.node.nodeid, ci_examples=CI_EXAMPLES[connected_sdk.transport])
+    run_property(given(case=_shipped_call()), run, property_name=name, nodeid=request.node.nodeid,
+                 ci_examples=CI_EXAMPLES[connected_sdk.transport])
 
 
 # ------------------------------------------------------------------------------- recorded findings

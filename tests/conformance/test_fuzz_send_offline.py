@@ -48,20 +48,19 @@ def _interface_and_request(draw: st.DrawFn, ownership: str | None = "device") ->
 def test_send_api_refuses_exactly_what_the_oracle_refuses(
     offline_sdk: OfflineDevice, request: pytest.FixtureRequest
 ) -> None:
-    @given(case=_interface_and_request())
     def run(case: tuple[dict[str, Any], SendRequest]) -> None:
         fuzz_check(check_send_offline, offline_sdk, *case)
 
-    run_property(run, property_name=SEND_VALIDATION_OFFLINE, nodeid=request.node.nodeid)
+    run_property(given(case=_interface_and_request()), run, property_name=SEND_VALIDATION_OFFLINE, nodeid=request.node.nodeid)
 
 
 @pytest.mark.requirement("ASTARTE-PAYLOAD-OWNERSHIP-01")
 def test_send_api_refuses_server_owned_interfaces(offline_sdk: OfflineDevice, request: pytest.FixtureRequest) -> None:
-    @given(case=_interface_and_request(ownership="server"))
     def run(case: tuple[dict[str, Any], SendRequest]) -> None:
         fuzz_check(check_send_offline, offline_sdk, *case)
 
-    run_property(run, property_name=SEND_VALIDATION_OFFLINE, nodeid=request.node.nodeid)
+    run_property(given(case=_interface_and_request(ownership="server")), run, property_name=SEND_VALIDATION_OFFLINE,
+                 nodeid=request.node.nodeid)
 
 
 # ------------------------------------------------------------------------------- recorded findings

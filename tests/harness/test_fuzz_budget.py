@@ -1,0 +1,64 @@
+"""``hil fuzz``'s time budget: runs sized to end at the deadline, one capsule per finding."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from fixtures.fuzzing import BUDGET_RUN_EXAMPLES, FIRST_RUN_EXAMPLES, FuzzStats, budget_runs, fuzz_check, run_property
+from harness.fuzzing.properties import Disagreement
+
+
+class FakeClock:
+    """Time that passes only when an example "runs"."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.mark.parametrize("seconds_per_example", [0.001, 0.5, 3.0, 40.0])
+def test_runs_are_sized_to_end_near_the_deadline(seconds_per_example: float) -> None:
+    clock, stats, budget = FakeClock(), FuzzStats("p"), 60.0
+    sizes = []
+    for _seed, examples in budget_runs(budget, stats, clock):
+        sizes.append(examples)
+        stats.examples += examples
+        clock.now += examples * seconds_per_example
+    assert sizes[0] == FIRST_RUN_EXAMPLES and max(sizes) <= BUDGET_RUN_EXAMPLES
+    assert stats.runs == len(sizes)
+    overshoot = clock.now - (100.0 + budget)
+    # After the measuring run, the last run may pass the deadline by at most one example.
+    first_run = FIRST_RUN_EXAMPLES * seconds_per_example
+    assert overshoot <= max(seconds_per_example, first_run - budget), (sizes, overshoot)
+
+
+def test_a_finding_found_in_every_run_is_one_capsule(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The example database used to replay the first failure in every run: 200 copies of one finding."""
+    monkeypatch.setenv("HIL_FUZZ_SECONDS", "1.5")
+    monkeypatch.setenv("HIL_FUZZ_FINDINGS_DIR", str(tmp_path / "findings"))
+    monkeypatch.setenv("HIL_FUZZ_STATS_DIR", str(tmp_path / "stats"))
+
+    def check(n: int) -> list[str]:
+        if n >= 10:
+            raise Disagreement(property="toy", direction="accepts-invalid", requirement="TOY-01",
+                               example={"n": n}, oracle={}, observed={}, known=None)
+        return []
+
+    def toy(n: int) -> None:
+        fuzz_check(check, n)
+
+    with pytest.raises(Disagreement):
+        run_property(given(st.integers(0, 1000)), toy, property_name="toy", nodeid="toy")
+    capsules = sorted((tmp_path / "findings").glob("*.json"))
+    assert len(capsules) == 1, capsules
+    stats = json.loads((tmp_path / "stats" / "toy.json").read_text())
+    assert stats["runs"] > 1 and stats["findings"] == [str(capsules[0])]
+    capsule = json.loads(capsules[0].read_text())
+    assert capsule["example"] == {"n": 10} and isinstance(capsule["seed"], int)
