@@ -12,7 +12,16 @@ publish matched a session; the simulator cannot (see :mod:`.broker_link`) and de
 session tracking instead (the broker's connection log, see :mod:`.data_updater`), checked before
 publishing (so a 503 publishes nothing, as upstream).
 
-Knowingly different (never 500): a non-number on a ``double`` is 422 (v1.2.0 crashes, HEAD 422);
+``PATCH /devices/<id>`` applies its body only when Content-Type is exactly
+``application/merge-patch+json`` (no parameters), checked after auth and the ``data`` key and
+before the device lookup. Any other Content-Type is 400 ``Bad request``: that is upstream's answer
+when Phoenix does not parse the body as JSON (no ``data`` key reaches the action clause).
+
+Knowingly different (never 500): a PATCH whose body *is* parsed as JSON (``application/json`` or
+another ``+json`` type, or the merge-patch type with parameters) but is not exactly the merge-patch
+type is 400 too; v1.2.0 and HEAD answer 500, because the controller returns
+``{:error, :patch_mimetype_not_supported}`` and the FallbackController has no clause for it.
+A non-number on a ``double`` is 422 (v1.2.0 crashes, HEAD 422);
 a partial path on a datastream read that fits several endpoints is 404 ``Path not found`` (v1.2.0
 crashes); an unset on a datastream is 400 ``Bad request`` (v1.2.0 crashes); ``downsample_to`` is
 validated but not applied; ``/devices`` lists every device in one page.
@@ -37,6 +46,8 @@ from simulators.astarte.web import Call, Reply, catch_all, route
 __all__ = ["appengine_routes", "device_status"]
 
 _SAFE_INTEGER_MAX: Final = 0xFFFFFFFFFFFFF
+#: The one Content-Type a device PATCH is applied with (RFC 7396 JSON merge patch).
+_MERGE_PATCH: Final = "application/merge-patch+json"
 _FORMATS: Final = ("structured", "table", "disjoint_tables")
 
 
@@ -240,6 +251,10 @@ class AppEngineApi:
     def patch(self, call: Call) -> Reply:
         self._auth(call)
         data = call.data()
+        if call.headers.get("content-type") != _MERGE_PATCH:
+            # DeviceStatusController.update compares the header to this exact string before it
+            # looks at the device; see the module docstring for the status.
+            raise bad_request()
         with self.realm.lock:
             device = self._device(call)
             if not isinstance(data, dict):

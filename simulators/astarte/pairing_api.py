@@ -8,9 +8,13 @@ unregisters (clears secret and confirmation: the device may be registered again)
 
 Device routes (``Authorization: Bearer <secret>``): device info, credentials (signs the CSR with
 the harness CA, revokes the previous certificate, marks the device confirmed), credentials/verify
-(PKIX check against the harness CA plus the revoked serials). The order of checks is upstream's:
-no ``Authorization`` -> 401, then the body's changeset (422), then device/secret (403; an
-unregistered device row -> 404 ``Device not found``), then inhibition (422).
+(PKIX check against the harness CA only: v1.2.0's ``CertVerifier`` runs ``pkix_path_validation``
+without CRL options, so a certificate superseded, and revoked at the CA, by a later credentials
+request still verifies as valid and the cause ``REVOKED`` never occurs). The order of checks is
+upstream's: the action clause first (unknown protocol, or no ``data`` key -> 400; the secret is
+read inside the action), then no ``Authorization`` -> 401, ``data`` not an object -> 400 (Ecto's
+cast raises), the body's changeset (422), device/secret (403; an unregistered device row -> 404
+``Device not found``), and inhibition (422).
 
 Knowingly different (never 500): a CSR that parses as PEM but does not verify gets 422
 ``is not a valid PEM CSR`` (upstream: CFSSL fails, 500); an invalid device id on info is 403 and on
@@ -75,6 +79,24 @@ class PairingApi:
         if device is None or device.credentials_secret is None or device.credentials_secret != secret:
             raise detail(403, "Forbidden")
         return device
+
+    @staticmethod
+    def _action_data(call: Call) -> Any:
+        """The body's ``data`` for a credentials action, or the 400 of Phoenix's action clause.
+
+        The clause matches ``protocol`` ``astarte_mqtt_v1`` and a ``data`` key before the action
+        reads the secret, so these 400s come before the 401 of a missing ``Authorization``.
+        """
+        if call.path_params["protocol"] != _PROTOCOL:
+            raise bad_request()
+        return call.data()
+
+    @staticmethod
+    def _params(data: Any) -> dict[str, Any]:
+        """``data`` as changeset params; anything but an object makes Ecto's cast raise (400)."""
+        if not isinstance(data, dict):
+            raise bad_request()
+        return data
 
     @staticmethod
     def _secret(call: Call) -> str:
@@ -163,11 +185,9 @@ class PairingApi:
         return Reply(200, {"data": {"version": ASTARTE_VERSION, "status": status, "protocols": protocols}})
 
     def credentials(self, call: Call) -> Reply:
-        if call.path_params["protocol"] != _PROTOCOL:
-            raise bad_request()
+        data = self._action_data(call)
         secret = self._secret(call)
-        data = call.data()
-        csr = data.get("csr") if isinstance(data, dict) else None
+        csr = self._params(data).get("csr")
         if csr is None or csr == "":
             raise field_errors({"csr": ["can't be blank"]})
         if not isinstance(csr, str) or not _is_pem_csr(csr):
@@ -189,19 +209,17 @@ class PairingApi:
         return Reply(201, {"data": {"client_crt": pem.decode("ascii")}})
 
     def verify(self, call: Call) -> Reply:
-        if call.path_params["protocol"] != _PROTOCOL:
-            raise bad_request()
+        data = self._action_data(call)
         secret = self._secret(call)
-        data = call.data()
-        client_crt = data.get("client_crt") if isinstance(data, dict) else None
+        client_crt = self._params(data).get("client_crt")
         if client_crt is None or client_crt == "":
             raise field_errors({"client_crt": ["can't be blank"]})
         if not isinstance(client_crt, str):
             raise field_errors({"client_crt": ["is invalid"]})
         with self.realm.lock:
-            device = self._device(call, secret)
-            revoked = set(device.revoked_serials)
-        status = self.pki.verify_client_certificate(client_crt, revoked_serials=revoked)
+            self._device(call, secret)
+        # No revoked serials: v1.2.0 validates the chain only (module docstring).
+        status = self.pki.verify_client_certificate(client_crt)
         body: dict[str, Any] = {"valid": status.valid, "timestamp": _elixir_datetime(status.checked_at)}
         if status.valid:
             assert status.not_after is not None

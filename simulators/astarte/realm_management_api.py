@@ -1,11 +1,18 @@
 """The Realm Management API subset of Astarte v1.2.0 under ``/realmmanagement`` (astarte-apis.md 4).
 
 Routes under ``/v1/<realm>`` (JWT, claim ``a_rma``): list interface names, list majors, get one
-(normalised form, 4.4), install (201 + ``location``; 409 duplicate or name collision; 422 with the
-oracle's violations as an Ecto-style field map), minor update (PUT, 204; 409/404 as the table
-says), delete a draft (major 0; 403 for a real major or one still in a device's introspection).
+(normalised form, 4.4), install (201 + ``location``), minor update (PUT, 204), delete a draft
+(major 0; 403 for a real major or one still in a device's introspection).
 Validation uses the oracle's SERVER profile (what Astarte itself refuses, legacy aliases allowed).
 Writes are synchronous (as with ``?async_operation=false``).
+
+Errors come in upstream's order, because a client sees only the first: ``data`` that is not an
+object is 400 (no controller clause); then the changeset, 422 with Ecto's field map
+(:mod:`.interface_changeset`); then the backend: for an install 409 duplicate, 409 name collision,
+and last 422 ``Overlapping endpoints in interface mappings`` (the endpoint automaton is built after
+the 409 checks, astarte_realm_management ``engine.ex`` ``install_interface``); for an update 409
+name/major mismatch, 404 unknown major, 409 ``Invalid update`` (type, ownership or aggregation
+changed), 409 same/lower minor, 409 missing or changed endpoints, and last the overlap 422.
 
 Knowingly different (never 500): DELETE with a non-integer major is 404 ``Invalid major version``
 (v1.2.0 crashes).
@@ -13,79 +20,32 @@ Knowingly different (never 500): DELETE with a non-integer major is 404 ``Invali
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Final
 
-from harness.oracle import Interface, InvalidInterface, Mapping, Profile, Violation, names_collide, parse_interface
-from simulators.astarte.api_errors import detail, field_errors
+from harness.oracle import Interface, Mapping, Profile, names_collide, parse_interface, validate_interface
+from simulators.astarte.api_errors import bad_request, detail, field_errors
+from simulators.astarte.interface_changeset import OVERLAP_RULES, cast_params, changeset_errors
 from simulators.astarte.realm import InstalledInterface, Realm
 from simulators.astarte.realm_auth import authorize
 from simulators.astarte.web import Call, Reply, catch_all, route
 
-__all__ = ["interface_document", "realm_management_routes", "violations_to_errors"]
+__all__ = ["interface_document", "realm_management_routes"]
 
-#: Ecto's message for each oracle rule, where Astarte's changeset has a stock one.
-_ECTO_MESSAGES: Final = {
-    "ASTARTE-IFACE-NAME-01": "has invalid format",
-    "ASTARTE-IFACE-NAME-02": "should be at most 128 character(s)",
-    "ASTARTE-IFACE-NAME-03": "is reserved",
-    "ASTARTE-IFACE-VERSION-02": "must be > 0 if major_version is 0",
-    "ASTARTE-IFACE-TYPE-01": "is invalid",
-    "ASTARTE-IFACE-OWNERSHIP-01": "is invalid",
-    "ASTARTE-IFACE-AGGREGATION-01": "is invalid",
-    "ASTARTE-IFACE-AGGREGATION-02": "must be individual for properties interfaces",
-    "ASTARTE-IFACE-ENDPOINT-01": "has invalid format",
-    "ASTARTE-IFACE-MAPPING-TYPE-01": "is invalid",
-    "ASTARTE-IFACE-MAPPING-RELIABILITY-01": "is invalid",
-    "ASTARTE-IFACE-MAPPING-RETENTION-01": "is invalid",
-    "ASTARTE-IFACE-MAPPING-DBRETENTION-01": "is invalid",
-    "ASTARTE-IFACE-MAPPING-DATASTREAM-ONLY-01": "must be blank",
-    "ASTARTE-IFACE-MAPPING-PROPERTIES-ONLY-01": "must be blank",
-    "ASTARTE-IFACE-MAPPING-FLAGS-01": "is invalid",
-}
-#: Whole-interface rules Ecto reports on ``mappings`` itself.
-_MAPPINGS_MESSAGES: Final = {
-    "ASTARTE-IFACE-ENDPOINT-03": "contain conflicting endpoints",
-    "ASTARTE-IFACE-ENDPOINT-04": "contain conflicting endpoints",
-    "ASTARTE-IFACE-ENDPOINT-05": "contain conflicting endpoints",
-    "ASTARTE-IFACE-OBJECT-01": "must have the same prefix in endpoints",
-    "ASTARTE-IFACE-OBJECT-02": "contain conflicting attributes",
-    "ASTARTE-IFACE-MAPPINGS-01": "should have at least 1 item(s)",
-}
-_MAPPING_FIELD: Final = re.compile(r"\$\.mappings\[(\d+)\](?:\.(\w+))?$")
-_TOP_FIELD: Final = re.compile(r"\$\.(\w+)$")
-_MISSING_KEY: Final = re.compile(r"missing required key '(\w+)'")
 _COLLISION: Final = ("Interface name collision detected. Make sure that the difference between two interface "
                      "names is not limited to the casing or the presence of hyphens.")
+_OVERLAPPING: Final = "Overlapping endpoints in interface mappings"
 
 
-def violations_to_errors(violations: list[Violation], mapping_count: int) -> dict[str, Any]:
-    """The oracle's violations as Ecto's nested changeset error map."""
-    errors: dict[str, Any] = {}
-    per_mapping: list[dict[str, list[str]]] = [{} for _ in range(mapping_count)]
-    mapping_errors = False
-    conflicts: list[str] = []
-    for violation in violations:
-        if violation.rule_id in _MAPPINGS_MESSAGES:
-            conflicts.append(_MAPPINGS_MESSAGES[violation.rule_id])
-            continue
-        missing = _MISSING_KEY.search(violation.message)
-        message = "can't be blank" if missing else _ECTO_MESSAGES.get(violation.rule_id, violation.message)
-        in_mapping = _MAPPING_FIELD.match(violation.json_path)
-        if in_mapping and int(in_mapping.group(1)) < mapping_count:
-            field = in_mapping.group(2) or (missing.group(1) if missing else "endpoint")
-            per_mapping[int(in_mapping.group(1))].setdefault(field, []).append(message)
-            mapping_errors = True
-            continue
-        top = _TOP_FIELD.match(violation.json_path)
-        field = missing.group(1) if missing else (top.group(1) if top else "interface")
-        errors.setdefault(field, []).append(message)
-    if mapping_errors:
-        errors["mappings"] = per_mapping
-    elif conflicts:
-        errors["mappings"] = list(dict.fromkeys(conflicts))
-    return errors
+@dataclass(frozen=True)
+class _Submitted:
+    """A submitted interface that passed the changeset; ``overlapping`` is decided later."""
+
+    interface: Interface
+    overlapping: bool
 
 
 def interface_document(interface: Interface) -> dict[str, Any]:
@@ -132,6 +92,34 @@ def _comparable(mapping: Mapping) -> tuple[Any, ...]:
             mapping.database_retention_ttl)
 
 
+def _parse_one_mapping_at_a_time(params: dict[str, Any]) -> Interface:
+    """Parse an interface whose only fault is overlapping endpoints.
+
+    ``parse_interface`` refuses it, but Astarte's changeset accepts it and the overlap is found
+    only after the 409 checks, which need the parsed interface. Every mapping is valid on its own
+    (an overlap takes two), so parse them one by one and put them back together.
+    """
+    parts = [parse_interface({**params, "mappings": [m]}, profile=Profile.SERVER) for m in params["mappings"]]
+    return dataclasses.replace(parts[0], mappings=tuple(part.mappings[0] for part in parts))
+
+
+def _refuse_update(old: Interface, new: Interface) -> None:
+    """The 409 a minor update gets, in engine.ex ``update_interface`` order: the descriptor
+    (type, ownership, aggregation) before the minor version, then the mappings."""
+    if (new.type, new.ownership, new.aggregation) != (old.type, old.ownership, old.aggregation):
+        raise detail(409, "Invalid update")
+    if new.version_minor == old.version_minor:
+        raise detail(409, "Interface minor version was not increased")
+    if new.version_minor < old.version_minor:
+        raise detail(409, "Interface downgrade not allowed")
+    new_by_endpoint = {m.endpoint: m for m in new.mappings}
+    for mapping in old.mappings:
+        if mapping.endpoint not in new_by_endpoint:
+            raise detail(409, "Interface update has missing endpoints")
+        if _comparable(mapping) != _comparable(new_by_endpoint[mapping.endpoint]):
+            raise detail(409, "Interface update contains incompatible endpoint changes")
+
+
 class RealmManagementApi:
     def __init__(self, realm: Realm) -> None:
         self.realm = realm
@@ -150,12 +138,25 @@ class RealmManagementApi:
         return int(text)
 
     @staticmethod
-    def _parse(data: Any) -> Interface:
-        try:
-            return parse_interface(data, profile=Profile.SERVER)
-        except InvalidInterface as exc:
-            count = len(data["mappings"]) if isinstance(data, dict) and isinstance(data.get("mappings"), list) else 0
-            raise field_errors(violations_to_errors(list(exc.violations), count)) from None
+    def _object_data(call: Call) -> dict[str, Any]:
+        """The body's ``data``; 400 unless it is an object (the controller clause wants ``"data" => %{}``,
+        matched before anything else of the action runs)."""
+        data = call.data()
+        if not isinstance(data, dict):
+            raise bad_request()
+        return data
+
+    @staticmethod
+    def _parse(data: dict[str, Any]) -> _Submitted:
+        """The submitted interface, or the 422 of Astarte's changeset."""
+        params = cast_params(data)
+        violations = validate_interface(params, profile=Profile.SERVER)
+        refused = [v for v in violations if v.rule_id not in OVERLAP_RULES]
+        if refused:
+            raise field_errors(changeset_errors(refused, params))
+        if not violations:
+            return _Submitted(parse_interface(params, profile=Profile.SERVER), overlapping=False)
+        return _Submitted(_parse_one_mapping_at_a_time(params), overlapping=True)
 
     # -- routes ----------------------------------------------------------------------------
     def list_names(self, call: Call) -> Reply:
@@ -184,27 +185,37 @@ class RealmManagementApi:
 
     def install(self, call: Call) -> Reply:
         self._auth(call)
-        data = call.data()
-        interface = self._parse(data)
+        submitted = self._parse(self._object_data(call))
+        interface = submitted.interface
         with self.realm.lock:
-            self.install_parsed(interface)
+            self._refuse_install(interface)
+            if submitted.overlapping:
+                raise detail(422, _OVERLAPPING)
+            self._store(interface)
         location = f"/v1/{self.realm.name}/interfaces/{interface.name}/{interface.version_major}"
         return Reply(201, headers={"location": location}, empty=True)
 
     def install_parsed(self, interface: Interface) -> None:
         """Install, or raise the 409 Astarte gives (caller holds the lock)."""
+        self._refuse_install(interface)
+        self._store(interface)
+
+    def _refuse_install(self, interface: Interface) -> None:
         if (interface.name, interface.version_major) in self.realm.interfaces:
             raise detail(409, "Interface already exists")
         if any(names_collide(interface.name, name) for name, _ in self.realm.interfaces):
             raise detail(409, _COLLISION)
+
+    def _store(self, interface: Interface) -> None:
         self.realm.interfaces[(interface.name, interface.version_major)] = InstalledInterface(
             interface, interface_document(interface))
 
     def update(self, call: Call) -> Reply:
         self._auth(call)
+        data = self._object_data(call)
         name, major = call.path_params["name"], self._major(call.path_params["major"])
-        data = call.data()
-        interface = self._parse(data)
+        submitted = self._parse(data)
+        interface = submitted.interface
         if interface.name != name:
             raise detail(409, "Interface name doesn't match the one in the interface json")
         if interface.version_major != major:
@@ -213,20 +224,10 @@ class RealmManagementApi:
             entry = self.realm.interfaces.get((name, major))
             if entry is None:
                 raise detail(404, "Interface major not found")
-            old = entry.interface
-            if interface.version_minor == old.version_minor:
-                raise detail(409, "Interface minor version was not increased")
-            if interface.version_minor < old.version_minor:
-                raise detail(409, "Interface downgrade not allowed")
-            if (interface.type, interface.ownership, interface.aggregation) != (old.type, old.ownership, old.aggregation):
-                raise detail(409, "Invalid update")
-            new_by_endpoint = {m.endpoint: m for m in interface.mappings}
-            for mapping in old.mappings:
-                if mapping.endpoint not in new_by_endpoint:
-                    raise detail(409, "Interface update has missing endpoints")
-                if _comparable(mapping) != _comparable(new_by_endpoint[mapping.endpoint]):
-                    raise detail(409, "Interface update contains incompatible endpoint changes")
-            self.realm.interfaces[(name, major)] = InstalledInterface(interface, interface_document(interface))
+            _refuse_update(entry.interface, interface)
+            if submitted.overlapping:
+                raise detail(422, _OVERLAPPING)
+            self._store(interface)
         return Reply(204, empty=True)
 
     def delete(self, call: Call) -> Reply:

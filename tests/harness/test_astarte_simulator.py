@@ -167,8 +167,8 @@ def test_device_route_errors(astarte: AstarteClient, http: httpx.Client) -> None
     assert (no_crt.status_code, no_crt.json()) == (422, {"errors": {"client_crt": ["can't be blank"]}})
 
 
-@pytest.mark.requirement("ASTARTE-PAIRING-VERIFY-01", "ASTARTE-PAIRING-VERIFY-02", "ASTARTE-PAIRING-CREDENTIALS-05")
-def test_verify_and_revocation(astarte: AstarteClient, http: httpx.Client) -> None:
+@pytest.mark.requirement("ASTARTE-PAIRING-VERIFY-01", "ASTARTE-PAIRING-VERIFY-02")
+def test_verify_checks_the_chain_only(astarte: AstarteClient, http: httpx.Client) -> None:
     device = astarte.register_device()
     verify = _device_url(astarte, device.device_id, "/protocols/astarte_mqtt_v1/credentials/verify")
     first = _credentials(http, astarte, device.device_id, device.credentials_secret).json()["data"]["client_crt"]
@@ -177,12 +177,35 @@ def test_verify_and_revocation(astarte: AstarteClient, http: httpx.Client) -> No
     body = ok.json()["data"]
     assert body["valid"] is True and set(body) == {"valid", "timestamp", "until"}
     assert ELIXIR_DATETIME.match(body["timestamp"]) and ELIXIR_DATETIME.match(body["until"])
+    # A new certificate revokes the first one at the CA, but v1.2.0's CertVerifier runs
+    # pkix_path_validation without any CRL: the superseded certificate still verifies as valid.
     _credentials(http, astarte, device.device_id, device.credentials_secret)
-    revoked = http.post(verify, json={"data": {"client_crt": first}}, headers=_bearer(device.credentials_secret))
-    assert revoked.json()["data"] == {"valid": False, "timestamp": revoked.json()["data"]["timestamp"],
-                                      "cause": "REVOKED", "details": None}
+    superseded = http.post(verify, json={"data": {"client_crt": first}}, headers=_bearer(device.credentials_secret))
+    assert superseded.status_code == 200
+    assert superseded.json()["data"] == {**body, "timestamp": superseded.json()["data"]["timestamp"]}
     garbage = http.post(verify, json={"data": {"client_crt": "garbage"}}, headers=_bearer(device.credentials_secret))
     assert garbage.status_code == 200 and garbage.json()["data"]["cause"] == "INVALID"
+
+
+def test_credentials_action_clause_comes_before_the_secret(astarte: AstarteClient, http: httpx.Client) -> None:
+    """Pairing reads the secret inside the controller action, so what the action clause needs
+    (protocol astarte_mqtt_v1 and a data key) is checked first: 400 before 401."""
+    device = astarte.register_device()
+    creds = _device_url(astarte, device.device_id, "/protocols/astarte_mqtt_v1/credentials")
+    bad_request = (400, {"errors": {"detail": "Bad request"}})
+    unauthorized = (401, {"errors": {"detail": "Unauthorized"}})
+    for url in (creds, creds + "/verify"):
+        for body in ({}, {"csr": _csr()}):
+            response = http.post(url, json=body)
+            assert (response.status_code, response.json()) == bad_request, (url, body)
+        other_protocol = http.post(url.replace("astarte_mqtt_v1", "other"), json={"data": {}})
+        assert (other_protocol.status_code, other_protocol.json()) == bad_request, url
+        no_secret = http.post(url, json={"data": {}})
+        assert (no_secret.status_code, no_secret.json()) == unauthorized, url
+        # "data" that is not an object makes the changeset's cast raise (phoenix_ecto: 400).
+        for data in ("x", None, [1]):
+            response = http.post(url, json={"data": data}, headers=_bearer(device.credentials_secret))
+            assert (response.status_code, response.json()) == bad_request, (url, data)
 
 
 @pytest.mark.requirement("ASTARTE-PAIRING-CREDENTIALS-06", "ASTARTE-PAIRING-INFO-02")
@@ -262,6 +285,101 @@ def test_realm_management_validation(astarte: AstarteClient, doc: dict[str, Any]
     assert (response.status_code, response.json()) == (422, {"errors": expected})
 
 
+def _datastream(name: str, *mappings: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """A device datastream 1.0 with ``mappings`` (default one ``/a``); ``extra`` overrides keys."""
+    fields = {"type": "datastream", "ownership": "device", "mappings": list(mappings) or [_ep("/a")], **extra}
+    return _interface(name, major=1, minor=0, **fields)
+
+
+def _ep(endpoint: str, **extra: Any) -> dict[str, Any]:
+    return {"endpoint": endpoint, "type": "integer", **extra}
+
+
+# Ecto 3.11 (what astarte v1.2.0 locks) messages for astarte_core's Interface/Mapping changesets.
+@pytest.mark.parametrize(("doc", "expected"), [
+    (_datastream("org.hil.rm.V", version_major=-1), {"version_major": ["must be greater than or equal to 0"]}),
+    (_datastream("org.hil.rm.V", version_minor=-2), {"version_minor": ["must be greater than or equal to 0"]}),
+    (_datastream("org.hil.rm.V", version_minor=1.5), {"version_minor": ["is invalid"]}),
+    (_datastream("org.hil.rm.V", description="d" * 1001), {"description": ["should be at most 1000 character(s)"]}),
+    (_datastream("org.hil.rm.V", doc="d" * 100_001), {"doc": ["should be at most 100000 character(s)"]}),
+    (_datastream("org.hil.rm.V", description=7), {"description": ["is invalid"]}),
+    (_datastream("org.hil.rm." + "V" * 120), {"interface_name": ["should be at most 128 character(s)"]}),
+    (_datastream("9" * 130), {"interface_name": ["has invalid format", "should be at most 128 character(s)"]}),
+    (_datastream(""), {"interface_name": ["can't be blank"]}),
+    (_datastream(12), {"interface_name": ["is invalid"]}),  # type: ignore[arg-type]
+    (_datastream("org.hil.rm.V", _ep("/")),
+     {"mappings": [{"endpoint": ["has invalid format", "should be at least 2 character(s)"]}]}),
+    (_datastream("org.hil.rm.V", _ep("/" + "e" * 256)), {"mappings": [{"endpoint": ["should be at most 256 character(s)"]}]}),
+    (_datastream("org.hil.rm.V", _ep("/a"), _ep("/b", expiry=-1)),
+     {"mappings": [{}, {"expiry": ["must be greater than or equal to 0"]}]}),
+    (_datastream("org.hil.rm.V", _ep("/a", database_retention_policy="use_ttl", database_retention_ttl=59)),
+     {"mappings": [{"database_retention_ttl": ["must be greater than or equal to 60"]}]}),
+    (_datastream("org.hil.rm.V", _ep("/a", database_retention_policy="use_ttl", database_retention_ttl=630_720_000)),
+     {"mappings": [{"database_retention_ttl": ["must be less than 630720000"]}]}),
+    (_datastream("org.hil.rm.V", _ep("/a", database_retention_ttl=100)),
+     {"mappings": [{"database_retention_policy": ["must be use_ttl if database_retention_ttl is set"]}]}),
+    (_datastream("org.hil.rm.V", _ep("/a", database_retention_policy="use_ttl")),
+     {"mappings": [{"database_retention_ttl": ["must be set if database_retention_policy is use_ttl"]}]}),
+    (_datastream("org.hil.rm.V", _ep("/a", doc="d" * 100_001)),
+     {"mappings": [{"doc": ["should be at most 100000 character(s)"]}]}),
+    (_datastream("org.hil.rm.V", _ep("/a", allow_unset="yes")), {"mappings": [{"allow_unset": ["is invalid"]}]}),
+    (_interface("org.hil.rm.V", mappings=[_ep("/a", reliability="sometimes")]), {"mappings": [{"reliability": ["is invalid"]}]}),
+    (_interface("org.hil.rm.V", mappings=[_ep("/a", reliability="unique")]), {"mappings": [{"reliability": ["must be blank"]}]}),
+    (_datastream("org.hil.rm.V", mappings=[]), {"mappings": ["can't be blank"]}),
+    (_datastream("org.hil.rm.V", mappings=None), {"mappings": ["is invalid"]}),
+    (_datastream("org.hil.rm.V", mappings=[_ep("/a"), "/b"]), {"mappings": ["is invalid"]}),
+    (_datastream("org.hil.rm.V", mappings=[_ep(f"/e{i}") for i in range(1025)]),
+     {"mappings": ["should have at most 1024 item(s)"]}),
+    (_interface("org.hil.rm.V", aggregation="object"), {"aggregation": ["must be individual for properties interfaces"]}),
+    # Checks guarded by the changeset's valid? do not run once another field has failed.
+    (_interface("9V", aggregation="object"), {"interface_name": ["has invalid format"]}),
+    (_datastream("org.hil.rm.V", _ep("/a"), _ep("/A"), version_minor=-1),
+     {"version_minor": ["must be greater than or equal to 0"]}),
+    (_datastream("org.hil.rm.V", _ep("/g/a", reliability="unique"), _ep("/h/b"), aggregation="object"),
+     {"mappings": ["must have the same prefix in endpoints", "contain conflicting attributes"]}),
+])
+def test_realm_management_ecto_messages(astarte: AstarteClient, doc: dict[str, Any], expected: dict[str, Any]) -> None:
+    response = astarte.realm_management("POST", "interfaces", json={"data": doc})
+    assert (response.status_code, response.json()) == (422, {"errors": expected})
+
+
+def test_realm_management_data_must_be_an_object(astarte: AstarteClient) -> None:
+    for data in ("x", [1], None, 3):
+        for method, path in (("POST", "interfaces"), ("PUT", "interfaces/org.hil.test.ServerProperties/x")):
+            response = astarte.realm_management(method, path, json={"data": data})
+            assert (response.status_code, response.json()) == (400, {"errors": {"detail": "Bad request"}}), (method, data)
+
+
+OVERLAPPING = (422, {"errors": {"detail": "Overlapping endpoints in interface mappings"}})
+
+
+@pytest.mark.parametrize("endpoints", [
+    ("/a/%{x}", "/a/b"),
+    ("/a", "/a/b"),
+    ("/a/b/c", "/a/%{x}"),
+    ("/%{x}/a", "/b/%{y}"),
+])
+def test_realm_management_overlapping_endpoints(astarte: AstarteClient, endpoints: tuple[str, ...]) -> None:
+    """Overlaps are found by the backend's endpoint automaton, after the changeset and the 409s."""
+    name = f"org.hil.rm.O{random_device_id()[:6].replace('-', 'x').replace('_', 'y')}"
+    doc = _datastream(name, *(_ep(e) for e in endpoints))
+    response = astarte.realm_management("POST", "interfaces", json={"data": doc})
+    assert (response.status_code, response.json()) == OVERLAPPING
+    assert astarte.realm_management("GET", f"interfaces/{name}").status_code == 404
+    # A changeset error wins over the overlap; a duplicate (name, major) too.
+    invalid = astarte.realm_management("POST", "interfaces", json={"data": {**doc, "version_minor": -1}})
+    assert (invalid.status_code, invalid.json()) == (422, {"errors": {"version_minor": ["must be greater than or equal to 0"]}})
+    assert astarte.realm_management("POST", "interfaces", json={"data": _datastream(name)}).status_code == 201
+    duplicate = astarte.realm_management("POST", "interfaces", json={"data": doc})
+    assert (duplicate.status_code, duplicate.json()) == (409, {"errors": {"detail": "Interface already exists"}})
+
+
+def test_realm_management_non_overlapping_endpoints_install(astarte: AstarteClient) -> None:
+    name = f"org.hil.rm.N{random_device_id()[:6].replace('-', 'x').replace('_', 'y')}"
+    doc = _datastream(name, _ep("/a/%{x}/c"), _ep("/a/b/d"), _ep("/%{y}/e/f/g"))
+    assert astarte.realm_management("POST", "interfaces", json={"data": doc}).status_code == 201
+
+
 def test_realm_management_update_and_delete(astarte: AstarteClient) -> None:
     name = "org.hil.rm.Updatable"
     assert astarte.realm_management("POST", "interfaces", json={"data": _interface(name)}).status_code == 201
@@ -272,6 +390,12 @@ def test_realm_management_update_and_delete(astarte: AstarteClient) -> None:
     cases = [
         (_interface(name, minor=1), 409, "Interface minor version was not increased"),
         (_interface(name, minor=2, ownership="device"), 409, "Invalid update"),
+        # engine.ex compares the descriptor before the minor version, and overlaps come last.
+        (_interface(name, minor=1, ownership="device"), 409, "Invalid update"),
+        (_interface(name, minor=1, mappings=[{"endpoint": "/a", "type": "integer"}, {"endpoint": "/a/b", "type": "integer"}]),
+         409, "Interface minor version was not increased"),
+        (_interface(name, minor=2, mappings=[{"endpoint": "/a", "type": "integer"}, {"endpoint": "/a/b", "type": "integer"}]),
+         422, "Overlapping endpoints in interface mappings"),
         (_interface(name, minor=2, mappings=[{"endpoint": "/b", "type": "integer"}]), 409,
          "Interface update has missing endpoints"),
         (_interface(name, minor=2, mappings=[{"endpoint": "/a", "type": "double"}]), 409,

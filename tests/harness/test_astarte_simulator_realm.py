@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 import re
 import struct
 import threading
@@ -298,6 +299,25 @@ def test_appengine_auth(astarte: AstarteClient) -> None:
         assert client.patch(path, json={"data": {}}).status_code == 403
     with astarte.http(token=astarte.mint_token({"a_pa": [".*::.*"]})) as client:
         assert client.get(path).status_code == 403
+
+
+def test_device_patch_needs_the_merge_patch_content_type(astarte: AstarteClient) -> None:
+    """DeviceStatusController.update applies the patch only for exactly application/merge-patch+json,
+    and checks it before looking the device up; nothing else changes the device."""
+    device = astarte.register_device()
+    path = f"devices/{device.device_id}"
+    body = json.dumps({"data": {"aliases": {"name": "patched"}}}).encode()
+    bad_request = (400, {"errors": {"detail": "Bad request"}})
+    for content_type in ("application/json", "application/merge-patch+json; charset=utf-8", "text/plain", None):
+        headers = {"Content-Type": content_type} if content_type else {}
+        refused = astarte.appengine("PATCH", path, content=body, headers=headers)
+        assert (refused.status_code, refused.json()) == bad_request, content_type
+    unknown = astarte.appengine("PATCH", f"devices/{random_device_id()}", content=body,
+                                headers={"Content-Type": "application/json"})
+    assert (unknown.status_code, unknown.json()) == bad_request
+    assert astarte.appengine("GET", path).json()["data"]["aliases"] == {}
+    patched = astarte.appengine("PATCH", path, content=body, headers={"Content-Type": "application/merge-patch+json"})
+    assert patched.status_code == 200 and patched.json()["data"]["aliases"] == {"name": "patched"}
 
 
 @pytest.mark.requirement("ASTARTE-MQTT-EMPTYCACHE-03", "ASTARTE-MQTT-PURGE-01", "ASTARTE-MQTT-PURGE-02")
