@@ -28,14 +28,19 @@ def run(args: argparse.Namespace) -> int:
     from harness.fuzzing.astarte_sdk import offline_device, sdk_label
     from harness.fuzzing.properties import PROPERTIES, Disagreement
 
+    from harness.fuzzing.session_driver import SESSION_MODEL, SESSION_MODEL_GRPC
+
     capsule = read_capsule(args.file)
+    sessions = (SESSION_MODEL, SESSION_MODEL_GRPC)
     check = PROPERTIES.get(capsule.property)
-    if check is None:
-        known = ", ".join(sorted(PROPERTIES))
+    if check is None and capsule.property not in sessions:
+        known = ", ".join(sorted([*PROPERTIES, *sessions]))
         raise ConfigError(f"unknown property {capsule.property!r} (this hil replays: {known})", source=args.file)
     print(f"replaying {capsule.property} [{capsule.requirement}] recorded with {capsule.sdk}, now {sdk_label()}")
     try:
-        if check.needs:
+        if check is None:
+            _replay_session_on_target(args, capsule.property == SESSION_MODEL_GRPC, capsule.example)
+        elif check.needs:
             _replay_on_target(args, check, capsule.example)
         else:
             with offline_device() as device:
@@ -78,6 +83,31 @@ def _replay_on_target(args: argparse.Namespace, check: Any, example: dict[str, A
                 check.run(device, example)
             finally:
                 device.close()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        target.close()
+
+
+def _replay_session_on_target(args: argparse.Namespace, over_hub: bool, example: dict[str, Any]) -> None:
+    """Property 5: the recorded steps on a fresh ``DeviceMqtt`` session on ``--target``, or a
+    ``DeviceGrpc`` session on the target's Message Hub, the realm checked after each step."""
+    import os
+
+    from harness.fuzzing.session_driver import HubSessionDriver, SessionDriver, replay_session
+    from harness.targets import resolve_target
+
+    target = resolve_target(args.target, args.bench)
+    saved = dict(os.environ)
+    try:
+        target.require("astarte.pairing", "astarte.appengine", *(("astarte.message-hub",) if over_hub else ()))
+        os.environ.update(target.pki.trust_environment())
+        astarte = target.component("astarte").client
+        if over_hub:
+            hub = target.component("message_hub").sim
+            replay_session(lambda: HubSessionDriver(astarte, hub), example)
+        else:
+            replay_session(lambda: SessionDriver(astarte), example)
     finally:
         os.environ.clear()
         os.environ.update(saved)

@@ -6,10 +6,19 @@ import json
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from fixtures.fuzzing import BUDGET_RUN_EXAMPLES, FIRST_RUN_EXAMPLES, FuzzStats, budget_runs, fuzz_check, run_property
+from fixtures.fuzzing import (
+    BUDGET_RUN_EXAMPLES,
+    FIRST_RUN_EXAMPLES,
+    FuzzStats,
+    budget_runs,
+    fuzz_check,
+    run_machine,
+    run_property,
+)
 from harness.fuzzing.properties import Disagreement
 
 
@@ -62,3 +71,41 @@ def test_a_finding_found_in_every_run_is_one_capsule(tmp_path: Path, monkeypatch
     assert stats["runs"] > 1 and stats["findings"] == [str(capsules[0])]
     capsule = json.loads(capsules[0].read_text())
     assert capsule["example"] == {"n": 10} and isinstance(capsule["seed"], int)
+
+
+class Counter(RuleBasedStateMachine):
+    """A toy session: the 'model' disagrees once three steps have been taken."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.steps: list[int] = []
+
+    @rule(n=st.integers(0, 9))
+    def step(self, n: int) -> None:
+        self.steps.append(n)
+
+    @invariant()
+    def agrees(self) -> None:
+        fuzz_check(self._check)
+
+    def _check(self) -> list[str]:
+        if len(self.steps) >= 3:
+            raise Disagreement(property="toy-session", direction="diverges-from-model", requirement="TOY-02",
+                               example={"steps": list(self.steps)}, oracle={}, observed={}, known=None)
+        return ["TOY-02"]
+
+
+def test_a_state_machine_finding_becomes_a_capsule_with_its_shrunk_steps(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HIL_FUZZ_SECONDS", "1")
+    monkeypatch.setenv("HIL_FUZZ_FINDINGS_DIR", str(tmp_path / "findings"))
+    monkeypatch.setenv("HIL_FUZZ_STATS_DIR", str(tmp_path / "stats"))
+    with pytest.raises(Disagreement):
+        run_machine(Counter, property_name="toy-session", nodeid="toy-session", bounds=settings(max_examples=5))
+    capsules = sorted((tmp_path / "findings").glob("*.json"))
+    assert len(capsules) == 1, capsules
+    capsule = json.loads(capsules[0].read_text())
+    assert capsule["property"] == "toy-session" and capsule["example"] == {"steps": [0, 0, 0]}
+    assert isinstance(capsule["seed"], int)
+    stats = json.loads((tmp_path / "stats" / "toy-session.json").read_text())
+    assert stats["findings"] == [str(capsules[0])] and stats["requirements"]["TOY-02"] > 0

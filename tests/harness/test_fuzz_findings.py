@@ -101,3 +101,33 @@ def test_replay_of_a_non_capsule_is_one_line(tmp_path: Path, capsys: pytest.Capt
     unknown = write_capsule(_capsule(property="no-such-property"), tmp_path)
     assert main(["replay", str(unknown)]) == 2
     assert "unknown property 'no-such-property'" in capsys.readouterr().err
+
+
+def _session_capsule(steps: list[dict[str, object]]) -> Capsule:
+    return Capsule(property="session-model", requirement="ASTARTE-MQTT-PROPERTIES-06",
+                   direction="diverges-from-model", sdk="astarte-device-sdk==0.14.0", summary="s",
+                   example={"steps": steps})
+
+
+def test_replay_runs_a_session_sequence_on_the_target(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Property 5's capsules hold steps, not one call: the falsy-property finding reproduces, a
+    truthy value does not."""
+    def steps(value: int) -> list[dict[str, object]]:
+        return [{"step": "connect", "args": {}}, {"step": "set_property", "args": {"path": "/integer", "value": value}},
+                {"step": "restart_application", "args": {}}]
+
+    forgets = write_capsule(_session_capsule(steps(0)), tmp_path)
+    keeps = write_capsule(_session_capsule(steps(5)), tmp_path)
+    assert main(["replay", str(forgets)]) == 1
+    out = capsys.readouterr().out
+    assert "reproduced: SDK diverges from model [ASTARTE-MQTT-PROPERTIES-06]" in out
+    assert "/integer is unset in the realm, 0 in the model" in out
+    assert main(["replay", str(keeps)]) == 0
+    assert "not reproduced" in capsys.readouterr().out
+
+
+def test_a_session_capsule_with_an_unknown_step_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write_capsule(_session_capsule([{"step": "explode", "args": {}}]), tmp_path)
+    assert main(["replay", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown session step 'explode'" in err
