@@ -43,8 +43,8 @@ def _introspection(payload_hex: str) -> list[str]:
 
 @pytest.mark.requirement("ASTARTE-MQTT-CONNECT-01", "ASTARTE-MQTT-INTROSPECTION-01", "ASTARTE-MQTT-INTROSPECTION-02",
                          "ASTARTE-MQTT-INTROSPECTION-04", "ASTARTE-MQTT-EMPTYCACHE-01", "ASTARTE-MQTT-EMPTYCACHE-02",
-                         "ASTARTE-MQTT-SESSION-02", "ASTARTE-MQTT-QOS-03", "ASTARTE-MQTT-PURGE-05",
-                         "ASTARTE-MQTT-CONNECT-04", "ASTARTE-MQTT-TLS-02")
+                         "ASTARTE-MQTT-SESSION-02", "ASTARTE-MQTT-QOS-03", "ASTARTE-MQTT-CONNECT-04",
+                         "ASTARTE-MQTT-TLS-02")
 def test_first_connection_declares_the_introspection_then_resyncs(astarte: AstarteClient,
                                                                   mqtt_device: Any) -> None:
     device = mqtt_device(*ALL_INTERFACES)
@@ -83,7 +83,7 @@ def test_every_connection_repeats_the_setup_and_disconnect_is_seen(astarte: Asta
     assert _status(astarte, device.device_id)["connected"] is True
 
 
-@pytest.mark.requirement("ASTARTE-MQTT-INTROSPECTION-07", "ASTARTE-MQTT-DELIVERY-01", "ASTARTE-APPENGINE-DEVICE-05")
+@pytest.mark.requirement("ASTARTE-MQTT-INTROSPECTION-07", "ASTARTE-APPENGINE-DEVICE-05")
 def test_interfaces_added_and_removed_while_connected(astarte: AstarteClient, mqtt_device: Any,
                                                       realm_log: RealmLog) -> None:
     device = mqtt_device("org.hil.test.DeviceDatastream")

@@ -155,7 +155,7 @@ def test_object_reads(astarte: AstarteClient, raw_device: Callable[..., RawDevic
     assert _values(astarte, device, "org.hil.test.DeviceAggregate")[1]["data"]["s1"][0]["integer"] == 7
 
 
-@pytest.mark.requirement("ASTARTE-APPENGINE-READ-03", "ASTARTE-MQTT-PURGE-04")
+@pytest.mark.requirement("ASTARTE-APPENGINE-READ-03", "ASTARTE-MQTT-PURGE-04", "ASTARTE-MQTT-PURGE-05")
 def test_device_properties_and_purge(astarte: AstarteClient, raw_device: Callable[..., RawDevice]) -> None:
     device = raw_device()
     device.send("/org.hil.test.DeviceProperties/integer", v(BsonValue.int32(5)))
