@@ -95,8 +95,10 @@ def _accepts(id: str, rule: str, reason: str, prop: str = _IFACE) -> KnownFindin
 _WIRE_GRPC = "send-wire-grpc"
 
 
-def _wire(id: str, rule: str, reason: str, prop: str = _WIRE) -> KnownFinding:
-    return KnownFinding(id, prop, _NONCONFORMING, rule, reason, rule=rule)
+def _wire(id: str, rule: str, reason: str, prop: str = _WIRE, *, requirement: str | None = None) -> KnownFinding:
+    """A nonconforming message; ``requirement`` when the SDK's fault is another rule than the
+    one the wire breaks (a value it should have refused, sent in a type Astarte never reads)."""
+    return KnownFinding(id, prop, _NONCONFORMING, requirement or rule, reason, rule=rule)
 
 
 #: Why the hub adds no size check of its own (what makes the gRPC findings the SDK's too).
@@ -111,7 +113,8 @@ KNOWN_FINDINGS: Final[tuple[KnownFinding, ...]] = (
     _accepts("iface-name-not-qualified", "ASTARTE-IFACE-NAME-04",
              "a single-label name such as 'Values' passes the SDK regex; 030-interface.md: 'Values will not be accepted'"),
     _accepts("iface-negative-version", "ASTARTE-IFACE-VERSION-01",
-             "versions are only checked with isinstance(int): negative numbers and JSON booleans pass (schema: integer, minimum 0)"),
+             "versions are only checked with isinstance(int): negative numbers and JSON booleans pass (interface.ex "
+             "changeset: an integer greater than or equal to 0)"),
     _accepts("iface-long-description", "ASTARTE-IFACE-TEXT-01",
              "description/doc lengths are not checked (description at most 1000 characters, doc 100000)"),
     _accepts("iface-too-many-mappings", "ASTARTE-IFACE-MAPPINGS-01",
@@ -166,8 +169,9 @@ KNOWN_FINDINGS: Final[tuple[KnownFinding, ...]] = (
         feature=_non_identifier_parameter),
     KnownFinding(
         "send-refuses-partial-objects", _SEND, _REJECTS, "ASTARTE-PAYLOAD-OBJECT-03",
-        "send_aggregate demands every mapping; 030-interface.md: 'a device can send any subset of an interface's "
-        "mappings', only required: true mappings must be present",
+        "send_aggregate demands every mapping; Astarte v1.2.0's data updater checks only the keys sent "
+        "(impl.ex validate_value_type walks the object) and stores a partial object, and 030-interface.md "
+        "says so from v1.4 on (#1862): any subset of the mappings, only required: true ones must be present",
         feature=_partial_object),
     KnownFinding(
         "send-refuses-depth-one-objects", _SEND, _REJECTS, "ASTARTE-PAYLOAD-PATH-02",
@@ -188,8 +192,9 @@ KNOWN_FINDINGS: Final[tuple[KnownFinding, ...]] = (
           "py-bson writes every int that fits 32 bits as int32 (0x10), so longinteger 0 travels as int32; "
           "080-mqtt-v1-protocol.md maps longinteger to int64 (0x12). Astarte v1.2.0 tolerates it"),
     _wire("wire-longinteger-overflow-as-uint64", "ASTARTE-PAYLOAD-BSON-01",
-          "a longinteger of 2**63 or more is not refused: py-bson writes it as BSON 0x11 (uint64/timestamp), "
-          "a type Astarte payloads never carry; the realm answers undecodable_bson_payload and disconnects"),
+          "a longinteger of 2**63 or more is not refused (030-interface.md: signed 64-bit): py-bson writes it "
+          "as BSON 0x11 (uint64/timestamp), a type Astarte payloads never carry; the realm answers "
+          "undecodable_bson_payload and disconnects", requirement="ASTARTE-PAYLOAD-LONGINTEGER-02"),
     _wire("wire-unset-without-allow-unset", "ASTARTE-PAYLOAD-UNSET-03",
           "unset_property never checks allow_unset and publishes an empty payload on a mapping without it"),
     _wire("wire-oversized-string", "ASTARTE-PAYLOAD-STRING-02", "strings over 65536 bytes are published"),
