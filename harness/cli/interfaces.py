@@ -42,7 +42,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         default=Profile.SPEC.value,
         help="spec: every rule of the specification (default); server: only what Astarte v1.2.0 rejects",
     )
-    validate.add_argument("--strict", action="store_true", help="also report SHOULD-level advice as violations")
+    validate.add_argument("--strict", action="store_true",
+                          help="count SHOULD-level advice (always shown) as violations")
     validate.set_defaults(func=run_validate)
 
 
@@ -53,15 +54,19 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 
 def run_validate(args: argparse.Namespace) -> int:
-    lines = validate_files(args.files, profile=Profile(args.profile), strict=args.strict)
-    for line in lines:
+    violations, advice = validate_files(args.files, profile=Profile(args.profile))
+    for line in violations:
         print(line)
-    return 1 if lines else 0
+    # SHOULD-level advice is shown either way; only --strict makes it fail the files.
+    for line in advice:
+        print(line if args.strict else f"advice: {line}")
+    return 1 if violations or (args.strict and advice) else 0
 
 
-def validate_files(paths: Iterable[Path], *, profile: Profile = Profile.SPEC, strict: bool = False) -> list[str]:
-    """Violation lines (``FILE: JSON_PATH: RULE_ID: message``) for all files; empty = all valid."""
+def validate_files(paths: Iterable[Path], *, profile: Profile = Profile.SPEC) -> tuple[list[str], list[str]]:
+    """Violation lines and SHOULD-level advice lines (``FILE: JSON_PATH: RULE_ID: message``)."""
     lines: list[str] = []
+    advice: list[str] = []
     names: list[tuple[Path, str]] = []
     for path in _expand(paths):
         try:
@@ -69,10 +74,8 @@ def validate_files(paths: Iterable[Path], *, profile: Profile = Profile.SPEC, st
         except InvalidInterface as exc:
             lines += [_line(path, v) for v in exc.violations]
             continue
-        violations = validate_interface(doc, profile=profile)
-        if strict:
-            violations += interface_advisories(doc)
-        lines += [_line(path, v) for v in violations]
+        lines += [_line(path, v) for v in validate_interface(doc, profile=profile)]
+        advice += [_line(path, v) for v in interface_advisories(doc)]
         name = doc.get("interface_name") if isinstance(doc, dict) else None
         if isinstance(name, str):
             for other_path, other in names:
@@ -80,7 +83,7 @@ def validate_files(paths: Iterable[Path], *, profile: Profile = Profile.SPEC, st
                     message = f"{name!r} collides with {other!r} in {other_path} (case or hyphens only)"
                     lines.append(_line(path, Violation("ASTARTE-IFACE-NAME-05", "$.interface_name", message)))
             names.append((path, name))
-    return lines
+    return lines, advice
 
 
 def _expand(paths: Iterable[Path]) -> list[Path]:

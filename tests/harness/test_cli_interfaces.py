@@ -95,10 +95,14 @@ def test_profile_and_strict_options(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert run(["interfaces", "validate", "--profile", "server", str(path)]) == 0
     flat = write(tmp_path / "flat.json", {**valid_doc(), "aggregation": "object"} | {
         "mappings": [{"endpoint": "/x", "type": "integer"}]})
-    assert run(["interfaces", "validate", str(flat)]) == 0
     capsys.readouterr()
+    assert run(["interfaces", "validate", str(flat)]) == 0
+    # SHOULD-level advice is shown without --strict, marked as advice; --strict makes it fail.
+    advice = capsys.readouterr().out.splitlines()
+    assert len(advice) == 1 and advice[0].startswith("advice: ") and "ASTARTE-IFACE-OBJECT-03" in advice[0]
     assert run(["interfaces", "validate", "--strict", str(flat)]) == 1
-    assert "ASTARTE-IFACE-OBJECT-03" in capsys.readouterr().out
+    strict = capsys.readouterr().out
+    assert "ASTARTE-IFACE-OBJECT-03" in strict and "advice:" not in strict
 
 
 @pytest.mark.parametrize(
