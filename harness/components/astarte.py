@@ -16,7 +16,7 @@ import sys
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -49,7 +49,7 @@ class RegisteredDevice:
     """A device registered through Pairing: what an SDK needs to pair (with the client's URLs)."""
 
     device_id: str
-    credentials_secret: str
+    credentials_secret: str = field(repr=False)  # never in a log, an assertion message or a report
 
 
 class AstarteClient:

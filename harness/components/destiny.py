@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 from uuid import UUID
@@ -44,7 +44,7 @@ class DestinyRobot:
     """A robot registered on the simulator: what a RobotClient needs."""
 
     client_id: UUID
-    secret: str
+    secret: str = field(repr=False)  # never in a log, an assertion message or a report
     name: str
 
 

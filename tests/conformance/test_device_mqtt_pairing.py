@@ -146,7 +146,9 @@ _CHILD = """
 import sys, warnings
 warnings.simplefilter("ignore")
 from astarte.device import DeviceMqtt
-device_id, realm, secret, url, persistency = sys.argv[1:6]
+import os
+device_id, realm, url, persistency = sys.argv[1:5]
+secret = os.environ["HIL_CREDENTIALS_SECRET"]  # not on argv, where any local user could read it
 device = DeviceMqtt(device_id, realm, secret, url, persistency)
 device.set_events_callbacks(on_connected=lambda _d: print("connected", flush=True))
 device.connect()
@@ -164,14 +166,15 @@ def test_broker_certificate_is_verified(astarte: AstarteClient, astarte_device: 
     registered = astarte_device()
     env = {k: v for k, v in os.environ.items() if k not in TRUST_VARIABLES}
     env["REQUESTS_CA_BUNDLE"] = hil_pki.trust_environment()["REQUESTS_CA_BUNDLE"]
+    env["HIL_CREDENTIALS_SECRET"] = registered.credentials_secret
     log = MqttSession(hil_broker.admin_endpoint, hil_broker.admin_identity)
     assert log.connect().accepted
     child: subprocess.Popen[str] | None = None
     try:
         assert log.subscribe("$SYS/broker/log/#", 2) == ["Granted QoS 2"]
         child = subprocess.Popen(
-            [sys.executable, "-c", _CHILD, registered.device_id, astarte.realm, registered.credentials_secret,
-             astarte.pairing_base_url, str(registered.persistency_dir)],
+            [sys.executable, "-c", _CHILD, registered.device_id, astarte.realm, astarte.pairing_base_url,
+             str(registered.persistency_dir)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
         assert child.stdout is not None and child.stdout.readline().strip() == "connecting"
         alert = log.wait_for_message(lambda m: b"unknown ca" in m.payload, timeout=10)

@@ -151,6 +151,14 @@ def test_a_finding_marker_without_reason_is_refused(pytester):
     result.stderr.fnmatch_lines(["*finding marker needs (requirement, reason=..., sdk=...)*"])
 
 
+def test_a_requirement_marker_without_ids_is_refused(pytester):
+    """An empty marker would list a check in the report under no requirement at all."""
+    pytester.makepyfile(test_bad="import pytest\n\n@pytest.mark.requirement()\ndef test_x():\n    pass\n")
+    result = run_child(pytester)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*requirement marker needs at least one requirement id*"])
+
+
 def test_an_unknown_target_is_one_line_with_a_suggestion(pytester):
     pytester.makepyfile(test_x="def test_x():\n    pass\n")
     result = run_child(pytester, "--hil-target=simm")
