@@ -24,6 +24,7 @@ import httpx
 
 from harness.astarte_jwt import mint_realm_token
 from harness.components import component
+from harness.errors import TargetError
 from harness.services.backends import make_backend
 from harness.services.base import ServiceSpec
 from harness.services.readiness import AllOf, HttpStatus, LogLine
@@ -131,10 +132,32 @@ class AstarteClient:
         """``device_error`` events (waits up to ``timeout`` s for ``min_count`` of them)."""
         return self._listing("errors", device_id, min_count, timeout)
 
-    def device_messages(self, device_id: str | None = None, *, min_count: int = 0,
-                        timeout: float = 0.0) -> list[dict[str, Any]]:
-        """Raw device messages the realm received: ``topic``, ``qos``, ``payload_hex``, ..."""
-        return self._listing("messages", device_id, min_count, timeout)
+    def device_messages(self, device_id: str | None = None, *, since: int = 0, min_count: int = 0,
+                        timeout: float = 0.0, gaps_ok: bool = False) -> list[dict[str, Any]]:
+        """Raw device messages the realm received (``topic``, ``qos``, ``payload_hex``, ...), from
+        number ``since`` on (numbered from 0, per device); waits up to ``timeout`` s until at least
+        ``min_count`` of them are there.
+
+        Raises :class:`TargetError` when some asked for were dropped (the simulated realm keeps the
+        latest 20,000): an index into a shorter list than the caller believes would be a lie. A
+        caller that only follows the latest events passes ``gaps_ok`` and gets what is kept.
+        """
+        params: dict[str, Any] = {"since": since, "min_count": min_count, "timeout": timeout}
+        if device_id is not None:
+            params["device_id"] = device_id
+        answer = self._control("GET", "messages", params=params).json()
+        first = int(answer.get("first", since))
+        if first > since and not gaps_ok:
+            raise TargetError("astarte", f"the realm no longer keeps messages {since}..{first - 1} of "
+                                         f"{device_id or 'its devices'}: read them sooner (pass since=)")
+        return list(answer["data"])
+
+    def message_count(self, device_id: str | None = None) -> int:
+        """How many messages the realm has received (from ``device_id``): the ``since`` of the next."""
+        params: dict[str, Any] = {"since": 2**62}
+        if device_id is not None:
+            params["device_id"] = device_id
+        return int(self._control("GET", "messages", params=params).json()["total"])
 
     def disconnections(self, device_id: str | None = None, *, min_count: int = 0,
                        timeout: float = 0.0) -> list[dict[str, Any]]:
@@ -171,15 +194,17 @@ class AstarteClient:
 
     def wait_for_message(self, device_id: str, topic_suffix: str, *, timeout: float = 5.0) -> dict[str, Any] | None:
         """The first raw message of ``device_id`` whose topic ends with ``topic_suffix``, or None."""
-        count = 1
+        deadline = time.monotonic() + timeout
+        since = 0
         while True:
-            messages = self.device_messages(device_id, min_count=count, timeout=timeout)
+            remaining = max(deadline - time.monotonic(), 0.0)
+            messages = self.device_messages(device_id, since=since, min_count=1, timeout=remaining)
             for message in messages:
                 if message["topic"].endswith(topic_suffix):
                     return message
-            if len(messages) < count:
+            if not messages:
                 return None
-            count = len(messages) + 1
+            since += len(messages)
 
     def wait_for_introspection(self, device_id: str, interface: str, *, timeout: float = 5.0) -> bool:
         """True once the realm has handled an introspection of ``device_id`` naming ``interface``.
@@ -188,9 +213,14 @@ class AstarteClient:
         realm has processed it; AppEngine answers 404 for an interface until it has.
         """
         topic = f"{self.realm}/{device_id}"
-        count = 1
+        deadline = time.monotonic() + timeout
+        since = 0
         while True:
-            messages = self.device_messages(device_id, min_count=count, timeout=timeout)
+            remaining = max(deadline - time.monotonic(), 0.0)
+            messages = self.device_messages(device_id, since=since, min_count=1, timeout=remaining)
+            if not messages:
+                return False
+            since += len(messages)
             # Only the latest introspection counts: an earlier one may name an interface that a
             # later one (a detached node's) has dropped.
             latest = [m for m in messages if m["topic"] == topic][-1:]
@@ -198,9 +228,6 @@ class AstarteClient:
                 names = bytes.fromhex(latest[0]["payload_hex"]).decode("ascii", "replace").split(";")
                 if any(entry.split(":", 1)[0] == interface for entry in names):
                     return True
-            if len(messages) < count:
-                return False
-            count = len(messages) + 1
 
     def reset(self, devices: Sequence[str] | None = None) -> None:
         """Forget devices, data and events; installed interfaces stay.

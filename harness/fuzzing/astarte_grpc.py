@@ -67,6 +67,7 @@ class ConnectedGrpcDevice(ConnectedDevice):
         self._drops = 0
         self._http: Any = None
         self.last_timing: AttemptTiming | None = None
+        self._start_following_realm_log()
         self.device: Any = self._new_sdk_device()
 
     def _new_sdk_device(self) -> Any:
@@ -133,16 +134,16 @@ class ConnectedGrpcDevice(ConnectedDevice):
 
         root = self.base.rstrip("/")
         deadline = time.monotonic() + timeout
+        self._follow_realm_log()
         while True:
             want = set(filter(None, str(self.hub.state()["device"]["introspection"]).split(";")))
-            messages = self.astarte.device_messages(self.device_id)
-            shown = [m for m in messages if m["topic"] == root]
-            if shown and set(filter(None, bytes.fromhex(shown[-1]["payload_hex"]).decode("ascii", "replace").split(";"))) == want:
+            shown = self._latest.get(root)
+            if shown and set(filter(None, bytes.fromhex(shown["payload_hex"]).decode("ascii", "replace").split(";"))) == want:
                 return
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise TargetError("message_hub", f"the realm never received the hub's introspection {sorted(want)}")
-            self.astarte.device_messages(self.device_id, min_count=len(messages) + 1, timeout=min(remaining, 1.0))
+            self._follow_realm_log(timeout=min(remaining, 1.0))
 
     # -- data ----------------------------------------------------------------------------------
     def _published(self) -> int:
@@ -168,12 +169,11 @@ class ConnectedGrpcDevice(ConnectedDevice):
 
     def _held(self, request: SendRequest) -> WireMessage | None:
         """The realm's latest message on ``request``'s topic (what an unchanged property still is)."""
-        topic = f"{self.base}{request.interface}{request.path}"
-        for message in reversed(self.astarte.device_messages(self.device_id)):
-            if message["topic"] == topic:
-                return WireMessage(request.interface, request.path, int(message["qos"]),
-                                   bytes.fromhex(message["payload_hex"]))
-        return None
+        self._follow_realm_log()
+        message = self._latest.get(f"{self.base}{request.interface}{request.path}")
+        if message is None:
+            return None
+        return WireMessage(request.interface, request.path, int(message["qos"]), bytes.fromhex(message["payload_hex"]))
 
     def recover_if_disconnected(self, disconnections_before: int, *, expect: bool,
                                 poisoned: SendRequest | None = None, dropped: bool = False,
@@ -207,13 +207,11 @@ class ConnectedGrpcDevice(ConnectedDevice):
         """
         from harness.errors import TargetError
 
-        start_topic, end_suffix = f"{self.base}control/emptyCache", "/control/producer/properties"
         while True:
             before = self.hub.state()["device"]
-            messages = self.astarte.device_messages(self.device_id)
-            starts = [i for i, m in enumerate(messages) if m["topic"] == start_topic]
-            if starts and before["mqtt_connected"] and any(m["topic"].endswith(end_suffix) for m in messages[starts[-1]:]):
-                since = messages[starts[-1]]["timestamp_ms"]
+            self._follow_realm_log()
+            if self._setup_start is not None and before["mqtt_connected"] and self._setup_done:
+                since = self._setup_start
                 kicked = any(d["timestamp_ms"] >= since for d in self.astarte.disconnections(self.device_id))
                 after = self.hub.state()["device"]
                 if not kicked and after["mqtt_connected"] and after["sessions"] == before["sessions"]:
@@ -222,7 +220,12 @@ class ConnectedGrpcDevice(ConnectedDevice):
             if remaining <= 0:
                 raise TargetError("message_hub", "the hub device keeps being disconnected after its session setup")
             # something is still to happen: the hub's next message (its next session's set-up)
-            self.astarte.device_messages(self.device_id, min_count=len(messages) + 1, timeout=min(remaining, 1.0))
+            self._follow_realm_log(timeout=min(remaining, 1.0))
+
+    def _session_start_topic(self) -> str:
+        """A hub session opens with ``control/emptyCache``; its introspection is also republished
+        whenever a node changes it."""
+        return f"{self.base}control/emptyCache"
 
     def close(self) -> None:
         if self._http is not None:

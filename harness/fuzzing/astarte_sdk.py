@@ -237,6 +237,7 @@ class ConnectedDevice:
         self.base = f"{astarte.realm}/{self.device_id}/"
         self._http: Any = None  # one AppEngine client for all read-backs (no TLS handshake per read)
         self.last_timing: AttemptTiming | None = None
+        self._start_following_realm_log()
         self.device: Any = self._new_sdk_device()
 
     def _new_sdk_device(self) -> Any:
@@ -295,15 +296,15 @@ class ConnectedDevice:
         if not self._connected.wait(timeout):
             raise TargetError("astarte", f"the SDK did not connect within {timeout:.0f} s")
         root = self.base.rstrip("/")
-        count = mark + 1
+        since, topics = mark, []
         while True:
-            messages = self.astarte.device_messages(self.device_id, min_count=count, timeout=timeout)
-            topics = [m["topic"] for m in messages[mark:]]
+            messages = self.astarte.device_messages(self.device_id, since=since, min_count=1, timeout=timeout)
+            if not messages:
+                raise TargetError("astarte", "the realm never saw a whole session setup (introspection .. producer/properties)")
+            since += len(messages)
+            topics += [m["topic"] for m in messages]
             if root in topics and any(t.endswith("/control/producer/properties") for t in topics[topics.index(root):]):
                 return
-            if len(messages) < count:
-                raise TargetError("astarte", "the realm never saw a whole session setup (introspection .. producer/properties)")
-            count = len(messages) + 1
 
     def drop_count(self) -> int:
         """How many sessions the SDK has seen end (its on_disconnected callbacks)."""
@@ -352,18 +353,18 @@ class ConnectedDevice:
 
         if not self.device.is_connected():
             return
-        root, count = self.base.rstrip("/"), mark + 1
+        root, since = self.base.rstrip("/"), mark
         while True:
-            messages = self.astarte.device_messages(self.device_id, min_count=count, timeout=timeout)
-            if any(m["topic"] == root for m in messages[mark:]):
-                return
-            if len(messages) < count:
+            messages = self.astarte.device_messages(self.device_id, since=since, min_count=1, timeout=timeout)
+            if not messages:
                 raise TargetError("astarte", "the realm never saw the device's new introspection")
-            count = len(messages) + 1
+            if any(m["topic"] == root for m in messages):
+                return
+            since += len(messages)
 
     # -- data ----------------------------------------------------------------------------------
     def message_count(self) -> int:
-        return len(self.astarte.device_messages(self.device_id))
+        return self.astarte.message_count(self.device_id)
 
     def disconnection_count(self) -> int:
         return len(self.astarte.disconnections(self.device_id))
@@ -389,21 +390,21 @@ class ConnectedDevice:
     def wait_wire(self, request: SendRequest, before: int, *, timeout: float = 5.0) -> WireMessage | None:
         """The first message on ``request``'s topic after the realm's ``before``-th, or None."""
         topic = f"{self.base}{request.interface}{request.path}"
-        seen = before
+        since = before
         drops = self.drop_count()
         deadline = time.monotonic() + timeout
         while True:
             # Long-poll in short slices: when the broker drops the session the message is lost,
             # and there is no point in waiting the whole timeout for it.
             slice_s = min(0.5, max(deadline - time.monotonic(), 0.0))
-            messages = self.astarte.device_messages(self.device_id, min_count=seen + 1, timeout=slice_s)
-            for message in messages[before:]:
+            messages = self.astarte.device_messages(self.device_id, since=since, min_count=1, timeout=slice_s)
+            for message in messages:
                 if message["topic"] == topic:
                     return WireMessage(request.interface, request.path, int(message["qos"]),
                                        bytes.fromhex(message["payload_hex"]))
-            if len(messages) <= seen and (time.monotonic() >= deadline or self.drop_count() > drops):
+            if not messages and (time.monotonic() >= deadline or self.drop_count() > drops):
                 return None
-            seen = max(seen, len(messages))
+            since += len(messages)
 
     def recover_if_disconnected(self, disconnections_before: int, *, expect: bool,
                                 poisoned: SendRequest | None = None, dropped: bool = False,
@@ -475,25 +476,52 @@ class ConnectedDevice:
         """
         from harness.errors import TargetError
 
-        root = self.base.rstrip("/")
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not self._connected.wait(remaining):
                 raise TargetError("astarte", "the device keeps being disconnected after its session setup")
             with self._events:
                 session = (self._sessions, self._drops)
-            messages = self.astarte.device_messages(self.device_id)
-            starts = [i for i, m in enumerate(messages) if m["topic"] == root]
-            if starts and any(m["topic"].endswith("/control/producer/properties") for m in messages[starts[-1]:]):
-                since = messages[starts[-1]]["timestamp_ms"]
+            self._follow_realm_log()
+            if self._setup_start is not None and self._setup_done:
+                since = self._setup_start
                 kicked = any(d["timestamp_ms"] >= since for d in self.astarte.disconnections(self.device_id))
                 with self._events:
                     same = session == (self._sessions, self._drops)
                 if same and not kicked:
                     return
             # something is still to happen: the next message of the device (or the deadline)
-            self.astarte.device_messages(self.device_id, min_count=len(messages) + 1,
-                                         timeout=max(min(deadline - time.monotonic(), 5.0), 0.0))
+            self._follow_realm_log(timeout=max(min(deadline - time.monotonic(), 5.0), 0.0))
+
+    # -- the realm's log of this device, read once ---------------------------------------------
+    def _start_following_realm_log(self) -> None:
+        self._log_since = 0
+        self._latest: dict[str, dict[str, Any]] = {}  # topic -> the realm's latest message on it
+        self._setup_start: int | None = None  # when the latest session setup began (ms)
+        self._setup_done = False  # whether that setup's last message, producer/properties, came
+
+    def _session_start_topic(self) -> str:
+        """The message that opens a session setup: the introspection (also sent on add/remove)."""
+        return self.base.rstrip("/")
+
+    def _follow_realm_log(self, timeout: float = 0.0) -> int:
+        """Read the realm's new messages of this device (waiting up to ``timeout`` for one).
+
+        Only new messages are read, however long the run (the realm keeps the latest 20,000 of
+        all devices; older ones no longer matter here). Returns how many arrived.
+        """
+        messages = self.astarte.device_messages(self.device_id, since=self._log_since, min_count=1,
+                                                timeout=timeout, gaps_ok=True)
+        self._log_since += len(messages)
+        start = self._session_start_topic()
+        for message in messages:
+            topic = message["topic"]
+            self._latest[topic] = message
+            if topic == start:
+                self._setup_start, self._setup_done = int(message["timestamp_ms"]), False
+            elif topic.endswith("/control/producer/properties") and self._setup_start is not None:
+                self._setup_done = True
+        return len(messages)
 
     def read_values(self, interface: str, path: str, params: dict[str, str]) -> tuple[int, Any]:
         """AppEngine ``GET`` of this device's ``interface`` values at ``path`` (see :mod:`.stored`)."""

@@ -9,7 +9,9 @@ records it and exposes it here, apart from the real routes so no check mistakes 
   QoS, payload hex, time), every forced disconnect, and every device broker session start
   (``connected``, with the ip) and end (``disconnected``) as the realm followed them; filter with
   ``device_id=``, and pass ``min_count=N&timeout=S`` to wait (server side, on a condition) until at
-  least N entries exist;
+  least N entries exist; messages are numbered for good (per device with ``device_id=``), so a
+  reader passes ``since=N`` to get only the new ones, and ``first``/``total`` in the answer say
+  whether any it asked for were dropped (the realm keeps the latest 20,000);
 * ``POST /_sim/devices/<id>/publish`` ``{"path": "/<interface><path>", "payload_hex": "...", "qos": 2}``:
   publish raw bytes to the device as the realm does (tagged as the realm's own, so the data
   updater does not take it for the device's): fault injection of malformed server messages;
@@ -34,7 +36,7 @@ from harness.errors import PKIError
 from simulators.astarte.api_errors import bad_request, detail
 from simulators.astarte.data_updater import DataUpdater
 from simulators.astarte.device_ids import normalise_device_id
-from simulators.astarte.realm import Realm
+from simulators.astarte.realm import MessageLog, Realm
 from simulators.astarte.web import Call, Reply, catch_all, route
 
 __all__ = ["control_routes"]
@@ -84,21 +86,34 @@ class ControlApi:
         return self._listing(call, lambda: list(self.realm.sessions))
 
     def messages(self, call: Call) -> Reply:
-        prefix = f"{self.realm.name}/{call.query['device_id']}" if "device_id" in call.query else None
+        """Messages numbered from 0 (per device with ``device_id=``); ``since=N`` returns those
+        from number N on and ``min_count`` counts from there. ``first`` is the number of
+        ``data[0]`` (above ``since`` when older ones were dropped), ``total`` how many arrived."""
+        device_id = call.query.get("device_id")
+        try:
+            since = max(int(call.query.get("since", "0")), 0)
+            min_count = int(call.query.get("min_count", "0"))
+            timeout = min(float(call.query.get("timeout", "0")), _MAX_WAIT)
+        except ValueError:
+            raise bad_request() from None
+        self.updater.wait_idle(timeout=max(timeout, 1.0))
 
-        class _Tagged:
-            def __init__(self, message: Any) -> None:
-                self.message = message
-                self.device_id = call.query.get("device_id") if prefix and (
-                    message.topic == prefix or message.topic.startswith(prefix + "/")) else None
+        def log() -> MessageLog:
+            if device_id is None:
+                return self.realm.raw_messages
+            return self.realm.device_messages.get(device_id) or MessageLog()
 
-            def as_json(self) -> dict[str, Any]:
-                return self.message.as_json()
-
-        def source() -> list[Any]:
-            return [_Tagged(m) for m in self.realm.raw_messages]
-
-        return self._listing(call, source)
+        deadline = time.monotonic() + max(timeout, 0.0)
+        with self.realm.changed:
+            while log().total - since < min_count:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self.realm.changed.wait(remaining)
+            current = log()
+            found = current.since(since)
+            first = max(since, current.first)
+            return Reply(200, {"data": [m.as_json() for m in found], "first": first, "total": current.total})
 
     def publish(self, call: Call) -> Reply:
         device_id = normalise_device_id(call.path_params["device_id"])

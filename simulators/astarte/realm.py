@@ -9,6 +9,7 @@ modules do, holding the lock only around state changes.
 from __future__ import annotations
 
 import collections
+import itertools
 import secrets
 import threading
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ __all__ = [
     "StoredRow",
 ]
 
-#: Raw device messages kept for ``/_sim/messages`` (oldest dropped first).
+#: Raw device messages kept for ``/_sim/messages``, all devices together (oldest dropped first).
 RAW_MESSAGE_LIMIT: Final = 20_000
 #: AppEngine's APPENGINE_API_MAX_RESULTS_LIMIT default.
 MAX_RESULTS: Final = 10_000
@@ -107,6 +108,30 @@ class RawMessage:
                 "payload_hex": self.payload.hex(), "timestamp_ms": self.timestamp}
 
 
+class MessageLog:
+    """Messages in arrival order, numbered from 0 for good: ``since(n)`` stays valid after the
+    oldest are dropped, so a reader's cursor never shifts (it learns what it missed instead)."""
+
+    def __init__(self) -> None:
+        self.kept: collections.deque[RawMessage] = collections.deque()
+        self.total = 0
+
+    @property
+    def first(self) -> int:
+        """The number of the oldest message still kept."""
+        return self.total - len(self.kept)
+
+    def append(self, message: RawMessage) -> None:
+        self.kept.append(message)
+        self.total += 1
+
+    def drop_oldest(self) -> RawMessage:
+        return self.kept.popleft()
+
+    def since(self, number: int) -> list[RawMessage]:
+        return list(itertools.islice(self.kept, max(number - self.first, 0), None))
+
+
 @dataclass
 class Device:
     """A device row, as far as the simulated APIs need it."""
@@ -174,8 +199,10 @@ class Realm:
         self.errors: list[DeviceErrorEvent] = []
         self.disconnections: list[Disconnection] = []
         self.sessions: list[SessionRecord] = []
-        self.raw_messages: collections.deque[RawMessage] = collections.deque(maxlen=RAW_MESSAGE_LIMIT)
-        self.raw_dropped = 0
+        #: Every device message, and the same messages per device (keyed by the topic's device
+        #: id); RAW_MESSAGE_LIMIT bounds them together.
+        self.raw_messages = MessageLog()
+        self.device_messages: dict[str, MessageLog] = {}
 
     def reset(self, *, keep_interfaces: bool = True) -> None:
         """Forget devices, data and events (interfaces too unless ``keep_interfaces``)."""
@@ -184,8 +211,8 @@ class Realm:
             self.errors.clear()
             self.disconnections.clear()
             self.sessions.clear()
-            self.raw_messages.clear()
-            self.raw_dropped = 0
+            self.raw_messages = MessageLog()
+            self.device_messages.clear()
             if not keep_interfaces:
                 self.interfaces.clear()
 
@@ -213,12 +240,21 @@ class Realm:
 
     def record_raw(self, message: RawMessage) -> None:
         with self.lock:
-            if len(self.raw_messages) == self.raw_messages.maxlen:
-                self.raw_dropped += 1
+            if len(self.raw_messages.kept) >= RAW_MESSAGE_LIMIT:
+                oldest = self.raw_messages.drop_oldest()
+                # Arrival order is the same in both logs, so the device's oldest is this one.
+                self.device_messages[_topic_device(oldest.topic)].drop_oldest()
             self.raw_messages.append(message)
+            self.device_messages.setdefault(_topic_device(message.topic), MessageLog()).append(message)
 
     def record_error(self, device_id: str, error_name: str, metadata: dict[str, str]) -> DeviceErrorEvent:
         event = DeviceErrorEvent(device_id, error_name, metadata, now_ms())
         with self.lock:
             self.errors.append(event)
         return event
+
+
+def _topic_device(topic: str) -> str:
+    """``<realm>/<device_id>[/...]`` -> the device id as the topic spells it."""
+    parts = topic.split("/", 2)
+    return parts[1] if len(parts) > 1 else ""

@@ -144,7 +144,7 @@ def test_properties_set_unset_and_republished_after_a_restart(mqtt_device: Any, 
     # Reboot: a new DeviceMqtt on the same persistency directory republishes what it has set.
     restarted = device.restarted()
     since = restarted.connect()
-    session = astarte.device_messages(device.device_id)[since:]
+    session = astarte.device_messages(device.device_id, since=since)
     tails = [m["topic"].split(f"/{device.device_id}", 1)[1] for m in session]
     republished = {t.removeprefix(f"/{PROPERTIES}") for t in tails if t.startswith(f"/{PROPERTIES}/")}
     assert republished == {f"/{name}" for name in TYPES}, f"republished after restart: {sorted(republished)}"
@@ -178,7 +178,7 @@ def test_unset_of_a_mapping_without_allow_unset(mqtt_device: Any, astarte: Astar
         refused = None
     device.set_property(PROPERTIES, "/boolean", True)
     assert realm_log.next(device.device_id, f"/{PROPERTIES}/boolean", since) is not None
-    unsets = [m for m in astarte.device_messages(device.device_id)[since:]
+    unsets = [m for m in astarte.device_messages(device.device_id, since=since)
               if m["topic"].endswith(f"/{PROPERTIES}/integer") and m["payload_hex"] == ""]
     verdicts = [judge_device_payload(load_interface(interface_file(PROPERTIES)), "/integer", b"").rule_ids
                 for _ in unsets]

@@ -27,7 +27,7 @@ ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 def _session_messages(astarte: AstarteClient, device: MqttDeviceUnderTest, since: int) -> list[dict[str, Any]]:
     base = f"{astarte.realm}/{device.device_id}"
-    return [dict(m, tail=m["topic"][len(base):]) for m in astarte.device_messages(device.device_id)[since:]]
+    return [dict(m, tail=m["topic"][len(base):]) for m in astarte.device_messages(device.device_id, since=since)]
 
 
 def _status(astarte: AstarteClient, device_id: str) -> dict[str, Any]:

@@ -58,7 +58,7 @@ class RawDevice:
     def send(self, topic_tail: str, payload: bytes, qos: int = 2) -> None:
         """Publish and wait until the realm has handled this message (not merely some message:
         the introspection and emptyCache of :meth:`connect` may still be on their way)."""
-        before = len(self.astarte.device_messages(self.device_id))
+        before = self.astarte.message_count(self.device_id)
         assert self.session.publish(self.base + topic_tail, payload, qos) == "Success"
         handled = RealmLog(self.astarte).next(self.device_id, f"/{self.device_id}{topic_tail}", before)
         assert handled is not None and handled["payload_hex"] == payload.hex(), f"the realm never handled {topic_tail}"
@@ -379,3 +379,52 @@ def test_sdk_end_to_end(astarte: AstarteClient, hil_pki: Any, tmp_path: Any, mon
     finally:
         device.disconnect()
 
+
+
+# ----------------------------------------------------------------------------- the message log
+
+
+def test_message_numbers_survive_dropping_the_oldest(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The realm keeps a bounded log; a reader's ``since`` must still mean the same messages."""
+    from simulators.astarte import realm as realm_module
+    from simulators.astarte.realm import RawMessage, Realm
+
+    monkeypatch.setattr(realm_module, "RAW_MESSAGE_LIMIT", 4)
+    realm = Realm("hil", b"", "mqtts://x")
+    for n in range(6):
+        device = "a" if n % 2 == 0 else "b"
+        realm.record_raw(RawMessage(f"hil/{device}/t", 2, False, bytes([n]), n))
+    a, b = realm.device_messages["a"], realm.device_messages["b"]
+    assert (realm.raw_messages.total, realm.raw_messages.first, len(realm.raw_messages.kept)) == (6, 2, 4)
+    # a received 0, 2, 4 (its numbers 0, 1, 2) and lost 0; b received 1, 3, 5 and lost 1.
+    assert (a.total, a.first) == (3, 1) and [m.payload for m in a.since(1)] == [b"\x02", b"\x04"]
+    assert (b.total, b.first) == (3, 1) and [m.payload for m in b.since(2)] == [b"\x05"]
+    assert a.since(0) == a.since(1)  # what was dropped is gone; the answer's ``first`` says so
+
+
+def test_a_reader_learns_when_its_messages_were_dropped(astarte: AstarteClient,
+                                                         raw_device: Callable[..., RawDevice]) -> None:
+    device = raw_device()
+    total = astarte.message_count(device.device_id)
+    assert total >= 3  # introspection, emptyCache, producer/properties
+    assert astarte.device_messages(device.device_id, since=total) == []
+    tail = astarte.device_messages(device.device_id, since=total - 1)
+    assert len(tail) == 1 and tail[0]["topic"].endswith("/control/producer/properties")
+    device.send("/org.hil.test.DeviceDatastream/integer", v(BsonValue.int32(3)))
+    assert [m["payload_hex"] for m in astarte.device_messages(device.device_id, since=total)] == [
+        v(BsonValue.int32(3)).hex()]
+
+
+def test_the_client_refuses_to_hide_a_gap(astarte: AstarteClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An answer that starts after the ``since`` asked for (older messages dropped) is an error,
+    unless the caller only follows the latest events."""
+    import httpx
+
+    from harness.errors import TargetError
+
+    answer = {"data": [{"topic": "hil/d/t"}], "first": 7, "total": 8}
+    monkeypatch.setattr(astarte, "_control", lambda *a, **k: httpx.Response(200, json=answer))
+    with pytest.raises(TargetError, match=r"no longer keeps messages 2\.\.6 of d"):
+        astarte.device_messages("d", since=2)
+    assert astarte.device_messages("d", since=2, gaps_ok=True) == answer["data"]
+    assert astarte.device_messages("d", since=7) == answer["data"]
