@@ -6,8 +6,8 @@ enhancement requests, pending enhancements and leased batches in memory on a con
 and offers a separate ``/_sim/`` API to seed and inspect all that. Modules:
 
 ``app`` assembly · ``robot_api`` the real routes · ``control_api`` ``/_sim`` · ``store`` state
-and rules · ``hmac_auth`` signatures · ``durations`` ISO 8601 · ``clock`` · ``blobs`` ·
-``journal`` · ``body_limit`` · ``seed`` · ``server`` uvicorn runner.
+and rules · ``hmac_auth`` signatures · ``durations`` pydantic's timedelta grammar · ``clock`` ·
+``blobs`` · ``journal`` · ``body_limit`` · ``seed`` · ``server`` uvicorn runner.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ FastAPI's list-form 422 for request validation.
 from __future__ import annotations
 
 import math
+import re
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
@@ -27,19 +28,28 @@ from simulators.destiny.store import NotFound, Store
 __all__ = ["create_app", "new_store"]
 
 
-def _finite_json(value: object) -> object:
-    """Replace NaN/Infinity (which JSON cannot carry) by their names, recursively.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
-    FastAPI's default 422 echoes the offending input; for a body such as ``{"seconds": NaN}``
-    (Python's json accepts the token) rendering that echo fails and the answer becomes a 500, on
-    the real repository too. We answer the 422 with the value spelled as a string instead.
+
+def _renderable_json(value: object) -> object:
+    """Make a 422 echo something JSON can carry, recursively (keys included).
+
+    FastAPI's default 422 echoes the offending input, and Starlette renders it with
+    ``json.dumps(..., allow_nan=False).encode("utf-8")``. Python's json decodes two things into a
+    body that this rendering cannot write back: the tokens ``NaN``/``Infinity`` (``ValueError``)
+    and escapes of lone surrogates such as ``"\\ud800"`` (``UnicodeEncodeError``). Either way the
+    real repository answers 500 instead of its 422. We answer the 422, spelling a non-finite
+    number as its name and each lone surrogate as U+FFFD, the replacement character, so the body
+    stays valid UTF-8 JSON that any client's parser accepts.
     """
     if isinstance(value, float) and not math.isfinite(value):
         return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
     if isinstance(value, dict):
-        return {k: _finite_json(v) for k, v in value.items()}
+        return {_renderable_json(k): _renderable_json(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_finite_json(v) for v in value]
+        return [_renderable_json(v) for v in value]
     return value
 
 
@@ -62,7 +72,7 @@ def create_app(store: Store | None = None, journal: Journal | None = None) -> Fa
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"detail": _finite_json(jsonable_encoder(exc.errors()))}, status_code=422)
+        return JSONResponse({"detail": _renderable_json(jsonable_encoder(exc.errors()))}, status_code=422)
 
     @app.exception_handler(NotFound)
     async def not_found(request: Request, exc: NotFound) -> JSONResponse:

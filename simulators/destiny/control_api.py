@@ -23,10 +23,10 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from simulators.destiny.journal import Journal
-from simulators.destiny.models import DestinyUUID
+from simulators.destiny.models import DestinyUUID, UnicodeText, require_utf8
 from simulators.destiny.store import Batch, PendingEnhancement, Store
 
 __all__ = ["EnhancementRequestSeed", "ReferenceSeed", "RobotSeed", "build_control_router", "build_storage_router"]
@@ -35,9 +35,9 @@ __all__ = ["EnhancementRequestSeed", "ReferenceSeed", "RobotSeed", "build_contro
 class RobotSeed(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = "robot"
+    name: UnicodeText = "robot"
     client_id: DestinyUUID | None = None
-    secret: str | None = Field(default=None, min_length=1)
+    secret: Annotated[str, Field(min_length=1), AfterValidator(require_utf8)] | None = None
 
 
 class ReferenceSeed(BaseModel):
@@ -62,7 +62,7 @@ class EnhancementRequestSeed(BaseModel):
     robot_id: DestinyUUID
     reference_ids: list[DestinyUUID] | None = None
     count: int | None = Field(default=None, ge=1, le=10_000)
-    source: str | None = None
+    source: UnicodeText | None = None
 
     @model_validator(mode="after")
     def _ids_or_count(self) -> EnhancementRequestSeed:

@@ -8,9 +8,11 @@ optionality and the UUID rule (version 4 or 7 only) follow the repository's sche
 from __future__ import annotations
 
 import enum
+from typing import Annotated
 from uuid import UUID
 
-from pydantic import UUID4, UUID7, BaseModel, ConfigDict
+from pydantic import UUID4, UUID7, AfterValidator, BaseModel, ConfigDict
+from pydantic_core import PydanticKnownError
 
 __all__ = [
     "DestinyUUID",
@@ -20,10 +22,35 @@ __all__ = [
     "RobotEnhancementBatchRead",
     "RobotEnhancementBatchResult",
     "RobotErrorIn",
+    "UnicodeText",
+    "require_utf8",
 ]
 
 DestinyUUID = UUID4 | UUID7
 """Every id the repository issues or accepts is a version 4 or version 7 UUID."""
+
+
+def require_utf8(value: str) -> str:
+    """Refuse text that cannot be written as UTF-8 (lone surrogates such as ``"\\ud800"``).
+
+    Python's ``json`` (which FastAPI decodes bodies with) turns the escape ``"\\ud800"`` into a
+    lone surrogate. pydantic v2 in Python mode passes such text through a plain ``str`` field,
+    but refuses it with ``string_unicode`` wherever it has to read the text as UTF-8 (a UUID,
+    int, float or timedelta field), and its JSON mode (jiter) refuses the escape outright. On the
+    real repository a surrogate that got into a ``str`` field fails deep inside the route, where
+    the text is written out (the database, the JSON answer): a 500. We refuse it during validation
+    instead, with pydantic's own ``string_unicode`` error, so the answer is a 422 and the request
+    is rejected before anything changes.
+    """
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise PydanticKnownError("string_unicode") from None
+    return value
+
+
+UnicodeText = Annotated[str, AfterValidator(require_utf8)]
+"""A ``str`` field for text we store and later answer with: see :func:`require_utf8`."""
 
 
 class EnhancementRequestStatus(enum.StrEnum):
@@ -44,7 +71,7 @@ class EnhancementRequestStatus(enum.StrEnum):
 class RobotErrorIn(BaseModel):
     """A robot's report that a whole batch failed."""
 
-    message: str
+    message: UnicodeText
 
 
 class RobotEnhancementBatchResult(BaseModel):

@@ -19,8 +19,10 @@ JSON is a 422 even without credentials) and before parameters are validated.
 Divergences from the real server, all where it would answer 500 and our rule is "never 500":
 a negative ``limit`` (422 ``greater_than_equal``), a non-positive or overflowing ``lease`` on a
 poll that has work or on a renewal (422), a JSON body that is not an object on an authenticated
-result post (422 from validation; the real server's tracing dependency crashes), and an error
-report for a batch whose items can no longer fail (422 ``Cannot process results: ...``).
+result post (422 from validation; the real server's tracing dependency crashes), an error
+report for a batch whose items can no longer fail (422 ``Cannot process results: ...``), and an
+error message holding a lone surrogate (422 ``string_unicode`` before any state change, see
+:func:`simulators.destiny.models.require_utf8`).
 """
 
 from __future__ import annotations

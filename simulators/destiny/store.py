@@ -38,6 +38,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from uuid import UUID
 
+from pydantic_core import from_json
+
 from simulators.destiny.blobs import BlobStore
 from simulators.destiny.clock import SimClock
 from simulators.destiny.models import EnhancementRequestStatus
@@ -404,6 +406,9 @@ class Store:
         robot error (``reference_id`` + ``message``). Items with an accepted enhancement end
         COMPLETED; everything else FAILED with a reason. The validation texts are ours except
         "Requested reference not in enhancement result.", which is the repository's.
+
+        Every line is judged before any item moves, so whatever a robot uploaded, the items
+        leave IMPORTING together and the validation file is written.
         """
         with self._lock:
             batch = self.batches[batch_id]
@@ -476,10 +481,26 @@ class Store:
         return EnhancementRequestStatus.PARTIAL_FAILED
 
 
+def _parse_result_line(line: str) -> object:
+    """One JSONL line, read by pydantic's JSON parser as the repository reads it.
+
+    The repository reads result lines with the SDK's JSONL models (``from_jsonl``, that is
+    pydantic's ``model_validate_json`` on jiter), not with Python's ``json``: nesting deeper than
+    jiter's limit (about 200) and lone surrogate escapes (``"\\ud800"``) are invalid JSON there.
+    Python's ``json`` would accept surrogates (text no JSON answer can carry later) and raise
+    ``RecursionError``, not ``ValueError``, on ``"[" * 200000``: a 500 with the items left in
+    IMPORTING.
+
+    Raises:
+        ValueError: the line is not valid JSON.
+    """
+    return from_json(line)
+
+
 def _judge_result_line(line: str, number: int, expected: set[UUID]) -> tuple[UUID | None, str | None]:
     """(reference id or None when unusable, None when accepted else the reason)."""
     try:
-        entry = json.loads(line)
+        entry = _parse_result_line(line)
     except ValueError:
         return None, f"Line {number} is not valid JSON."
     if not isinstance(entry, dict):
@@ -496,7 +517,8 @@ def _judge_result_line(line: str, number: int, expected: set[UUID]) -> tuple[UUI
         if isinstance(message, str):
             return ref_id, message
         return ref_id, f"Line {number} is neither an enhancement nor a robot error."
-    if not isinstance(content, dict) or content.get("enhancement_type") not in ENHANCEMENT_TYPES:
+    enhancement_type = content.get("enhancement_type") if isinstance(content, dict) else None
+    if not isinstance(enhancement_type, str) or enhancement_type not in ENHANCEMENT_TYPES:  # [] is unhashable
         return ref_id, f"Line {number} has an unknown enhancement_type."
     if not isinstance(entry.get("source"), str) or "visibility" not in entry:
         return ref_id, f"Line {number} lacks source or visibility."

@@ -28,6 +28,7 @@ import trustme
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import TypeAdapter, ValidationError
 
 from simulators.destiny import READY_PREFIX, create_app, new_store
 from simulators.destiny.durations import DurationError, parse_duration
@@ -249,6 +250,7 @@ def test_routing_defaults(api: TestClient, robot: Robot) -> None:
         ("robot_id={id}&lease=10 minutes", "time_delta_parsing", ["query", "lease"]),
         ("robot_id={id}&lease=PT", "time_delta_parsing", ["query", "lease"]),
         ("robot_id={id}&lease=PT10000000000000000000S", "time_delta_parsing", ["query", "lease"]),
+        ("robot_id={id}&lease=P1000000000D", "time_delta_parsing", ["query", "lease"]),
     ],
 )
 def test_bad_poll_parameters(api: TestClient, robot: Robot, query: str, error_type: str, loc: list[str]) -> None:
@@ -336,6 +338,101 @@ def test_oversized_chunked_bodies_are_413(api: TestClient, robot: Robot) -> None
     assert response.status_code == 413
 
 
+def upload_and_report(
+    api: TestClient, store: Store, robot: Robot, result_file: bytes
+) -> tuple[httpx.Response, str]:
+    """Claim one item, upload ``result_file`` (``%s`` stands for its reference id), report success."""
+    reference = uuid.uuid4()
+    store.add_enhancement_request(robot.client_id, [reference])
+    batch = poll(api, robot, "&lease=PT1M").json()
+    content = result_file.replace(b"%s", str(reference).encode())
+    assert api.put(batch["result_storage_url"], content=content).status_code == 201
+    return post_json(api, robot, f"{BATCHES}{batch['id']}/results/", {"request_id": batch["id"]}), batch["id"]
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-RESULT-05", "DESTINY-ROBOT-HTTP-04")
+@pytest.mark.parametrize(
+    "line",
+    [b"{bad", b"[" * 200_000, b"[" * 250 + b"]" * 250, b'{"reference_id": "%s", "message": "lost \\ud800"}'],
+    ids=["invalid", "deeply-nested", "deeper-than-pydantic-parses", "lone-surrogate"],
+)
+def test_unparsable_result_lines_fail_like_invalid_json(
+    api: TestClient, store: Store, robot: Robot, line: bytes
+) -> None:
+    response, batch_id = upload_and_report(api, store, robot, line + b"\n")
+    assert response.status_code == 202, response.text
+    view = api.get(f"/_sim/batches/{batch_id}")
+    assert view.status_code == 200, view.text
+    assert [item["status"] for item in view.json()["items"]] == ["failed"]
+    validation = [json.loads(entry) for entry in view.json()["validation_file"].splitlines()]
+    assert validation[0] == {"reference_id": None, "error": "Line 1 is not valid JSON."}
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-RESULT-05", "DESTINY-ROBOT-HTTP-04")
+def test_unhashable_enhancement_type_fails_the_line(api: TestClient, store: Store, robot: Robot) -> None:
+    line = b'{"reference_id": "%s", "source": "s", "visibility": "public", "content": {"enhancement_type": []}}\n'
+    response, batch_id = upload_and_report(api, store, robot, line)
+    assert response.status_code == 202, response.text
+    (item,) = store.items_of(uuid.UUID(batch_id))
+    assert (item.status.value, item.outcome) == ("failed", "Line 1 has an unknown enhancement_type.")
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-HTTP-03", "DESTINY-ROBOT-HTTP-04")
+@pytest.mark.parametrize(
+    ("body", "loc", "echo"),
+    [
+        (b'{"request_id": "\\ud800"}', ["body", "request_id", "uuid"], "\ufffd"),
+        (b'{"request_id": "\xed\xa0\x80"}', ["body", "request_id", "uuid"], "\ufffd"),  # the surrogate as raw bytes
+        (b'{"request_id": "%s", "error": {"\\udc00": 1}}', ["body", "error", "message"], {"\ufffd": 1}),
+    ],
+)
+def test_lone_surrogates_echoed_by_a_422_become_replacement_characters(
+    api: TestClient, store: Store, robot: Robot, body: bytes, loc: list[str], echo: object
+) -> None:
+    batch_id = claim(api, store, robot)
+    payload = body.replace(b"%s", batch_id.encode())
+    response = api.post(f"{BATCHES}{batch_id}/results/", content=payload,
+                        headers={**signed(robot, payload), "Content-Type": "application/json"})
+    assert response.status_code == 422, response.text
+    response.content.decode("utf-8")  # strict: the body is well-formed UTF-8 JSON
+    assert (response.json()["detail"][0]["loc"], response.json()["detail"][0]["input"]) == (loc, echo)
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-RESULT-02", "DESTINY-ROBOT-HTTP-04")
+def test_error_report_with_a_lone_surrogate_is_refused_before_any_change(
+    api: TestClient, store: Store, robot: Robot
+) -> None:
+    batch_id = claim(api, store, robot)
+    body = b'{"request_id": "%s", "error": {"message": "boom \\ud800"}}' % batch_id.encode()
+    response = api.post(f"{BATCHES}{batch_id}/results/", content=body,
+                        headers={**signed(robot, body), "Content-Type": "application/json"})
+    assert (response.status_code, response.json()) == (422, {"detail": [{
+        "type": "string_unicode", "loc": ["body", "error", "message"],
+        "msg": "Input should be a valid string, unable to parse raw data as a unicode string", "input": "boom \ufffd"}]})
+    batch = store.batches[uuid.UUID(batch_id)]
+    assert [p.status.value for p in store.items_of(batch.id)] == ["processing"]
+    assert (batch.error, batch.results) == (None, [])
+    retry = post_json(api, robot, f"{BATCHES}{batch_id}/results/", {"request_id": batch_id, "error": {"message": "boom"}})
+    assert (retry.status_code, retry.json()["error"]) == (200, "boom")
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/_sim/robots", b'{"name": "\\ud800"}'),
+        ("/_sim/robots", b'{"secret": "\\ud800"}'),
+        ("/_sim/enhancement-requests", b'{"robot_id": "%s", "source": "\\ud800"}'),
+    ],
+)
+def test_control_api_refuses_lone_surrogates_before_storing(
+    api: TestClient, store: Store, robot: Robot, path: str, body: bytes
+) -> None:
+    payload = body.replace(b"%s", str(robot.client_id).encode())
+    response = api.post(path, content=payload, headers={"Content-Type": "application/json"})
+    assert (response.status_code, response.json()["detail"][0]["type"]) == (422, "string_unicode")
+    assert (len(store.robots), store.requests) == (1, {})
+
+
 _header_text = st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f"), max_size=60)
 
 
@@ -355,21 +452,121 @@ def test_no_input_makes_it_500(
         assert response.status_code < 500, (method, path, response.text)
 
 
-# -- the ISO 8601 parser ---------------------------------------------------------------------------
-@pytest.mark.parametrize(
-    ("text", "seconds"),
-    [("PT10M", 600), ("P1D", 86400), ("P1W", 604800), ("P1Y", 365 * 86400), ("P1M", 30 * 86400), ("PT1.5S", 1.5),
-     ("PT1,5S", 1.5), ("PT0.5M", 30), ("P1DT2H3M4.5S", 93784.5), ("P1DT", 86400), ("-PT10M", -600), ("+PT1H", 3600),
-     ("01:00:00", 3600), ("10:00", 36000), ("PT0S", 0)],
-)
-def test_durations_accepted(text: str, seconds: float) -> None:
-    assert parse_duration(text).total_seconds() == seconds
+# -- the lease parser: pydantic v2's timedelta grammar ---------------------------------------------
+_DAY = datetime.timedelta(days=1)
+_HOUR = datetime.timedelta(hours=1)
+_SECOND = datetime.timedelta(seconds=1)
+
+_ACCEPTED_DURATIONS = [
+    ("PT10M", 600 * _SECOND), ("P1D", _DAY), ("P1W", 7 * _DAY), ("P1Y", 365 * _DAY), ("P1M", 30 * _DAY),
+    ("PT1.5S", 1.5 * _SECOND), ("PT1,5S", 1.5 * _SECOND), ("PT0.5M", 30 * _SECOND), ("PT0S", 0 * _SECOND),
+    ("P1DT2H3M4.5S", _DAY + 2 * _HOUR + 184.5 * _SECOND), ("P1DT", _DAY), ("P1.5DT", 1.5 * _DAY),
+    ("-PT10M", -600 * _SECOND), ("+PT1H", _HOUR), ("-P1D", -_DAY),
+    ("P1D1Y", 366 * _DAY), ("PT1H1H", 2 * _HOUR),  # speedate neither orders nor de-duplicates units
+    ("PT0.0000025S", datetime.timedelta(microseconds=3)),  # Rust rounds halves away from zero
+    ("PT4294967295S", 4294967295 * _SECOND), ("P999999999D", 999999999 * _DAY),
+    ("01:00:00", _HOUR), ("10:00", 10 * _HOUR), ("100:00:00", 100 * _HOUR), ("-01:00:00", -_HOUR),
+    ("01:02:03.1234567", datetime.timedelta(hours=1, minutes=2, seconds=3, microseconds=123456)),
+    ("1d", _DAY), ("2 days", 2 * _DAY), ("1Day", _DAY), ("1 DAYS", _DAY), ("1 day,", _DAY),
+    ("1 day, 0:10:00", _DAY + 600 * _SECOND), ("1d,01:02:03", _DAY + 3723 * _SECOND),
+    ("1D01:02:03", _DAY + 3723 * _SECOND), ("1d 00:00:00.5", _DAY + 0.5 * _SECOND),
+    ("-1 day, 23:00:00", -(_DAY + 23 * _HOUR)),  # the sign covers the whole duration
+]
+
+_REJECTED_DURATIONS = [
+    ("", "input is too short"), ("-", "input is too short"), ("P", "input is too short"),
+    ("PT", "input is too short"), ("1d 1:00", "input is too short"),
+    ("600", '"day" identifier in duration not correctly formatted'),
+    ("1:00", '"day" identifier in duration not correctly formatted'),
+    ("1 dAys", '"day" identifier in duration not correctly formatted'),
+    ("600.5", "invalid character in hour"), ("pt10m", "invalid character in hour"),
+    ("10 minutes", "invalid character in hour"), ("1d,,01:00:00", "invalid character in hour"),
+    ("PT10M ", "invalid digit in duration"), ("P-1D", "invalid digit in duration"), ("inf", "invalid digit in duration"),
+    ("PT\uff11H", "invalid digit in duration"),  # a full-width digit is no digit
+    ("PT10m", "quantity invalid in time part of duration"), ("PT1D", "quantity invalid in time part of duration"),
+    ("P1H", "quantity invalid in date part of duration"), ("P1", "quantity invalid in date part of duration"),
+    ("PTT", "`t` character repeated in duration"), ("P1.5DT1H", "quantity fraction invalid in duration"),
+    ("PT4294967296S", "a numeric value in the duration is too large"),
+    ("PT1193047H", "a numeric value in the duration is too large"),
+    ("P1000000000D", "durations may not exceed 999,999,999 days"),
+    ("P999999999DT24H", "durations may not exceed 999,999,999 days"),
+    ("1d 24:00:00", "durations may not exceed 999,999,999 hours"),
+    ("9999999999:00", "durations may not exceed 999,999,999 hours"),
+    ("1:2:3", "invalid character in minute"), ("1:60:00", "minute value is outside expected range of 0-59"),
+    ("1:59:60", "second value is outside expected range of 0-59"),
+    ("01:02:03.", "second fraction digits missing after `.`"),
+    ("10:00 ", "unexpected extra characters at the end of the input"),
+]
+
+_PYDANTIC_TIMEDELTA: TypeAdapter[datetime.timedelta] = TypeAdapter(datetime.timedelta)
 
 
-@pytest.mark.parametrize("text", ["", "P", "PT", "pt10m", "PT10m", "600", "PT10M ", "P1H", "PT1D", "P1D1Y", "P-1D", "1d", "inf"])
-def test_durations_rejected(text: str) -> None:
-    with pytest.raises(DurationError):
+def _pydantic_reads(text: str) -> datetime.timedelta | str:
+    """What pydantic v2 makes of a ``timedelta`` query parameter: the value, or its error text."""
+    try:
+        return _PYDANTIC_TIMEDELTA.validate_python(text)
+    except ValidationError as exc:
+        (error,) = exc.errors()
+        assert error["type"] == "time_delta_parsing"
+        return str(error["msg"])
+
+
+def _we_read(text: str) -> datetime.timedelta | str:
+    """The same for our parser, worded as the 422 the simulator sends."""
+    try:
+        return parse_duration(text)
+    except DurationError as exc:
+        return f"Input should be a valid timedelta, {exc}"
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-POLL-05")
+@pytest.mark.parametrize(("text", "expected"), _ACCEPTED_DURATIONS)
+def test_durations_accepted(text: str, expected: datetime.timedelta) -> None:
+    assert parse_duration(text) == expected
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-POLL-05")
+@pytest.mark.parametrize(("text", "reason"), _REJECTED_DURATIONS)
+def test_durations_rejected_with_speedates_reason(text: str, reason: str) -> None:
+    with pytest.raises(DurationError) as refused:
         parse_duration(text)
+    assert str(refused.value) == reason
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-POLL-05")
+@pytest.mark.parametrize("text", [text for text, _ in _ACCEPTED_DURATIONS + _REJECTED_DURATIONS])
+def test_durations_read_as_pydantic_reads_them(text: str) -> None:
+    assert _we_read(text) == _pydantic_reads(text)
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-POLL-05")
+@settings(max_examples=400, deadline=None)
+@given(text=st.one_of(
+    st.text(st.sampled_from("0123456789PTYMWDHS.,:+- dayDAYs"), max_size=16),
+    st.text(st.sampled_from("0123456789TYMWDHS.,"), max_size=12).map(lambda tail: "P" + tail),
+))
+def test_any_duration_text_reads_as_pydantic_reads_it(text: str) -> None:
+    assert _we_read(text) == _pydantic_reads(text)
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-HTTP-04")
+def test_negative_duration_past_timedelta_min_is_refused_where_pydantic_crashes() -> None:
+    with pytest.raises(OverflowError):  # the real repository's 500
+        _PYDANTIC_TIMEDELTA.validate_python("-P999999999DT1S")
+    assert _we_read("-P999999999DT1S") == "Input should be a valid timedelta, durations may not exceed 999,999,999 days"
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-POLL-05")
+@pytest.mark.parametrize(("lease", "length"), [("1 day, 0:10:00", _DAY + 600 * _SECOND), ("100:00:00", 100 * _HOUR)])
+def test_polls_take_pydantics_other_lease_forms(
+    api: TestClient, store: Store, robot: Robot, lease: str, length: datetime.timedelta
+) -> None:
+    store.add_enhancement_request(robot.client_id, [uuid.uuid4()])
+    response = api.post(BATCHES, params={"robot_id": str(robot.client_id), "lease": lease}, headers=signed(robot))
+    assert response.status_code == 200, response.text
+    (item,) = store.items_of(uuid.UUID(response.json()["id"]))
+    assert item.expires_at is not None
+    assert abs(item.expires_at - store.clock.now() - length) < datetime.timedelta(seconds=5)
 
 
 # -- the control API --------------------------------------------------------------------------------
