@@ -8,7 +8,10 @@ module is that device's MQTT side, written from the Astarte MQTT v1 protocol:
   publish the introspection, ``control/emptyCache``, every stored device property and
   ``control/producer/properties`` (4-byte big-endian size + zlib), all at QoS 2;
 * introspection changes while connected: subscribe first (added server interfaces), publish the
-  new introspection, unsubscribe last (removed ones), as the Rust SDK 0.9.2 the hub embeds does;
+  new introspection, unsubscribe last (removed ones), as the Rust SDK 0.9.2 the hub embeds does.
+  :meth:`AstarteLink.change_interfaces` only queues them and hands back an
+  :class:`IntrospectionAck` to wait on *after* every lock is released: the thread that reads the
+  broker's acknowledgement is paho's network thread, the same one that delivers server data;
 * incoming ``consumer/properties`` purges stored server properties not listed; every other
   message under the device topic goes to ``on_data(interface, path, payload)``.
 
@@ -25,7 +28,7 @@ import struct
 import threading
 import zlib
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 import paho.mqtt.client as mqtt
 
@@ -37,11 +40,44 @@ from harness.services.readiness import ClientIdentity
 
 from simulators.message_hub.property_store import PropertyStore
 
-__all__ = ["AstarteLink", "purge_payload"]
+__all__ = ["ACK_TIMEOUT", "AstarteLink", "IntrospectionAck", "purge_payload"]
 
 log = logging.getLogger("message_hub.mqtt")
 
 DataHandler = Callable[[str, str, bytes], None]
+
+#: How long a node call waits for the broker to take a new introspection (then it goes on anyway).
+ACK_TIMEOUT: Final = 5.0
+
+
+class IntrospectionAck:
+    """The broker's acknowledgement of one introspection publish (QoS 2: PUBCOMP).
+
+    Returned instead of waited for by :meth:`AstarteLink.change_interfaces`, so that a caller can
+    make the change under its own lock and wait once it has let go: paho's network thread reads
+    the acknowledgement only after it has handed on the server data queued ahead of it, and that
+    hand-over takes the hub's lock.
+    """
+
+    def __init__(self, info: mqtt.MQTTMessageInfo | None) -> None:
+        self._info = info
+
+    def wait(self, timeout: float = ACK_TIMEOUT) -> bool:
+        """True once the broker completed the flow (or nothing was sent); False after ``timeout``.
+
+        A lost connection counts as done: the next session republishes the introspection.
+        """
+        if self._info is None:
+            return True
+        try:
+            self._info.wait_for_publish(timeout)
+        except (RuntimeError, ValueError):
+            return True
+        return self._info.is_published()
+
+
+#: What a change that sends nothing returns (no session, or nothing changed).
+NOTHING_SENT: Final = IntrospectionAck(None)
 
 
 def purge_payload(entries: list[str]) -> bytes:
@@ -172,19 +208,25 @@ class AstarteLink:
         with self._lock:
             return ";".join(i.introspection_entry for i in sorted(self._interfaces.values(), key=lambda i: i.name))
 
-    def update_interfaces(self, add: list[Interface], remove: list[str], *, ack_timeout: float = 5.0) -> None:
+    def update_interfaces(self, add: list[Interface], remove: list[str], *, ack_timeout: float = ACK_TIMEOUT) -> None:
+        """:meth:`change_interfaces` and wait for the broker; only for callers that hold no lock."""
+        self.change_interfaces(add, remove).wait(ack_timeout)
+
+    def change_interfaces(self, add: list[Interface], remove: list[str]) -> IntrospectionAck:
         """Install ``add`` and drop ``remove``; tell Astarte if connected (and anything changed).
 
-        Returns once the broker completed the QoS 2 flow of the new introspection (or after
-        ``ack_timeout``). The real hub only queues it; we wait because a QoS 0 data message sent
-        right after would otherwise overtake the QoS 2 introspection at the broker, and the realm
-        would refuse the data (interface_loading_failed) in a race no check could control.
+        Returns as soon as the messages are queued. Callers wait on the result before answering
+        the node, because a QoS 0 data message sent right after would otherwise overtake the
+        QoS 2 introspection at the broker, and the realm would refuse the data
+        (interface_loading_failed) in a race no check could control. The real hub only queues it.
+        Publishing here, under our lock, keeps the introspections on the wire in the order the
+        changes were made, whichever thread then waits first.
         """
         with self._lock:
             added = [i for i in add if self._interfaces.get(i.name) != i]
             removed = [self._interfaces[name] for name in remove if name in self._interfaces]
             if not added and not removed:
-                return
+                return NOTHING_SENT
             interfaces = dict(self._interfaces)  # copy on write: readers never lock (Send path)
             for interface in added:
                 interfaces[interface.name] = interface
@@ -195,7 +237,7 @@ class AstarteLink:
             self._interfaces = interfaces
             session = self._session if self.connected else None
             if session is None:
-                return
+                return NOTHING_SENT
             client = session.paho
             for interface in added:
                 if interface.ownership is Ownership.SERVER:
@@ -204,10 +246,7 @@ class AstarteLink:
             for interface in removed:
                 if interface.ownership is Ownership.SERVER:
                     client.unsubscribe(f"{self.base}/{interface.name}/#")
-        try:
-            info.wait_for_publish(ack_timeout)
-        except (RuntimeError, ValueError):  # lost connection: the next session republishes it
-            pass
+        return IntrospectionAck(info)
 
     # -- data ----------------------------------------------------------------------------------
     def publish(self, interface: str, path: str, payload: bytes, qos: int) -> None:

@@ -15,11 +15,18 @@ Letting grpcio deserialize would answer 1-3 in another order and with other code
 RESOURCE_EXHAUSTED for size), so the handlers take the request bytes and do it themselves, with
 the generated message classes. RPCs of a newer proto version that we do not implement
 (GetProperties, ...) answer UNIMPLEMENTED, as grpcio does for unknown methods.
+
+Every open Attach stream occupies one server thread for its whole life (grpcio's synchronous
+server iterates the stream in a worker). The service therefore caps open streams at
+``max_streams`` and refuses one more with RESOURCE_EXHAUSTED (a simulator limit: tonic has none),
+and :mod:`simulators.message_hub.server` gives the pool that many threads *plus* some for unary
+calls, so attached nodes can never take the last thread a Send or a Detach needs.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any, Final
@@ -31,13 +38,15 @@ from simulators.message_hub.codec import Codec, CodecError
 from simulators.message_hub.hub import CLOSE, PUBLISH_ERROR, HubError, MessageHub
 from simulators.message_hub.protos import SERVICE, Protos
 
-__all__ = ["MAX_MESSAGE_BYTES", "MessageHubService", "node_id_from_metadata"]
+__all__ = ["MAX_MESSAGE_BYTES", "MAX_STREAMS", "MessageHubService", "node_id_from_metadata"]
 
 log = logging.getLogger("message_hub.grpc")
 
 MAX_MESSAGE_BYTES: Final = 4 * 1024 * 1024  # tonic's default decoding limit
 #: grpcio's own ceiling, above ours so that our check (and code) applies first.
 TRANSPORT_LIMIT: Final = 64 * 1024 * 1024
+#: Open Attach streams the hub serves at once (each holds a server thread until it ends).
+MAX_STREAMS: Final = 512
 
 
 class _Refused(Exception):
@@ -70,13 +79,19 @@ def node_id_from_metadata(metadata: tuple[tuple[str, str | bytes], ...] | None) 
 
 
 class MessageHubService:
-    """Builds the generic handler for ``astarteplatform.msghub.MessageHub``."""
+    """Builds the generic handler for ``astarteplatform.msghub.MessageHub``.
 
-    def __init__(self, hub: MessageHub, protos: Protos, codec: Codec) -> None:
+    Args:
+        max_streams: open Attach streams served at once; the server's pool must have more threads.
+    """
+
+    def __init__(self, hub: MessageHub, protos: Protos, codec: Codec, *, max_streams: int = MAX_STREAMS) -> None:
         self.hub = hub
         self.protos = protos
         self.codec = codec
         self.empty = _empty_class()
+        self.max_streams = max_streams
+        self._stream_slots = threading.BoundedSemaphore(max_streams)
 
     def handler(self) -> grpc.GenericRpcHandler:
         handlers: dict[str, grpc.RpcMethodHandler] = {}
@@ -129,8 +144,24 @@ class MessageHubService:
 
     # -- RPCs ------------------------------------------------------------------------------------
     def _attach(self, node_id: uuid.UUID, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-        node = self.hub.attach(node_id, list(request.interfaces_json))
-        context.add_callback(lambda: node.events.put(CLOSE))
+        if not self._stream_slots.acquire(blocking=False):
+            raise _Refused(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                           f"the hub serves at most {self.max_streams} open Attach streams")
+        try:
+            node = self.hub.attach(node_id, list(request.interfaces_json))
+        except BaseException:
+            self._stream_slots.release()
+            raise
+
+        def ended() -> None:
+            """The RPC is over (finished or cancelled): end the stream and give its slot back."""
+            node.events.put(CLOSE)
+            self._stream_slots.release()
+
+        # The slot goes back when the RPC ends, not when the generator does: grpcio may never
+        # start the generator of a call cancelled early, and then its ``finally`` never runs.
+        if not context.add_callback(ended):
+            ended()
         return self._stream(node, context)
 
     def _stream(self, node: Any, context: grpc.ServicerContext) -> Iterator[Any]:

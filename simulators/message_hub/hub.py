@@ -18,6 +18,18 @@ device SDK 0.9.2 it embeds (``client.rs``, ``validate.rs``, ``types.rs``):
 * server data goes to the nodes whose introspection holds the interface; data on an unknown
   mapping becomes a MessageHubEvent error for those nodes, other receive errors go to all nodes.
 
+Locking: one lock guards the nodes and the introspection, and it is never held while waiting on
+the network. paho's network thread takes it to route server data (:meth:`MessageHub._broadcast`)
+and is also the thread that reads the broker's acknowledgement of a new introspection, so a node
+call that waited for that acknowledgement under the lock would stall until the timeout whenever
+server data was flowing. A node call therefore changes the nodes and the introspection in one
+critical section (the link publishes the introspection in that order), lets go, and only then
+waits for the acknowledgement before it answers. An attaching node is *pending* meanwhile: it is
+routed (so no server message falls between its stored properties and the live ones) and counts as
+a user of its interfaces (so a concurrent Detach keeps them), but it is not attached to callers
+(control API, node-id check) until the broker has its introspection, so a check that waited for
+the Attach may send on the new interfaces at once.
+
 Errors are :class:`HubError` with a gRPC status *name*, so this module needs no gRPC import.
 """
 
@@ -28,6 +40,7 @@ import logging
 import queue
 import threading
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -35,7 +48,7 @@ from harness.bsonwire import BsonDocument, BsonError, BsonType, BsonValue, decod
 from harness.errors import ConfigError
 from harness.oracle import Interface, Ownership, PathStatus, Profile, ValueType, expected_qos, parse_interface, resolve
 
-from simulators.message_hub.astarte_link import AstarteLink
+from simulators.message_hub.astarte_link import NOTHING_SENT, AstarteLink, IntrospectionAck
 from simulators.message_hub.codec import Codec, NodeMessage, TypedValue
 from simulators.message_hub.property_store import InterfaceCache, PropertyStore, StoredProperty
 
@@ -110,6 +123,8 @@ class MessageHub:
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._nodes: dict[uuid.UUID, Node] = {}
+        #: Attaching nodes waiting for the broker: routed and using their interfaces, not yet attached.
+        self._pending: list[Node] = []
         self._documents: dict[str, dict[str, Any]] = {}
         self.published = 0
         self.delivered = 0
@@ -149,8 +164,16 @@ class MessageHub:
         with self._changed:
             return self._changed.wait_for(lambda: (node_id in self._nodes) is attached, timeout)
 
-    def _install(self, parsed: list[tuple[Interface, dict[str, Any]]], error_code: str) -> None:
-        """Add interfaces to the device introspection (and the cache) unless a version conflicts."""
+    def _routed(self) -> Iterator[Node]:
+        """Every node that gets server data and keeps its interfaces installed (pending ones too)."""
+        yield from self._nodes.values()
+        yield from self._pending
+
+    def _install(self, parsed: list[tuple[Interface, dict[str, Any]]], error_code: str) -> IntrospectionAck:
+        """Add interfaces to the device introspection (and the cache) unless a version conflicts.
+
+        Called under the lock; the caller waits on the returned acknowledgement after releasing it.
+        """
         installed = self.device_interfaces()
         fresh: list[Interface] = []
         for interface, document in parsed:
@@ -165,18 +188,35 @@ class MessageHub:
                 self._documents[interface.name] = document
                 self.cache.store(interface.name, document)
         if fresh and self.link is not None:
-            self.link.update_interfaces(fresh, [])
+            return self.link.change_interfaces(fresh, [])
+        return NOTHING_SENT
 
-    def _uninstall_unused(self, names: set[str], except_node: uuid.UUID) -> None:
-        still_used = {name for node_id, node in self._nodes.items() if node_id != except_node for name in node.interfaces}
+    def _uninstall_unused(self, names: set[str]) -> IntrospectionAck:
+        """Drop those of ``names`` that no routed node declares (the caller already let go of them)."""
+        still_used = {name for node in self._routed() for name in node.interfaces}
         gone = sorted(names - still_used)
         if not gone:
-            return
+            return NOTHING_SENT
         for name in gone:
             self.cache.remove(name)
             self._documents.pop(name, None)
         if self.link is not None:
-            self.link.update_interfaces([], gone)
+            return self.link.change_interfaces([], gone)
+        return NOTHING_SENT
+
+    @staticmethod
+    def _settle(ack: IntrospectionAck, what: str) -> None:
+        """Wait, holding no lock, until the broker has the introspection a node call changed."""
+        if not ack.wait():
+            log.warning("%s: the broker did not acknowledge the new introspection in time", what)
+
+    def _queue_stored_properties(self, node: Node) -> None:
+        """The real hub pushes the stored server properties of a node's interfaces before live data."""
+        for prop in self.store.all("server"):
+            if prop.interface in node.interfaces:
+                event = self._server_event(prop.interface, prop.path, prop.payload)
+                if event is not None:
+                    node.events.put(event)
 
     def attach(self, node_id: uuid.UUID, interfaces_json: list[str]) -> Node:
         try:
@@ -184,31 +224,41 @@ class MessageHub:
         except ConfigError as exc:
             log.info("attach of %s refused: %s", node_id, exc)
             raise HubError("INVALID_ARGUMENT", "error returned by the device") from None
+        node = Node(node_id, {interface.name for interface, _ in parsed})
         with self._changed:
-            self._install(parsed, "INTERNAL")
-            node = Node(node_id, {interface.name for interface, _ in parsed})
-            for prop in self.store.all("server"):
-                if prop.interface in node.interfaces:
-                    event = self._server_event(prop.interface, prop.path, prop.payload)
-                    if event is not None:
-                        node.events.put(event)
-            previous = self._nodes.pop(node_id, None)
-            if previous is not None:
-                previous.events.put(CLOSE)
-            self._nodes[node_id] = node
-            self._changed.notify_all()
+            ack = self._install(parsed, "INTERNAL")
+            # Stored properties and routing in one critical section: none is missed or reordered.
+            self._queue_stored_properties(node)
+            self._pending.append(node)
+        try:
+            self._settle(ack, f"attach of {node_id}")
+        except BaseException:
+            with self._lock:
+                self._pending.remove(node)
+            raise
+        self._register(node)
         log.info("node %s attached with %s", node_id, sorted(node.interfaces))
         return node
 
+    def _register(self, node: Node) -> None:
+        """A pending node becomes attached, replacing (and closing) an earlier one with its id."""
+        with self._changed:
+            self._pending.remove(node)
+            previous = self._nodes.pop(node.id, None)
+            if previous is not None:
+                previous.events.put(CLOSE)
+            self._nodes[node.id] = node
+            self._changed.notify_all()
+
     def detach(self, node_id: uuid.UUID) -> None:
         with self._changed:
-            node = self._nodes.get(node_id)
+            node = self._nodes.pop(node_id, None)
             if node is None:  # only reachable in a race: the interceptor checked it
                 raise HubError("INVALID_ARGUMENT", f"node id not found {node_id}")
-            self._uninstall_unused(node.interfaces, node_id)
-            del self._nodes[node_id]
+            ack = self._uninstall_unused(node.interfaces)
             node.events.put(CLOSE)
             self._changed.notify_all()
+        self._settle(ack, f"detach of {node_id}")
         log.info("node %s detached", node_id)
 
     def stream_closed(self, node: Node) -> None:
@@ -224,18 +274,20 @@ class MessageHub:
             node = self._nodes.get(node_id)
             if node is None:
                 raise HubError("INVALID_ARGUMENT", f"node id not found {node_id}")
-            self._install(parsed, "INTERNAL")
+            ack = self._install(parsed, "INTERNAL")
             node.interfaces |= {interface.name for interface, _ in parsed}
             self._changed.notify_all()
+        self._settle(ack, f"add interfaces of {node_id}")
 
     def remove_interfaces(self, node_id: uuid.UUID, names: list[str]) -> None:
         with self._changed:
             node = self._nodes.get(node_id)
             if node is None:
                 raise HubError("INVALID_ARGUMENT", f"node id not found {node_id}")
-            self._uninstall_unused(set(names), node_id)
             node.interfaces -= set(names)
+            ack = self._uninstall_unused(set(names))
             self._changed.notify_all()
+        self._settle(ack, f"remove interfaces of {node_id}")
 
     # -- node -> Astarte ---------------------------------------------------------------------------
     def send(self, message: NodeMessage) -> None:
@@ -388,8 +440,9 @@ class MessageHub:
             return self.codec.event_error(f"couldn't deserialize {interface_name}{path}: {exc}", [interface_name])
 
     def _broadcast(self, event: Any, interface_name: str | None) -> None:
+        """Queue ``event`` for its nodes; runs in paho's thread, so it only ever takes the lock briefly."""
         with self._lock:
-            targets = [n for n in self._nodes.values() if interface_name is None or interface_name in n.interfaces]
+            targets = [n for n in self._routed() if interface_name is None or interface_name in n.interfaces]
         for node in targets:
             node.events.put(event)
             self.delivered += 1

@@ -3,6 +3,11 @@
 As the real hub, the gRPC server opens only once the Astarte connection is up. Must be imported
 *after* :func:`simulators.message_hub.protos.load_protos` put the generated modules on the path
 (``__main__`` does that); it never imports the SDK's wheel copy of the protos.
+
+grpcio's server is synchronous: each call runs in a pool thread, and an Attach stream keeps its
+thread until it ends. The pool has a thread for every stream the service admits (``max_streams``)
+plus ``unary_calls`` for everything else, and grpcio refuses a call beyond that total with
+RESOURCE_EXHAUSTED instead of queueing it behind streams that may never end.
 """
 
 from __future__ import annotations
@@ -22,12 +27,12 @@ from harness.services.readiness import ClientIdentity
 from simulators.message_hub.astarte_link import AstarteLink
 from simulators.message_hub.codec import Codec
 from simulators.message_hub.control_api import ControlApi
-from simulators.message_hub.grpc_service import TRANSPORT_LIMIT, DiscardService, MessageHubService
+from simulators.message_hub.grpc_service import MAX_STREAMS, TRANSPORT_LIMIT, DiscardService, MessageHubService
 from simulators.message_hub.hub import MessageHub
 from simulators.message_hub.property_store import InterfaceCache, PropertyStore
 from simulators.message_hub.protos import Protos
 
-__all__ = ["HubConfig", "serve"]
+__all__ = ["HubConfig", "grpc_server", "serve"]
 
 log = logging.getLogger("message_hub")
 
@@ -43,7 +48,26 @@ class HubConfig:
     endpoint: BrokerEndpoint | None = None  # None with discard=True only
     identity: ClientIdentity | None = None
     discard: bool = False
-    workers: int = 32
+    max_streams: int = MAX_STREAMS  # open Attach streams (one thread each)
+    unary_calls: int = 64  # Send, Detach, ... in flight at once, whatever the streams hold
+
+    @property
+    def workers(self) -> int:
+        """Threads for every admitted call, so none waits in the pool's queue behind a stream."""
+        return self.max_streams + self.unary_calls
+
+
+def grpc_server(handler: grpc.GenericRpcHandler, workers: int) -> grpc.Server:
+    """A server with ``workers`` threads that refuses (RESOURCE_EXHAUSTED) a call it has none for.
+
+    The pool starts its threads on demand, so a high ceiling costs nothing while unused.
+    """
+    return grpc.server(
+        futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grpc"),
+        handlers=[handler],
+        options=[("grpc.max_receive_message_length", TRANSPORT_LIMIT), ("grpc.so_reuseport", 0)],
+        maximum_concurrent_rpcs=workers,
+    )
 
 
 def serve(config: HubConfig, protos: Protos, stop: threading.Event) -> None:
@@ -67,16 +91,11 @@ def serve(config: HubConfig, protos: Protos, stop: threading.Event) -> None:
         if restored:
             log.info("restored cached interfaces %s", restored)
         link.start()
-        service_handler = MessageHubService(hub, protos, codec).handler()
+        service_handler = MessageHubService(hub, protos, codec, max_streams=config.max_streams).handler()
     supported, why = codec.supports_data()
     if not supported:
         log.warning("proto %s: Send and server events are unavailable (%s)", protos.version, why)
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="grpc"),
-        handlers=[service_handler],
-        options=[("grpc.max_receive_message_length", TRANSPORT_LIMIT), ("grpc.so_reuseport", 0)],
-        maximum_concurrent_rpcs=None,
-    )
+    server = grpc_server(service_handler, config.workers)
     port = server.add_insecure_port(f"{config.host}:{config.port}")
     if port == 0:
         raise OSError(f"Address already in use: {config.host}:{config.port}")

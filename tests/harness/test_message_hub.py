@@ -9,11 +9,15 @@ on its generated copy; the two never meet in one interpreter).
 from __future__ import annotations
 
 import json
+import queue
 import subprocess
 import sys
 import threading
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import grpc
 import pytest
@@ -37,13 +41,14 @@ class RawHub:
     def __init__(self, address: str) -> None:
         self.channel = grpc.insecure_channel(address)
 
-    def call(self, method: str, body: bytes, node: str | None = None, *, metadata: list[tuple[str, object]] | None = None) -> tuple[grpc.StatusCode, str]:
+    def call(self, method: str, body: bytes, node: str | None = None, *, metadata: list[tuple[str, object]] | None = None,
+             timeout: float = 10.0) -> tuple[grpc.StatusCode, str]:
         md = list(metadata or [])
         if node is not None:
             md.append(("node-id", node))
         stub = self.channel.unary_unary(SERVICE + method, request_serializer=None, response_deserializer=None)
         try:
-            stub(body, metadata=md, timeout=10)
+            stub(body, metadata=md, timeout=timeout)
         except grpc.RpcError as exc:
             return exc.code(), exc.details() or ""
         return grpc.StatusCode.OK, ""
@@ -369,3 +374,290 @@ def test_a_device_id_starting_with_a_dash_reaches_the_hub_intact(tmp_path, pairi
     args = build_parser().parse_args(["--port", "1", "--store-dir", str(tmp_path), *identity.arguments()])
     assert (args.realm, args.device_id, args.ca_file) == ("hil", "-dashFirst0000000000AA", tmp_path / "ca.pem")
     assert args.pairing_url == extra.get("pairing_url") and args.broker_url == extra.get("broker_url")
+
+
+# -- concurrency: node calls while server data flows, many nodes ------------------------------------
+#
+# Two hubs: the session's hub process (end to end, with the simulated realm), and a hub built in this
+# process whose MQTT side is a stand-in for paho's network thread, for what the network only
+# decides by chance (which packet reaches the hub first).
+
+SERVER_INTEGER = f"{SERVER_DATASTREAM}/integer"
+
+
+def _wheel_protos():  # type: ignore[no-untyped-def]
+    """The SDK wheel's proto 0.7.0 modules, for a hub built in this process (never the generated ones)."""
+    import importlib
+
+    from simulators.message_hub.protos import PACKAGE, Protos
+
+    names = ("astarte_message_pb2", "message_hub_service_pb2", "message_hub_service_pb2_grpc")
+    return Protos(Path(), "wheel", {name: importlib.import_module(f"{PACKAGE}.{name}") for name in names})
+
+
+class _Delivery:
+    """paho's MQTTMessageInfo of one QoS 2 publish: published once the loop read its PUBCOMP."""
+
+    def __init__(self) -> None:
+        self.acknowledged = threading.Event()
+        self.gave_up = False  # the waiter stopped waiting before the loop could read the PUBCOMP
+
+    def wait_for_publish(self, timeout: float | None = None) -> None:
+        if not self.acknowledged.wait(timeout):
+            self.gave_up = True
+
+    def is_published(self) -> bool:
+        return self.acknowledged.is_set()
+
+
+class BrokerLoop:
+    """paho's network thread in miniature: what the broker sends is handled on one thread, in order.
+
+    A server message that is on the wire ahead of the PUBCOMP of the hub's new introspection is
+    handed to the hub (which routes it to nodes) before that PUBCOMP is read. With the realm
+    streaming that is what usually happens; here it happens every time: each introspection publish
+    queues a server value on ``SERVER_INTEGER``, then its PUBCOMP. ``hold()`` keeps PUBCOMPs back
+    until ``release()``, as a slow broker would.
+    """
+
+    def __init__(self, base: str, on_message: Callable[[str, bytes], None]) -> None:
+        from harness.bsonwire import BsonDocument, BsonValue, encode
+
+        self.base = base
+        self.on_message = on_message
+        self.value = encode(BsonDocument((("v", BsonValue.int32(7)),)))
+        self.introspections: list[_Delivery] = []
+        self.holding = threading.Event()  # set once a PUBCOMP is held back
+        self._held: list[_Delivery] | None = None
+        self._lock = threading.Lock()
+        self._inbound: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="paho-stand-in", daemon=True)
+        self._thread.start()
+
+    # -- the paho.Client calls AstarteLink makes while connected
+    def subscribe(self, topic: str, qos: int = 0) -> None:
+        pass
+
+    def unsubscribe(self, topic: str) -> None:
+        pass
+
+    def publish(self, topic: str, payload: bytes, qos: int = 0) -> _Delivery:
+        delivery = _Delivery()
+        if topic != self.base:  # data: nobody waits for it
+            delivery.acknowledged.set()
+            return delivery
+        self.introspections.append(delivery)
+        self._inbound.put((f"{self.base}/{SERVER_INTEGER}", self.value))
+        with self._lock:
+            if self._held is not None:
+                self._held.append(delivery)
+                self.holding.set()
+                return delivery
+        self._inbound.put(delivery)
+        return delivery
+
+    # -- the test's side
+    def hold(self) -> None:
+        with self._lock:
+            self._held = []
+
+    def release(self) -> None:
+        with self._lock:
+            held, self._held = self._held or [], None
+        for delivery in held:
+            self._inbound.put(delivery)
+
+    def stop(self) -> None:
+        self._inbound.put(None)
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        while (item := self._inbound.get()) is not None:
+            if isinstance(item, _Delivery):
+                item.acknowledged.set()
+            else:
+                self.on_message(*item)
+
+
+@pytest.fixture
+def local_hub(tmp_path):  # type: ignore[no-untyped-def]
+    """A MessageHub on a real AstarteLink whose session is a :class:`BrokerLoop` (in this process)."""
+    from simulators.message_hub.astarte_link import AstarteLink
+    from simulators.message_hub.codec import Codec
+    from simulators.message_hub.hub import MessageHub
+    from simulators.message_hub.property_store import InterfaceCache, PropertyStore
+
+    store = PropertyStore(tmp_path / "properties.sqlite")
+    hubs: list[MessageHub] = []
+    link = AstarteLink(None, None, "hil", "localHubDevice0000000A", store,  # type: ignore[arg-type]
+                       lambda i, p, d: hubs[0].on_server_data(i, p, d))
+    hubs.append(MessageHub(link, Codec(_wheel_protos()), store, InterfaceCache(tmp_path / "interfaces")))
+    loop = BrokerLoop(link.base, link._received)
+    link._session = SimpleNamespace(paho=loop)  # type: ignore[assignment]  # the link once a session is up
+    link._connected.set()
+    yield hubs[0], loop
+    loop.stop()
+    store.close()
+
+
+def _queued(events: queue.SimpleQueue[Any]) -> list[Any]:
+    found = []
+    while True:
+        try:
+            found.append(events.get_nowait())
+        except queue.Empty:
+            return found
+
+
+def test_node_calls_wait_for_the_broker_without_holding_up_server_data(local_hub):
+    """The PUBCOMP of a new introspection is read by the thread that routes server data to nodes.
+
+    paho reads it only after handing on the server value ahead of it, and routing takes the hub's
+    lock: a node call that waited for the PUBCOMP under that lock would wait for itself until the
+    timeout, and then ``gave_up``. Checked for an Attach, another Attach, and a Detach.
+    """
+    hub, loop = local_hub
+    other = uuid.uuid4()
+    steps = [
+        ("attach listener", lambda: hub.attach(uuid.uuid4(), [_interface_json(SERVER_DATASTREAM)])),
+        ("attach other", lambda: hub.attach(other, [_interface_json(DATASTREAM)])),
+        ("detach other", lambda: hub.detach(other)),
+    ]
+    listener = None
+    for step, (what, call) in enumerate(steps, start=1):
+        node = call()
+        listener = listener or node
+        assert len(loop.introspections) == step, f"{what} published no introspection"
+        assert not loop.introspections[-1].gave_up, f"{what} waited for the broker while holding the hub lock"
+    # Every server value reached the listener, the first one while its own Attach was still waiting.
+    events = _queued(listener.events)
+    assert [(e.message.interface_name, e.message.path) for e in events] == [(SERVER_DATASTREAM, "/integer")] * 3
+
+
+def test_an_attach_waiting_for_the_broker_keeps_its_interfaces_and_is_attached_after(local_hub):
+    """While its introspection is on the way, an attaching node uses its interfaces (a concurrent
+    Detach of the last other user keeps them) but is not attached yet: a check that waited for the
+    Attach may send on the new interfaces at once, without overtaking the introspection."""
+    hub, loop = local_hub
+    first, second = uuid.uuid4(), uuid.uuid4()
+    hub.attach(first, [_interface_json(DATASTREAM)])
+    loop.hold()
+    attaching = threading.Thread(target=hub.attach, args=(second, [_interface_json(DATASTREAM), _interface_json(SERVER_DATASTREAM)]),
+                                 daemon=True)
+    attaching.start()
+    try:
+        assert loop.holding.wait(10), "the Attach published no introspection"
+        assert not hub.is_attached(second), "attached before the broker had the node's introspection"
+        hub.detach(first)
+        assert DATASTREAM in hub.device_interfaces(), "a Detach took an interface from a node still attaching"
+    finally:
+        loop.release()
+        attaching.join(10)
+    assert not attaching.is_alive() and hub.is_attached(second)
+    assert not loop.introspections[-1].gave_up
+
+
+def test_attach_and_detach_complete_while_the_realm_streams_server_data(raw, message_hub, astarte):
+    """End to end: a node attaches and detaches again and again while the realm streams to another.
+
+    Each Attach and Detach changes the introspection and waits for the broker's PUBCOMP; a hub that
+    waits under the lock paho needs to route the stream stalls for the whole ``ACK_TIMEOUT``. The
+    bound below is half of it: a stalled call misses it by construction, a working one (tens of
+    milliseconds) has a margin of two orders of magnitude.
+    """
+    from simulators.message_hub.astarte_link import ACK_TIMEOUT
+
+    bound = ACK_TIMEOUT / 2
+    listener = str(uuid.uuid4())
+    listener_stream = raw.attach(_node_body(SERVER_DATASTREAM), listener)
+    flowing, stop = threading.Event(), threading.Event()
+
+    def drain() -> None:
+        try:
+            for _ in listener_stream:
+                flowing.set()
+        except grpc.RpcError:  # cancelled at the end
+            pass
+
+    def stream() -> None:
+        url = f"{astarte.appengine_url}/v1/{astarte.realm}/devices/{message_hub.device_id}/interfaces/{SERVER_INTEGER}"
+        with astarte.http() as http:
+            while not stop.is_set():
+                http.post(url, json={"data": 1})
+
+    threads = [threading.Thread(target=drain, daemon=True), threading.Thread(target=stream, daemon=True)]
+    try:
+        assert message_hub.wait_attached(listener) and astarte.wait_for_introspection(message_hub.device_id, SERVER_DATASTREAM)
+        for thread in threads:
+            thread.start()
+        assert flowing.wait(10), "the realm's server data never reached the listener"
+        for cycle in range(20):
+            node = str(uuid.uuid4())
+            node_stream = raw.attach(_node_body(DATASTREAM), node)
+            try:
+                assert message_hub.wait_attached(node, bound), f"cycle {cycle}: Attach stalled while server data flowed"
+                code, details = raw.call("Detach", b"", node, timeout=bound)
+                assert code is grpc.StatusCode.OK, f"cycle {cycle}: Detach {code.name} {details}"
+            finally:
+                node_stream.cancel()
+    finally:
+        stop.set()
+        raw.call("Detach", b"", listener)
+        listener_stream.cancel()
+        for thread in threads:
+            thread.join(10)
+
+
+def test_forty_attached_nodes_leave_room_for_a_send(raw, message_hub):
+    """Each open Attach stream holds a server thread; the 41st call (a Send) must still run."""
+    nodes = [str(uuid.uuid4()) for _ in range(40)]
+    streams = []
+    try:
+        for node in nodes:
+            streams.append(raw.attach(_node_body(DATASTREAM), node))
+            assert message_hub.wait_attached(node) is not None, f"node {len(streams)} of 40 was never attached"
+        code, details = raw.call("Send", _send_body(DATASTREAM, "/integer", astarte_integer=40), nodes[-1])
+        assert code is grpc.StatusCode.OK, f"a Send beside 40 streams: {code.name} {details}"
+        assert raw.call("Detach", b"", nodes[0]) == (grpc.StatusCode.OK, "")
+        assert list(streams[0]) == []  # its stream ended: the Detach really ran
+    finally:
+        for node_stream in streams:  # first: a hub out of threads runs the Detaches only then
+            node_stream.cancel()
+        for node in nodes[1:]:
+            raw.call("Detach", b"", node)
+
+
+def test_streams_beyond_the_limit_are_refused_and_leave_room_for_unary_calls(tmp_path):
+    """The cap on open streams answers RESOURCE_EXHAUSTED; the pool keeps threads for the rest."""
+    from simulators.message_hub.codec import Codec
+    from simulators.message_hub.grpc_service import MessageHubService
+    from simulators.message_hub.hub import MessageHub
+    from simulators.message_hub.property_store import InterfaceCache, PropertyStore
+    from simulators.message_hub.server import grpc_server
+
+    protos = _wheel_protos()
+    codec = Codec(protos)
+    store = PropertyStore(tmp_path / "properties.sqlite")
+    hub = MessageHub(None, codec, store, InterfaceCache(tmp_path / "interfaces"))
+    server = grpc_server(MessageHubService(hub, protos, codec, max_streams=2).handler(), workers=3)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    client = RawHub(f"127.0.0.1:{port}")
+    nodes = [str(uuid.uuid4()) for _ in range(3)]
+    streams = []
+    try:
+        for node in nodes[:2]:
+            streams.append(client.attach(_node_body(DATASTREAM), node))
+            assert hub.wait_for_node(uuid.UUID(node), 10)
+        refused = client.attach(_node_body(DATASTREAM), nodes[2])
+        with pytest.raises(grpc.RpcError) as refusal:
+            next(refused)
+        assert refusal.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED, refusal.value
+        assert not hub.is_attached(uuid.UUID(nodes[2]))
+        assert client.call("Detach", b"", nodes[0]) == (grpc.StatusCode.OK, "")
+    finally:
+        for node_stream in streams:
+            node_stream.cancel()
+        client.close()
+        server.stop(0).wait(10)
+        store.close()
