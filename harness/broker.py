@@ -119,6 +119,7 @@ class MosquittoBroker(Broker):
                 command=lambda ports, workdir: [binary, "-c", str(self._write_config(ports, workdir))],
                 ports=("mqtts", "mqtts-admin"),
                 image=MOSQUITTO_IMAGE,
+                mounts=(pki.directory,),  # the CA and the broker's certificate, named in its config
             )
         )
 

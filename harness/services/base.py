@@ -50,6 +50,8 @@ class ServiceSpec:
         ports: names of the TCP ports the service listens on; the harness picks free ones.
         env: extra environment for the service.
         image: container image for the container backend (unused by the process backend).
+        mounts: host directories the command refers to besides its working directory (a
+            PKI, say); the container backend mounts each read-only at the same path.
         host: the address the service listens on; loopback by default so a run never exposes
             simulators or their credentials on the network.
         port_in_use: a log pattern meaning "the picked port was taken": start retries then.
@@ -60,6 +62,7 @@ class ServiceSpec:
     ports: tuple[str, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
     image: str | None = None
+    mounts: tuple[Path, ...] = ()
     host: str = "127.0.0.1"
     port_in_use: str = r"[Aa]ddress already in use"
 

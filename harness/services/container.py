@@ -4,7 +4,8 @@ It is used only where a Docker engine answers a ping (:func:`docker_available`);
 has only the Docker client, so tests of this backend skip with the reason. Containers use the host
 network so that the ports hil picks, the certificates it issued for ``localhost``/``127.0.0.1`` and
 the readiness checks are the same as for processes; the service's working directory is mounted at
-the same path, so config files written by the spec's command builder are valid inside too.
+the same path (and the spec's ``mounts``, such as the PKI, read-only), so config files written by
+the spec's command builder are valid inside too. Specs without an image run as processes.
 Ryuk (testcontainers' reaper) is disabled because it needs an image pull; hil stops its own
 containers, and the leak audit still covers ports and directories.
 """
@@ -21,7 +22,9 @@ from harness.errors import PortInUse, ServiceError, ServiceExited, StartupTimeou
 from harness.services.base import Service, ServiceSpec, ServiceState
 from harness.services.logstream import LogStream
 from harness.services.ports import pick_free_port
+from harness.services.process import ProcessBackend
 from harness.services.readiness import Deadline, Readiness
+from harness.services.tracking import ENV_MARKER, current_tracker
 
 __all__ = ["ContainerBackend", "ContainerService", "docker_available", "docker_unavailable_reason"]
 
@@ -96,11 +99,17 @@ class ContainerService(Service):
         container = (
             DockerContainer(self.spec.image)
             .with_command(argv)
-            .with_kwargs(network_mode="host")
             .with_volume_mapping(str(self.workdir), str(self.workdir), "rw")
         )
+        for mount in self.spec.mounts:
+            container = container.with_volume_mapping(str(mount), str(mount), "ro")
         for key, value in self.spec.env.items():
             container = container.with_env(key, value)
+        # The session marker, as on processes, and as a label: `docker ps --filter
+        # label=hil.session=<id>` finds what a killed run left behind.
+        session = current_tracker().session_id
+        container = container.with_env(ENV_MARKER, session).with_kwargs(
+            network_mode="host", labels={"hil.session": session, "hil.service": self.name})
         self._log = LogStream(self.log_path)
         try:
             container.start()
@@ -134,7 +143,12 @@ class ContainerService(Service):
 
 
 class ContainerBackend:
-    """Creates :class:`ContainerService` instances; same layout as the process backend."""
+    """Creates :class:`ContainerService` instances; same layout as the process backend.
+
+    A spec without an image (hil's own simulators, which run from this checkout and its
+    virtual environment) runs as a process of the :class:`ProcessBackend` on the same root, so
+    one backend serves a whole target: the broker in a container, the simulators beside it.
+    """
 
     name = "container"
 
@@ -143,8 +157,11 @@ class ContainerBackend:
         if reason is not None:
             raise ServiceError("container-backend", reason)
         self.root = root
+        self._processes = ProcessBackend(root)
 
-    def create(self, spec: ServiceSpec) -> ContainerService:
+    def create(self, spec: ServiceSpec) -> Service:
+        if spec.image is None:
+            return self._processes.create(spec)
         workdir = self.root / spec.name
         workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
         return ContainerService(spec, workdir, workdir / f"{spec.name}.log")

@@ -37,3 +37,18 @@ def test_asking_for_containers_without_an_engine_says_why(tmp_path):
 def test_an_unknown_backend_name_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="unknown service backend 'vm'"):
         make_backend("vm", tmp_path)
+
+
+def test_a_spec_without_an_image_runs_as_a_process_beside_the_containers(tmp_path, monkeypatch):
+    """hil's own simulators have no image: under the container backend they still run (as
+    processes), so a whole target can use one backend."""
+    from harness.services import ServiceSpec
+    from harness.services import container as container_module
+    from harness.services.process import ProcessService
+
+    monkeypatch.setattr(container_module, "docker_unavailable_reason", lambda: None)
+    backend = container_module.ContainerBackend(tmp_path)
+    service = backend.create(ServiceSpec("simulator", command=lambda ports, wd: ["true"]))
+    assert isinstance(service, ProcessService) and service.workdir == tmp_path / "simulator"
+    imaged = backend.create(ServiceSpec("broker", command=lambda ports, wd: ["true"], image="eclipse-mosquitto:2"))
+    assert isinstance(imaged, container_module.ContainerService)
