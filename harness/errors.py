@@ -16,6 +16,7 @@
 
 Every user-facing error carries the object it concerns (the service name, the file path, the
 requirement id) so that the CLI can print one line that says what to fix, and never a traceback.
+An ``OSError`` that reaches a user becomes such a line with :func:`describe_os_error`.
 Usage::
 
     try:
@@ -41,6 +42,7 @@ __all__ = [
     "ServiceExited",
     "StartupTimeout",
     "TargetError",
+    "describe_os_error",
 ]
 
 
@@ -133,3 +135,21 @@ class HarnessLeak(HilError):
     def __init__(self, leaks: Sequence[str]) -> None:
         self.leaks = list(leaks)
         super().__init__("leaked after teardown: " + "; ".join(self.leaks))
+
+
+def describe_os_error(exc: OSError, subject: str | None = None) -> str:
+    """One line saying what failed and why, for an ``OSError`` that reaches a user.
+
+    ``exc.strerror`` alone ("No such file or directory") drops the file name, and ``str(exc)``
+    adds an errno prefix nobody needs. Socket calls name neither host nor port, so the caller
+    says what it was doing as ``subject`` (``"cannot listen on 127.0.0.1:8443"``); the file
+    names the error carries, if any, follow it.
+
+    >>> describe_os_error(FileNotFoundError(2, "No such file or directory", "seed.json"))
+    'seed.json: No such file or directory'
+    """
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    files = " -> ".join(str(name) for name in (exc.filename, exc.filename2) if name is not None)
+    what = ": ".join(part for part in (subject, files) if part)
+    line = f"{what}: {reason}" if what else reason
+    return " ".join(line.splitlines())

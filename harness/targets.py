@@ -290,6 +290,42 @@ _BROKER_KEYS = {"host", "port", "ca_file", "server_hostname", "admin_cert_file",
 _DEVICE_KEYS = {"realm", "device_id", "cert_file", "key_file"}
 
 
+def _table(value: Any, where: str, source: Path) -> Mapping[str, Any]:
+    """``value`` if it is a TOML table; ``broker = 5`` would otherwise fail later with a traceback."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: expected a table, got {_toml_type(value)}", source=source)
+    return value
+
+
+def _toml_type(value: Any) -> str:
+    """The TOML name of a parsed value's type, for messages a bench file's author understands."""
+    names = {bool: "a boolean", int: "an integer", float: "a float", str: "a string", list: "an array",
+             dict: "a table"}
+    return names.get(type(value), "a date/time")
+
+
+def _shown(value: Any) -> str:
+    """A wrong value as its author wrote it: a number or string itself, anything else by its type
+    (Python's ``True`` or ``datetime.date(...)`` would not be what the file says)."""
+    if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+        return repr(value)
+    return _toml_type(value)
+
+
+def _port(value: Any, where: str, source: Path) -> int:
+    """A TCP port number; ``true`` is refused although Python's bool is an int (it would mean port 1)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
+        raise ConfigError(f"{where}: expected a port number (1-65535), got {_shown(value)}", source=source)
+    return value
+
+
+def _text(value: Any, where: str, source: Path) -> str:
+    """A non-empty string (a host name, a serial): a number here would only fail when first used."""
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{where}: expected a non-empty string, got {_shown(value)}", source=source)
+    return value
+
+
 def _check_keys(table: Mapping[str, Any], allowed: set[str], where: str, source: Path) -> None:
     for key in table:
         if key not in allowed:
@@ -311,13 +347,14 @@ def _physical(name: str, table: Mapping[str, Any], source: Path) -> PhysicalTarg
     broker = device = None
     ca_path: Path | None = None
     if "broker" in table:
-        b = table["broker"]
+        b = _table(table["broker"], f"targets.{name}.broker", source)
         _check_keys(b, _BROKER_KEYS, f"targets.{name}.broker", source)
         for key in ("host", "port", "ca_file"):
             if key not in b:
                 raise ConfigError(f"targets.{name}.broker: missing {key!r}", source=source)
-        if not isinstance(b["port"], int) or not 0 < b["port"] < 65536:
-            raise ConfigError(f"targets.{name}.broker.port: expected a port number", source=source)
+        host = _text(b["host"], f"targets.{name}.broker.host", source)
+        port = _port(b["port"], f"targets.{name}.broker.port", source)
+        server_hostname = _text(b.get("server_hostname", host), f"targets.{name}.broker.server_hostname", source)
         ca_path = _path(b["ca_file"], f"targets.{name}.broker.ca_file", source)
         admin = None
         if "admin_cert_file" in b or "admin_key_file" in b:
@@ -327,11 +364,11 @@ def _physical(name: str, table: Mapping[str, Any], source: Path) -> PhysicalTarg
                 ca_path,
                 "admin",
             )
-        endpoint = BrokerEndpoint(b["host"], b["port"], ca_path, b.get("server_hostname", b["host"]))
+        endpoint = BrokerEndpoint(host, port, ca_path, server_hostname)
         broker = _StaticBroker(endpoint, admin, name)
     realm = device_id = None
     if "device" in table:
-        d = table["device"]
+        d = _table(table["device"], f"targets.{name}.device", source)
         _check_keys(d, _DEVICE_KEYS, f"targets.{name}.device", source)
         for key in sorted(_DEVICE_KEYS):
             if key not in d:
@@ -350,14 +387,13 @@ def _physical(name: str, table: Mapping[str, Any], source: Path) -> PhysicalTarg
         from harness.bridge_control import OperatorBridgeControl
         from harness.locknalert_bridge import LocknAlertBridge
 
-        section = table["locknalert"]
+        section = _table(table["locknalert"], f"targets.{name}.locknalert", source)
         _check_keys(section, _LOCKNALERT_KEYS, f"targets.{name}.locknalert", source)
         for key in ("host", "serial"):
-            if not isinstance(section.get(key), str) or not section[key]:
+            if key not in section:
                 raise ConfigError(f"targets.{name}.locknalert: missing {key!r}", source=source)
-        port = section.get("port", 443)
-        if not isinstance(port, int) or not 0 < port < 65536:
-            raise ConfigError(f"targets.{name}.locknalert.port: expected a port number", source=source)
+            _text(section[key], f"targets.{name}.locknalert.{key}", source)
+        port = _port(section.get("port", 443), f"targets.{name}.locknalert.port", source)
         ca = (_path(section["mqtt_ca_file"], f"targets.{name}.locknalert.mqtt_ca_file", source)
               if "mqtt_ca_file" in section else None)
         bridge = LocknAlertBridge(section["host"], port, section["serial"], OperatorBridgeControl(), ca)
@@ -366,19 +402,35 @@ def _physical(name: str, table: Mapping[str, Any], source: Path) -> PhysicalTarg
     return target
 
 
-def load_bench(path: Path) -> dict[str, Target]:
-    """Parse a bench file into targets; any mistake is one :class:`ConfigError` line."""
+def _read_toml(path: Path) -> dict[str, Any]:
+    """The parsed bench file. TOML is UTF-8 by definition, so the bytes are decoded as such
+    whatever the locale; a directory, an unreadable file or bad bytes are each one line."""
     try:
-        data = tomllib.loads(path.read_text())
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError("bench file not found", source=path) from None
+    except IsADirectoryError:
+        raise ConfigError("is a directory, not a bench file", source=path) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read the bench file: {exc.strerror or exc}", source=path) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
+                          "TOML files are UTF-8", source=path) from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML: {exc}", source=path) from None
+
+
+def load_bench(path: Path) -> dict[str, Target]:
+    """Parse a bench file into targets; any mistake is one :class:`ConfigError` line."""
+    data = _read_toml(path)
     _check_keys(data, {"targets"}, "top level", path)
     targets: dict[str, Target] = {}
-    for name, table in data.get("targets", {}).items():
-        if not isinstance(table, dict):
-            raise ConfigError(f"targets.{name}: expected a table", source=path)
+    for name, value in _table(data.get("targets", {}), "targets", path).items():
+        table = _table(value, f"targets.{name}", path)
         _check_keys(table, _TARGET_KEYS, f"targets.{name}", path)
         kind = table.get("kind")
         if kind == "simulated":

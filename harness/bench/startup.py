@@ -14,6 +14,7 @@ import re
 import ssl
 import statistics
 import subprocess
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -23,7 +24,7 @@ from typing import Any
 
 from harness.bench.floor_mosquitto import start_floor
 from harness.broker import MosquittoBroker, mosquitto_binary
-from harness.errors import ConfigError
+from harness.errors import ConfigError, ReportError, describe_os_error
 from harness.pki import HarnessPKI
 from harness.rundir import RunDirectory
 from harness.services.ports import pick_free_port
@@ -115,9 +116,31 @@ def measure(runs: int) -> dict[str, Any]:
     }
 
 
+def check_output(directory: Path) -> None:
+    """Make sure results can be saved in ``directory`` (``--output``), before measuring anything.
+
+    A benchmark runs for minutes; finding out only at the end that its figures cannot be written
+    loses them. The directory is created if missing and a probe file is written and removed:
+    permission bits alone do not tell (root, read-only mounts, ACLs).
+    """
+    if directory.exists() and not directory.is_dir():
+        raise ConfigError(f"{directory} exists and is not a directory", source="--output")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as exc:
+        where = None if exc.filename else str(directory)
+        raise ConfigError(f"cannot write results: {describe_os_error(exc, where)}", source="--output") from None
+
+
 def save(result: dict[str, Any], directory: Path) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
+    """Write ``result`` as JSON in ``directory``; the path written, or one :class:`ReportError` line."""
     stamp = result["timestamp"].replace(":", "").replace("-", "").replace("+0000", "Z")
     path = directory / f"{result['benchmark']}-{stamp}.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result, indent=2) + "\n")
+    except OSError as exc:
+        raise ReportError(f"cannot save the {result['benchmark']} results: {describe_os_error(exc)}") from None
     return path

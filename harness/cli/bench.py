@@ -29,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--runs must be at least 1")
     from harness.bench import startup
 
+    startup.check_output(args.output)
     result = startup.measure(args.runs)
     path = startup.save(result, args.output)
     hil, floor = result["hil"], result["floor"]
@@ -44,8 +45,9 @@ def run_grpc(args: argparse.Namespace) -> int:
     if runs < 1 or args.messages < 1:
         raise ConfigError("--runs and --messages must be at least 1")
     from harness.bench import grpc as grpc_bench
-    from harness.bench.startup import save
+    from harness.bench.startup import check_output, save
 
+    check_output(args.output)
     result = grpc_bench.measure(runs, args.messages)
     path = save(result, args.output)
     realm, floor, ceiling = result["realm_path"], result["floor"], result["sdk_ceiling"]
@@ -66,8 +68,9 @@ FUZZ_BENCHMARK_MODULE = "fixtures.fuzz_benchmark"
 def run_fuzz(args: argparse.Namespace) -> int:
     import importlib
 
-    from harness.bench.startup import save
+    from harness.bench.startup import check_output, save
 
+    check_output(args.output)
     fuzz = importlib.import_module(FUZZ_BENCHMARK_MODULE)
     result = fuzz.measure(args.examples)
     path = save(result, args.output)

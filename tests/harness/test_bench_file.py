@@ -44,3 +44,49 @@ def test_bench_file_mistakes_are_one_line_naming_the_file(tmp_path, text, messag
         load_bench(bench)
     assert message in str(info.value) and str(bench) in str(info.value)
     assert "\n" not in str(info.value)
+
+
+BROKER = '[targets.x]\nkind = "physical"\n[targets.x.broker]\nport = 8883\nca_file = "ca.pem"\n'
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("targets = 3\n", "targets: expected a table, got an integer"),
+        ('[targets.x]\nkind = "physical"\nbroker = 5\n', "targets.x.broker: expected a table, got an integer"),
+        ('[targets.x]\nkind = "physical"\ndevice = "d"\n', "targets.x.device: expected a table, got a string"),
+        ('[targets.x]\nkind = "physical"\nlocknalert = [1]\n', "targets.x.locknalert: expected a table, got an array"),
+        (BROKER.replace("port = 8883", "port = true") + 'host = "h"\n',
+         "targets.x.broker.port: expected a port number (1-65535), got a boolean"),
+        ('[targets.x]\nkind = "physical"\n[targets.x.locknalert]\nhost = "h"\nserial = "s"\nport = true\n',
+         "targets.x.locknalert.port: expected a port number (1-65535), got a boolean"),
+        (BROKER + "host = 5\n", "targets.x.broker.host: expected a non-empty string, got 5"),
+        (BROKER + 'host = "h"\nserver_hostname = 1979-05-27\n',
+         "targets.x.broker.server_hostname: expected a non-empty string, got a date/time"),
+        ('[targets.x]\nkind = "physical"\n[targets.x.locknalert]\nhost = 10\nserial = "s"\n',
+         "targets.x.locknalert.host: expected a non-empty string, got 10"),
+    ],
+    ids=["targets-int", "broker-int", "device-str", "locknalert-array", "broker-port-bool", "locknalert-port-bool",
+         "broker-host-int", "server-hostname-date", "locknalert-host-int"],
+)
+def test_bench_file_values_of_the_wrong_type_are_one_line_naming_file_and_key(tmp_path, text, message):
+    (tmp_path / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    bench = tmp_path / "bench.toml"
+    bench.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_bench(bench)
+    assert str(info.value) == f"{bench}: {message}"
+
+
+def test_a_bench_file_that_is_not_utf8_is_one_line(tmp_path):
+    bench = tmp_path / "bench.toml"
+    bench.write_bytes(b'[targets.x]\nkind = "physical"\ndescription = "caf\xe9"\n')
+    with pytest.raises(ConfigError) as info:
+        load_bench(bench)
+    assert str(info.value) == f"{bench}: not UTF-8 text (byte 0xe9 at offset 48); TOML files are UTF-8"
+
+
+def test_a_bench_path_that_is_a_directory_is_one_line(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        load_bench(tmp_path)
+    assert str(info.value) == f"{tmp_path}: is a directory, not a bench file"
