@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import ssl
 import sys
 from pathlib import Path
+from typing import Any
 
-from harness.errors import HilError
+from harness.errors import HilError, describe_os_error
 from harness.oracle import InvalidInterface, Profile, load_interface
 from harness.pki import HarnessPKI
 from simulators.astarte.app import create_app
@@ -59,8 +59,42 @@ def _install_all(directory: Path | None, api: RealmManagementApi) -> None:
                 raise HilError(f"{path}: cannot install: {exc}") from None
 
 
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    """Options, with port numbers checked here: a bind or connect would fail later, less clearly."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    for option in ("port", "broker_admin_port", "device_broker_port"):
+        value = getattr(args, option)
+        if not 0 <= value <= 65535:
+            parser.error(f"--{option.replace('_', '-')} {value} is not a port number")
+    return args
+
+
+def _named(exc: OSError, subject: str) -> OSError:
+    """``exc`` as an OSError whose message says what failed (socket errors name no address)."""
+    return OSError(exc.errno, describe_os_error(exc, subject))
+
+
+def _start_back_office(back_office: BackOffice, host: str, port: int) -> None:
+    """Connect the realm's broker session; a refused connection then says which broker."""
+    try:
+        back_office.start()
+    except TimeoutError:
+        raise  # its message names the broker already
+    except OSError as exc:
+        raise _named(exc, f"cannot reach the broker at {host}:{port}") from None
+
+
+def _serve(app: Any, args: argparse.Namespace, cert: Path, key: Path) -> None:
+    """Serve HTTPS until stopped; a taken port then says which address."""
+    try:
+        serve(app, args.host, args.port, cert, key)
+    except OSError as exc:
+        raise _named(exc, f"cannot listen on {args.host}:{args.port}") from None
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = _parse(argv)
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     back_office: BackOffice | None = None
     updater: DataUpdater | None = None
@@ -81,13 +115,13 @@ def main(argv: list[str] | None = None) -> int:
         kicker = SessionKicker(pki_dir=args.pki_dir, host=args.device_broker_host, port=args.device_broker_port)
         updater.attach(back_office, kicker)
         updater.start()
-        back_office.start()
-        serve(app, args.host, args.port, server_cert.cert_path, server_cert.key_path)
+        _start_back_office(back_office, args.broker_admin_host, args.broker_admin_port)
+        _serve(app, args, server_cert.cert_path, server_cert.key_path)
     except HilError as exc:
         print(f"astarte simulator: {exc}", file=sys.stderr)
         return 2
-    except (OSError, ssl.SSLError, TimeoutError) as exc:
-        print(f"astarte simulator: {getattr(exc, 'strerror', None) or exc}", file=sys.stderr)
+    except OSError as exc:  # ssl.SSLError and TimeoutError included
+        print(f"astarte simulator: {describe_os_error(exc)}", file=sys.stderr)
         return 1
     finally:
         if back_office is not None:

@@ -11,8 +11,9 @@ import logging
 import ssl
 import sys
 from pathlib import Path
+from typing import Any
 
-from harness.errors import ConfigError
+from harness.errors import ConfigError, describe_os_error
 from simulators.destiny.app import create_app, new_store
 from simulators.destiny.seed import load_seed_file
 from simulators.destiny.server import serve
@@ -28,6 +29,35 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _named(exc: OSError, subject: str) -> OSError:
+    """``exc`` as an OSError whose message says what failed: ``subject``, the file, the reason."""
+    return OSError(exc.errno, describe_os_error(exc, subject))
+
+
+def _check_tls(cert: Path, key: Path) -> None:
+    """Load the pair once before serving: ssl's errors name neither file, and uvicorn's come late.
+
+    Each file is opened first so that a missing or unreadable one is named with its option.
+    """
+    for option, path in (("--tls-cert", cert), ("--tls-key", key)):
+        try:
+            path.open("rb").close()
+        except OSError as exc:
+            raise _named(exc, option) from None
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
+    except OSError as exc:  # ssl.SSLError included: not PEM, or a key that does not match
+        raise _named(exc, f"--tls-cert {cert} with --tls-key {key}") from None
+
+
+def _serve(store: Any, args: argparse.Namespace) -> None:
+    """Serve until stopped; a socket error names the address, which the OS leaves out."""
+    try:
+        serve(create_app(store), args.host, args.port, args.tls_cert, args.tls_key)
+    except OSError as exc:
+        raise _named(exc, f"cannot listen on {args.host}:{args.port}") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -41,14 +71,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.seed_file is not None:
             load_seed_file(args.seed_file, store)
         if args.tls_cert is not None:
-            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            context.load_cert_chain(args.tls_cert, args.tls_key)  # fail here with a clear line
-        serve(create_app(store), args.host, args.port, args.tls_cert, args.tls_key)
+            _check_tls(args.tls_cert, args.tls_key)
+        _serve(store, args)
     except ConfigError as exc:
         print(f"destiny simulator: {exc}", file=sys.stderr)
         return 2
-    except (OSError, ssl.SSLError) as exc:
-        print(f"destiny simulator: {exc.strerror or exc}", file=sys.stderr)
+    except OSError as exc:
+        print(f"destiny simulator: {describe_os_error(exc)}", file=sys.stderr)
         return 1
     return 0
 

@@ -13,11 +13,12 @@ import argparse
 import logging
 import os
 import re
+import socket
 import ssl
 import sys
 from pathlib import Path
 
-from harness.errors import HilError
+from harness.errors import HilError, describe_os_error
 from simulators.locknalert.http_server import Limits
 from simulators.locknalert.onboarding import DEFAULT_WINDOW_SECONDS
 from simulators.locknalert.server import Settings, run
@@ -50,6 +51,28 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _unresolvable(host: str) -> str | None:
+    """Why ``host`` cannot be listened on, or None: resolved here because the error asyncio
+    raises later ("Name or service not known") does not say which name."""
+    try:
+        socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        return f"--host {host}: {getattr(exc, 'strerror', None) or exc}"
+    return None
+
+
+def _failure(exc: OSError, state_dir: Path | None) -> str:
+    """One line naming what failed and why.
+
+    Files name themselves and asyncio names an address it cannot bind; the one TLS load at
+    start-up is the bridge certificate, which ssl does not name.
+    """
+    if isinstance(exc, ssl.SSLError):
+        where = state_dir if state_dir is not None else "the temporary state directory"
+        return describe_os_error(exc, f"cannot load the bridge certificate in {where}")
+    return describe_os_error(exc)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -67,6 +90,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--head-timeout and --window-seconds must be positive (at most 300 s and one day)")
     if not 1 <= args.max_connections <= 1024 or not 64 <= args.max_body_bytes <= 1 << 20:
         parser.error("--max-connections must be 1..1024 and --max-body-bytes 64..1048576")
+    problem = _unresolvable(args.host)
+    if problem:
+        parser.error(problem)
     password = os.environ.get(PASSWORD_VARIABLE)
     if not password:
         parser.error(f"set {PASSWORD_VARIABLE} to the broker admin password")
@@ -95,8 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     except HilError as exc:
         print(f"locknalert emulator: {exc}", file=sys.stderr)
         return 1
-    except (OSError, ssl.SSLError) as exc:
-        print(f"locknalert emulator: {exc.strerror or exc}", file=sys.stderr)
+    except OSError as exc:  # ssl.SSLError included
+        print(f"locknalert emulator: {_failure(exc, args.state_dir)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 0

@@ -81,7 +81,7 @@ class BridgeEmulator:
         if state_file is not None and state_file.is_file():
             try:
                 onboarding.restore(json.loads(state_file.read_text()))
-            except (OSError, ValueError) as exc:
+            except (OSError, ValueError) as exc:  # not JSON, or JSON of the wrong shape: start unpaired
                 LOG.warning("ignoring unreadable state file %s: %s", state_file, exc)
 
     @property

@@ -122,8 +122,31 @@ class Onboarding:
             "token": self.token,
         }
 
-    def restore(self, data: dict[str, object]) -> None:
-        username, password, token = data.get("username"), data.get("password"), data.get("token")
-        if isinstance(username, str) and isinstance(password, str) and isinstance(token, str):
-            self.credentials = MqttCredentials(username, password)
-            self.token = token
+    def restore(self, data: object) -> None:
+        """Take back a :meth:`snapshot`.
+
+        Raises:
+            ValueError: ``data`` is not what :meth:`snapshot` writes (a state file edited by
+                hand, or from something else); nothing is restored then.
+        """
+        if not isinstance(data, dict) or not _SNAPSHOT_KEYS <= data.keys():
+            raise ValueError(f"expected a JSON object with {', '.join(sorted(_SNAPSHOT_KEYS))}, "
+                             f"got {_json_shape(data)}")
+        username, password, token = data["username"], data["password"], data["token"]
+        if all(value is None for value in (username, password, token)):
+            return  # the snapshot of a bridge that is not provisioned
+        if not all(isinstance(value, str) for value in (username, password, token)):
+            raise ValueError("username, password and token must be all strings (provisioned) or all null")
+        self.credentials = MqttCredentials(username, password)
+        self.token = token
+
+
+_SNAPSHOT_KEYS = frozenset({"username", "password", "token"})
+
+
+def _json_shape(data: object) -> str:
+    """What a parsed JSON value is, in a few words, for an error message."""
+    if isinstance(data, dict):
+        return f"an object with keys {', '.join(sorted(map(repr, data)))}" if data else "an empty object"
+    kinds = {list: "an array", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
+    return kinds.get(type(data), "null")

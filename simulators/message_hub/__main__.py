@@ -26,14 +26,23 @@ import os
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
-from harness.errors import HilError
+from harness.errors import HilError, describe_os_error
 
 DESCRIPTION = __doc__.splitlines()[0] if __doc__ else ""
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that exits 2 with one line, like every other mistake here (its usage dump is noise)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m simulators.message_hub", description=DESCRIPTION)
+    parser = _Parser(prog="python -m simulators.message_hub", description=DESCRIPTION)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True, help="gRPC port")
     parser.add_argument("--control-port", type=int, default=0, help="HTTP control API port (0: any)")
@@ -50,8 +59,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--discard", action="store_true", help="no Astarte: accept and drop every Send (benchmark floor)")
     parser.add_argument("--proto-dir", type=Path, default=None, help=".proto sources instead of the installed package's descriptors")
     parser.add_argument("--build-root", type=Path, default=None, help="where generated modules go (default: <project>/build)")
-    parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--log-level", default="INFO", type=str.upper, choices=LOG_LEVELS,
+                        help="stderr log level (default: INFO)")
     return parser
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    """Options, with ports checked here: gRPC would otherwise bind a port number out of range."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    for option in ("port", "control_port"):
+        value = getattr(args, option)
+        if not 0 <= value <= 65535:
+            parser.error(f"--{option.replace('_', '-')} {value} is not a port number")
+    return args
 
 
 def _hub_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
@@ -82,9 +103,35 @@ def _hub_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     return HubConfig(**common, endpoint=parse_broker_url(args.broker_url, args.ca_file), identity=identity)
 
 
+def _serve(args: argparse.Namespace, protos: Any) -> None:
+    """Serve until stopped; a socket error names its address.
+
+    gRPC names the address it cannot bind and files name themselves, but the control API's
+    socket reports only "Address already in use": its address is added here, where it is known.
+    """
+    from simulators.message_hub.server import serve
+
+    config = _hub_config(args)
+    try:
+        serve(config, protos, threading.Event())
+    except OSError as exc:
+        if exc.filename is not None or exc.errno is None:
+            raise
+        line = describe_os_error(exc, f"control API cannot listen on {args.host}:{args.control_port}")
+        raise OSError(exc.errno, line) from None
+
+
+def _failure(exc: OSError | RuntimeError) -> str:
+    """One line naming what failed and why (gRPC reports a port it cannot bind as RuntimeError)."""
+    if isinstance(exc, OSError):
+        return describe_os_error(exc)
+    text = str(exc)
+    return f"Address already in use ({text})" if "bind" in text.lower() or "in use" in text.lower() else text
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+    args = _parse(argv)
+    logging.basicConfig(level=args.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         from simulators.message_hub.protogen import ensure_generated
@@ -92,18 +139,13 @@ def main(argv: list[str] | None = None) -> int:
 
         generated = ensure_generated(build_root=args.build_root, proto_dir=args.proto_dir)
         protos = load_protos(generated.root, generated.proto_version)
-        from simulators.message_hub.server import serve
-
         args.store_dir.mkdir(parents=True, exist_ok=True)
-        serve(_hub_config(args), protos, threading.Event())
+        _serve(args, protos)
     except HilError as exc:
         print(f"message hub: {exc}", file=sys.stderr)
         return 2
-    except (OSError, RuntimeError) as exc:  # grpc reports a taken port as RuntimeError
-        text = str(exc)
-        if "bind" in text.lower() or "in use" in text.lower():
-            text = f"Address already in use ({text})"
-        print(f"message hub: {text}", file=sys.stderr)
+    except (OSError, RuntimeError) as exc:
+        print(f"message hub: {_failure(exc)}", file=sys.stderr)
         return 1
     return 0
 

@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
+import socket
+import ssl
 import threading
 import signal
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 from queue import Empty, Queue
 
@@ -169,3 +173,155 @@ def test_a_command_run_in_process_leaves_the_callers_services_alone(tmp_path, ca
         assert service.exited() is None, "an in-process hil command killed its caller's service"
     finally:
         service.stop()
+
+
+def test_hil_run_with_a_directory_as_bench_file_is_one_line(tmp_path):
+    result = hil("run", "--bench", str(tmp_path))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == f"hil: error: {tmp_path}: is a directory, not a bench file\n"
+
+
+# -- hil bench: --output and the floor -----------------------------------------------------------
+def _must_not_run(*args: object, **kwargs: object) -> None:
+    raise AssertionError("the benchmark ran before --output was checked")
+
+
+@pytest.mark.parametrize("name", ["startup", "grpc", "fuzz"])
+@pytest.mark.parametrize("where", ["a file", "under a file"])
+def test_bench_refuses_an_unusable_output_before_measuring(tmp_path, monkeypatch, capsys, name, where):
+    from harness.bench import grpc as grpc_bench
+    from harness.bench import startup
+    from harness.cli import bench as bench_cli
+    from harness.cli.main import main
+
+    monkeypatch.setattr(startup, "measure", _must_not_run)
+    monkeypatch.setattr(grpc_bench, "measure", _must_not_run)
+    monkeypatch.setitem(sys.modules, "hil_test_fuzz_benchmark", types.SimpleNamespace(measure=_must_not_run))
+    monkeypatch.setattr(bench_cli, "FUZZ_BENCHMARK_MODULE", "hil_test_fuzz_benchmark")
+    existing = tmp_path / "results"
+    existing.write_text("")
+    output = existing if where == "a file" else existing / "sub"
+    assert main(["bench", name, "--output", str(output)]) == 2
+    expected = (f"{output} exists and is not a directory" if where == "a file"
+                else f"cannot write results: {output}: Not a directory")
+    assert capsys.readouterr().err == f"hil: error: --output: {expected}\n"
+
+
+def test_bench_results_that_cannot_be_written_at_the_end_are_one_line(tmp_path, monkeypatch, capsys):
+    from harness.bench import startup
+    from harness.cli.main import main
+
+    blocker = tmp_path / "startup-20240102T030405Z.json"
+
+    def measure(runs: int) -> dict[str, object]:
+        blocker.mkdir()  # the output was fine when checked; now the results file cannot be written
+        return {"benchmark": "startup", "timestamp": "2024-01-02T03:04:05+00:00"}
+
+    monkeypatch.setattr(startup, "measure", measure)
+    assert main(["bench", "startup", "--runs", "1", "--output", str(tmp_path)]) == 1
+    assert capsys.readouterr().err == f"hil: error: cannot save the startup results: {blocker}: Is a directory\n"
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_a_floor_mosquitto_that_exits_or_never_answers_is_a_hil_error(tmp_path):
+    from harness.bench.floor_mosquitto import start_floor
+    from harness.errors import ServiceExited, StartupTimeout
+
+    false = shutil.which("false")
+    probes = [(_closed_port(), ssl.create_default_context())]
+    with pytest.raises(ServiceExited) as exited:
+        start_floor(false, "", tmp_path / "mosquitto.conf", probes)
+    assert str(exited.value) == f"service 'floor-mosquitto': {false} exited with status 1 before it was ready"
+    hanging = tmp_path / "hanging-mosquitto"
+    hanging.write_text(f"#!/bin/sh\necho $$ > {tmp_path / 'pid'}\nexec sleep 60\n")
+    hanging.chmod(0o755)
+    with pytest.raises(StartupTimeout, match=r"^service 'floor-mosquitto': .* not ready within 0\.5 s$"):
+        start_floor(str(hanging), "", tmp_path / "mosquitto.conf", probes, timeout=0.5)
+    with pytest.raises(ProcessLookupError):  # killed and reaped, not left as a zombie
+        os.kill(int((tmp_path / "pid").read_text()), 0)
+
+
+def test_bench_startup_reports_a_failing_floor_in_one_line(tmp_path, monkeypatch, capsys):
+    from harness.bench import startup
+    from harness.cli.main import main
+
+    false = shutil.which("false")
+    monkeypatch.setattr(startup, "mosquitto_binary", lambda: false)  # the floor only; hil's broker is real
+    assert main(["bench", "startup", "--runs", "1", "--output", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err == f"hil: error: service 'floor-mosquitto': {false} exited with status 1 before it was ready\n"
+
+
+# -- simulators' command lines -------------------------------------------------------------------
+def simulator(name: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", f"simulators.{name}", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60, env=env)
+
+
+def test_the_message_hub_log_level_is_checked_in_one_line(tmp_path):
+    done = simulator("message_hub", "--port", "0", "--store-dir", str(tmp_path), "--discard", "--log-level", "foo")
+    assert done.returncode == 2
+    assert done.stderr == ("python -m simulators.message_hub: error: argument --log-level: invalid choice: 'FOO' "
+                           "(choose from 'DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL')\n")
+
+
+@pytest.mark.parametrize("name", ["message_hub", "astarte"])
+def test_simulator_ports_out_of_range_are_usage_errors(tmp_path, name):
+    args = {
+        "message_hub": ["--store-dir", str(tmp_path), "--discard"],
+        "astarte": ["--pki-dir", str(tmp_path), "--realm", "r", "--realm-public-key", str(tmp_path / "k"),
+                    "--broker-url", "mqtts://h:1/", "--broker-admin-port", "1", "--admin-cert", "c",
+                    "--admin-key", "k", "--device-broker-port", "1"],
+    }[name]
+    done = simulator(name, "--port", "99999", *args)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == f"python -m simulators.{name}: error: --port 99999 is not a port number"
+
+
+def _astarte_args(tmp_path: Path, *, realm_key: Path | None, broker_port: int) -> list[str]:
+    """An astarte simulator command line up to its broker connection; ``realm_key`` None: a real key."""
+    from harness.pki import HarnessPKI
+
+    pki = HarnessPKI(tmp_path / "pki")
+    admin = pki.issue_client("admin")
+    key = realm_key or pki.realm_keypair("r").public_key_path
+    return ["--port", "0", "--pki-dir", str(tmp_path / "pki"), "--realm", "r", "--realm-public-key", str(key),
+            "--broker-url", "mqtts://h:1/", "--broker-admin-port", str(broker_port), "--admin-cert",
+            str(admin.cert_path), "--admin-key", str(admin.key_path), "--device-broker-port", "1"]
+
+
+# id -> (tmp_path, a port something listens on, a closed port) -> (simulator argv, its last stderr line)
+NAMED_FAILURES = {
+    "destiny-port-taken": lambda tmp, taken, closed: (
+        ["destiny", "--port", str(taken)], f"destiny simulator: cannot listen on 127.0.0.1:{taken}: Address already in use"),
+    "destiny-tls-file-missing": lambda tmp, taken, closed: (
+        ["destiny", "--port", "0", "--tls-cert", str(tmp / "no.pem"), "--tls-key", str(tmp / "no.pem")],
+        f"destiny simulator: --tls-cert: {tmp / 'no.pem'}: No such file or directory"),
+    "message-hub-control-port-taken": lambda tmp, taken, closed: (
+        ["message_hub", "--port", "0", "--control-port", str(taken), "--store-dir", str(tmp / "hub"), "--discard"],
+        f"message hub: control API cannot listen on 127.0.0.1:{taken}: Address already in use"),
+    "astarte-realm-key-missing": lambda tmp, taken, closed: (
+        ["astarte", *_astarte_args(tmp, realm_key=tmp / "no.pem", broker_port=closed)],
+        f"astarte simulator: {tmp / 'no.pem'}: No such file or directory"),
+    "astarte-broker-refused": lambda tmp, taken, closed: (
+        ["astarte", *_astarte_args(tmp, realm_key=None, broker_port=closed)],
+        f"astarte simulator: cannot reach the broker at 127.0.0.1:{closed}: Connection refused"),
+}
+
+
+@pytest.mark.parametrize("case", NAMED_FAILURES)
+def test_simulator_files_and_addresses_that_fail_are_named(tmp_path, case):
+    """An OSError is reported with what failed (the file, host:port), not only its strerror."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        argv, expected = NAMED_FAILURES[case](tmp_path, taken.getsockname()[1], _closed_port())
+        done = simulator(*argv)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1] == expected

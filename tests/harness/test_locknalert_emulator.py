@@ -12,6 +12,7 @@ import asyncio
 import http.client
 import io
 import json
+import logging
 import os
 import socket
 import ssl
@@ -33,6 +34,7 @@ from harness.errors import TargetError
 from harness.locknalert_bridge import BridgeTopics, LocknAlertBridge
 from harness.rundir import RunDirectory
 from harness.services import ProcessBackend
+from simulators.locknalert.emulator import BridgeEmulator, BrokerAddress
 from simulators.locknalert.onboarding import Decision, MqttCredentials, Onboarding
 
 
@@ -429,3 +431,72 @@ def test_an_unreachable_broker_is_one_line_and_exit_1() -> None:
                           env=os.environ | {"HIL_LOCKNALERT_BROKER_ADMIN_PASSWORD": "x"})
     assert done.returncode == 1
     assert "locknalert emulator:" in done.stderr and "Traceback" not in done.stderr
+
+
+# -- state file and start-up failures ------------------------------------------------------------
+WRONG_SHAPES = {
+    "array": "[1, 2]",
+    "unknown-keys": '{"x": 1}',
+    "string": '"paired"',
+    "half-provisioned": '{"username": "u", "password": 5, "token": "t"}',
+}
+
+
+@pytest.mark.parametrize("content", WRONG_SHAPES.values(), ids=WRONG_SHAPES.keys())
+def test_a_state_file_of_the_wrong_shape_is_one_line_naming_it(tmp_path, caplog, content: str) -> None:
+    state = tmp_path / "state.json"
+    state.write_text(content)
+    with caplog.at_level(logging.WARNING, logger="locknalert.bridge"):
+        emulator = BridgeEmulator(Onboarding("LNA-1"), None, None, BrokerAddress("127.0.0.1", 1883),  # type: ignore[arg-type]
+                                  BridgeTopics("locknalert", "LNA-1"), state_file=state)
+    assert not emulator.onboarding.provisioned  # a bridge with unreadable memory starts unpaired
+    [record] = caplog.records
+    assert record.getMessage().startswith(f"ignoring unreadable state file {state}: ")
+    assert "\n" not in record.getMessage()
+
+
+def test_the_state_the_emulator_writes_is_restored() -> None:
+    for credentials in (None, MqttCredentials("u", "p")):
+        written = Onboarding("LNA-1", token_factory=lambda: "t1")
+        if credentials is not None:
+            written.provisioned_with(credentials)
+        restored = Onboarding("LNA-1")
+        restored.restore(json.loads(json.dumps(written.snapshot())))
+        assert (restored.credentials, restored.token) == (written.credentials, written.token)
+
+
+def run_emulator(*args: str, password: str = "x", timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "simulators.locknalert", *args], capture_output=True, text=True,
+                          timeout=timeout, env=os.environ | {"HIL_LOCKNALERT_BROKER_ADMIN_PASSWORD": password})
+
+
+def test_a_state_dir_that_cannot_be_made_is_named(tmp_path) -> None:
+    (tmp_path / "file").write_text("")
+    state_dir = tmp_path / "file" / "state"
+    done = run_emulator("--broker-port", "1", "--state-dir", str(state_dir))
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1] == f"locknalert emulator: {state_dir}: Not a directory"
+
+
+def test_an_unresolvable_host_is_named() -> None:
+    done = run_emulator("--broker-port", "1", "--host", "no-such-host.invalid")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith(
+        "python -m simulators.locknalert: error: --host no-such-host.invalid: ")
+
+
+def test_an_unloadable_bridge_certificate_is_one_line_naming_the_state_dir(
+    locknalert_emulator: LocknAlertComponent, tmp_path
+) -> None:
+    broker = locknalert_emulator.broker
+    state = tmp_path / "state"
+    state.mkdir()
+    for name in ("bridge-cert.pem", "bridge-key.pem"):
+        (state / name).write_text("not PEM\n")
+    done = run_emulator("--serial", "LNA-BAD-CERT", "--state-dir", str(state), "--broker-host", broker.endpoint.host,
+                        "--broker-port", str(broker.endpoint.port), "--broker-admin", broker.admin.username,
+                        password=broker.admin.password)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith(
+        f"locknalert emulator: cannot load the bridge certificate in {state}: ")
+
