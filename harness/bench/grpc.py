@@ -160,6 +160,9 @@ def measure(rounds: int, messages: int = 1000) -> dict[str, Any]:
             "median_msgs_per_s": round(ceiling, 1),
             "samples": [round(r, 1) for r in ceiling_rates],
             "ratio_to_floor": round(ceiling / floor, 3),
+            # What the hub, MQTT and the realm keep of what the SDK alone allows: the part of the
+            # gap to the goal that hil could still close.
+            "realm_path_ratio": round(realm / ceiling, 3),
         },
         "ratio_median": ratio,
         "goal_ratio": GOAL_RATIO,

@@ -55,7 +55,11 @@ def run_grpc(args: argparse.Namespace) -> int:
     print(f"bare client -> discard hub : {floor['median_msgs_per_s']:.0f} msg/s")
     print(f"DeviceGrpc -> discard hub  : {ceiling['median_msgs_per_s']:.0f} msg/s (SDK ceiling, ratio {ceiling['ratio_to_floor']:.2f})")
     verdict = "meets" if result["meets_goal"] else "MISSES"
-    print(f"ratio {result['ratio_median']:.2f} ({verdict} the goal of >= {result['goal_ratio']}); saved {path}")
+    print(f"ratio {result['ratio_median']:.2f} ({verdict} the goal of >= {result['goal_ratio']}); "
+          f"the realm path keeps {ceiling['realm_path_ratio']:.2f} of the SDK ceiling; saved {path}")
+    if not result["meets_goal"] and ceiling["ratio_to_floor"] < result["goal_ratio"]:
+        print(f"note: DeviceGrpc alone reaches {ceiling['ratio_to_floor']:.2f} of the floor, so no hub can meet the goal "
+              "with this SDK")
     return 0
 
 

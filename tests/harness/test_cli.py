@@ -325,3 +325,20 @@ def test_simulator_files_and_addresses_that_fail_are_named(tmp_path, case):
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines()[-1] == expected
+
+
+def test_bench_grpc_says_when_the_sdk_alone_cannot_reach_the_goal(tmp_path, monkeypatch, capsys):
+    from harness.bench import grpc as grpc_bench
+    from harness.cli.main import main
+
+    def measure(rounds: int, messages: int) -> dict[str, object]:
+        return {"benchmark": "grpc", "timestamp": "2024-01-02T03:04:05+00:00",
+                "realm_path": {"median_msgs_per_s": 850.0}, "floor": {"median_msgs_per_s": 1700.0},
+                "sdk_ceiling": {"median_msgs_per_s": 1150.0, "ratio_to_floor": 0.676, "realm_path_ratio": 0.739},
+                "ratio_median": 0.5, "goal_ratio": 0.8, "meets_goal": False}
+
+    monkeypatch.setattr(grpc_bench, "measure", measure)
+    assert main(["bench", "grpc", "--output", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "ratio 0.50 (MISSES the goal of >= 0.8); the realm path keeps 0.74 of the SDK ceiling" in out
+    assert "DeviceGrpc alone reaches 0.68 of the floor, so no hub can meet the goal with this SDK" in out
