@@ -133,24 +133,30 @@ class AstarteClient:
         return self._listing("errors", device_id, min_count, timeout)
 
     def device_messages(self, device_id: str | None = None, *, since: int = 0, min_count: int = 0,
-                        timeout: float = 0.0, gaps_ok: bool = False) -> list[dict[str, Any]]:
+                        timeout: float = 0.0) -> list[dict[str, Any]]:
         """Raw device messages the realm received (``topic``, ``qos``, ``payload_hex``, ...), from
         number ``since`` on (numbered from 0, per device); waits up to ``timeout`` s until at least
         ``min_count`` of them are there.
 
         Raises :class:`TargetError` when some asked for were dropped (the simulated realm keeps the
-        latest 20,000): an index into a shorter list than the caller believes would be a lie. A
-        caller that only follows the latest events passes ``gaps_ok`` and gets what is kept.
+        latest 20,000): an index into a shorter list than the caller believes would be a lie.
         """
+        first, messages = self.message_page(device_id, since=since, min_count=min_count, timeout=timeout)
+        if first > since:
+            raise TargetError("astarte", f"the realm no longer keeps messages {since}..{first - 1} of "
+                                         f"{device_id or 'its devices'}: read them sooner (pass since=)")
+        return messages
+
+    def message_page(self, device_id: str | None = None, *, since: int = 0, min_count: int = 0,
+                     timeout: float = 0.0) -> tuple[int, list[dict[str, Any]]]:
+        """``(first, messages)``: what the realm still keeps from number ``since`` on, ``first``
+        being the number of ``messages[0]`` (past ``since`` when older ones were dropped). For
+        readers that follow the latest events: the next ``since`` is ``first + len(messages)``."""
         params: dict[str, Any] = {"since": since, "min_count": min_count, "timeout": timeout}
         if device_id is not None:
             params["device_id"] = device_id
         answer = self._control("GET", "messages", params=params).json()
-        first = int(answer.get("first", since))
-        if first > since and not gaps_ok:
-            raise TargetError("astarte", f"the realm no longer keeps messages {since}..{first - 1} of "
-                                         f"{device_id or 'its devices'}: read them sooner (pass since=)")
-        return list(answer["data"])
+        return int(answer.get("first", since)), list(answer["data"])
 
     def message_count(self, device_id: str | None = None) -> int:
         """How many messages the realm has received (from ``device_id``): the ``since`` of the next."""
@@ -198,13 +204,13 @@ class AstarteClient:
         since = 0
         while True:
             remaining = max(deadline - time.monotonic(), 0.0)
-            messages = self.device_messages(device_id, since=since, min_count=1, timeout=remaining)
+            first, messages = self.message_page(device_id, since=since, min_count=1, timeout=remaining)
             for message in messages:
                 if message["topic"].endswith(topic_suffix):
                     return message
             if not messages:
                 return None
-            since += len(messages)
+            since = first + len(messages)
 
     def wait_for_introspection(self, device_id: str, interface: str, *, timeout: float = 5.0) -> bool:
         """True once the realm has handled an introspection of ``device_id`` naming ``interface``.
@@ -217,10 +223,10 @@ class AstarteClient:
         since = 0
         while True:
             remaining = max(deadline - time.monotonic(), 0.0)
-            messages = self.device_messages(device_id, since=since, min_count=1, timeout=remaining)
+            first, messages = self.message_page(device_id, since=since, min_count=1, timeout=remaining)
             if not messages:
                 return False
-            since += len(messages)
+            since = first + len(messages)
             # Only the latest introspection counts: an earlier one may name an interface that a
             # later one (a detached node's) has dropped.
             latest = [m for m in messages if m["topic"] == topic][-1:]

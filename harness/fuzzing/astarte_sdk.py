@@ -510,9 +510,9 @@ class ConnectedDevice:
         Only new messages are read, however long the run (the realm keeps the latest 20,000 of
         all devices; older ones no longer matter here). Returns how many arrived.
         """
-        messages = self.astarte.device_messages(self.device_id, since=self._log_since, min_count=1,
-                                                timeout=timeout, gaps_ok=True)
-        self._log_since += len(messages)
+        first, messages = self.astarte.message_page(self.device_id, since=self._log_since, min_count=1,
+                                                    timeout=timeout)
+        self._log_since = first + len(messages)
         start = self._session_start_topic()
         for message in messages:
             topic = message["topic"]

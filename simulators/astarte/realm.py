@@ -211,8 +211,10 @@ class Realm:
             self.errors.clear()
             self.disconnections.clear()
             self.sessions.clear()
-            self.raw_messages = MessageLog()
-            self.device_messages.clear()
+            # Emptied, not replaced: numbers go on from where they were, so a reader's cursor
+            # taken before a reset still means "what came after it".
+            for log in (self.raw_messages, *self.device_messages.values()):
+                log.kept.clear()
             if not keep_interfaces:
                 self.interfaces.clear()
 
