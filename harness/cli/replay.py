@@ -105,9 +105,9 @@ def _replay_session_on_target(args: argparse.Namespace, over_hub: bool, example:
         astarte = target.component("astarte").client
         if over_hub:
             hub = target.component("message_hub").sim
-            replay_session(lambda: HubSessionDriver(astarte, hub), example)
+            replay_session(lambda known: HubSessionDriver(astarte, hub), example)
         else:
-            replay_session(lambda: SessionDriver(astarte), example)
+            replay_session(lambda known: SessionDriver(astarte, known), example)
     finally:
         os.environ.clear()
         os.environ.update(saved)

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from harness.components.astarte import INTERFACES_DIR, AstarteClient
+from harness.errors import TargetError
 from harness.fuzzing.appengine_values import rendering_mismatch
 from harness.fuzzing.astarte_grpc import ConnectedGrpcDevice
 from harness.fuzzing.astarte_sdk import ConnectedDevice, SdkStatus, call_send_api, neutral_value
@@ -38,8 +39,9 @@ from harness.fuzzing.stored import reads_as_unset
 from harness.oracle import Interface, ValueType, parse_interface, resolve
 
 __all__ = [
-    "DEVICE_PATHS", "DOCS", "DP", "HubSessionDriver", "SERVER_PATHS", "SERVER_UNSETTABLE", "SESSION_MODEL",
+    "DEVICE_PATHS", "DIVERGES", "DOCS", "DP", "HubSessionDriver", "SERVER_PATHS", "SERVER_UNSETTABLE", "SESSION_MODEL",
     "SESSION_MODEL_GRPC", "SP", "SessionDriver", "UNSETTABLE", "mapping_type", "realm_mismatches", "replay_session",
+    "step_allowed",
 ]
 
 SESSION_MODEL: Final = "session-model"
@@ -125,17 +127,26 @@ class SessionDriver:
 
     def __init__(self, astarte: AstarteClient, known: frozenset[str] = frozenset()) -> None:
         self.astarte = astarte
+        self.known = known  # recorded findings the model reproduces (part of every capsule)
         self.steps: list[dict[str, Any]] = []
+        self.directory: Path | None = None
+        self.device: ConnectedDevice = self._new_device()
+        self.model: SessionModel = self._new_model()
+
+    def _new_device(self) -> ConnectedDevice:
         self.directory = Path(tempfile.mkdtemp(prefix="hil-fuzz-session-"))
-        self.device: ConnectedDevice = ConnectedDevice(astarte, self.directory, list(DOCS.values()))
-        self.model: SessionModel = SessionModel(device_owned=frozenset({DP}), device_interfaces=set(DOCS),
-                                                known=known, reads_as_unset=_reads_as_unset)
+        return ConnectedDevice(self.astarte, self.directory, list(DOCS.values()))
+
+    def _new_model(self) -> SessionModel:
+        return SessionModel(device_owned=frozenset({DP}), device_interfaces=set(DOCS), known=self.known,
+                            reads_as_unset=_reads_as_unset)
 
     def close(self) -> None:
         try:
             self.device.close()
         finally:
-            shutil.rmtree(self.directory, ignore_errors=True)
+            if self.directory is not None:
+                shutil.rmtree(self.directory, ignore_errors=True)
 
     def _record(self, step: str, **args: Any) -> None:
         self.steps.append({"step": step, "args": {key: to_json(value) for key, value in args.items()}})
@@ -203,19 +214,21 @@ class SessionDriver:
         response = self.astarte.appengine("PUT", f"devices/{self.device.device_id}/interfaces/{SP}{path}",
                                           json={"data": _appengine_json(value)})
         if response.status_code != 200:
-            raise AssertionError(f"the realm refused a server set of {SP}{path}: {response.status_code} {response.text}")
+            raise TargetError("astarte", f"the realm refused a server set of {SP}{path}: "
+                                         f"{response.status_code} {response.text}")
         self.model.server_set(SP, path, value)
 
     def server_unsets(self, path: str) -> None:
         self._record("server_unsets", path=path)
         response = self.astarte.appengine("DELETE", f"devices/{self.device.device_id}/interfaces/{SP}{path}")
         if response.status_code != 204:
-            raise AssertionError(f"the realm refused a server unset of {SP}{path}: {response.status_code} {response.text}")
+            raise TargetError("astarte", f"the realm refused a server unset of {SP}{path}: "
+                                         f"{response.status_code} {response.text}")
         self.model.server_unset(SP, path)
 
     # -- the property --------------------------------------------------------------------------
     def example(self) -> dict[str, Any]:
-        return {"steps": list(self.steps)}
+        return {"steps": list(self.steps), "known": sorted(self.known)}
 
     def check(self) -> None:
         """The realm holds what the model says, or a :class:`Disagreement` naming each difference."""
@@ -226,15 +239,55 @@ class SessionDriver:
                                observed={"problems": problems}, known=None)
 
     def run(self, step: dict[str, Any]) -> None:
-        """Perform one recorded step (``{"step": name, "args": {...}}``) again."""
+        """Perform one recorded step (``{"step": name, "args": {...}}``) again.
+
+        A step the machine could not have taken here (its precondition false, a path outside
+        the session's mappings) is a ``ValueError``: a capsule that does not fit, never a finding.
+        """
         name, args = step["step"], {key: from_json(value) for key, value in step.get("args", {}).items()}
-        if name not in _STEPS:
+        rule = _STEPS.get(name)
+        if rule is None:
             raise ValueError(f"unknown session step {name!r}")
+        allowed, paths = rule
+        if not allowed(self.model):
+            raise ValueError(f"step {name!r} cannot be taken here (the session's state does not allow it)")
+        if paths is not None and args.get("path") not in paths:
+            raise ValueError(f"step {name!r}: {args.get('path')!r} is not one of the session's paths")
+        if "name" in args and args["name"] not in DOCS:
+            raise ValueError(f"step {name!r}: {args['name']!r} is not one of the session's interfaces")
         getattr(self, name)(**args)
 
 
-_STEPS: Final = frozenset({"connect", "disconnect", "restart_application", "add_interface", "remove_interface",
-                           "set_property", "unset_property", "set_property_offline", "server_sets", "server_unsets"})
+def step_allowed(name: str, model: SessionModel) -> bool:
+    """Whether the state machine may take step ``name`` in ``model``'s state (its precondition)."""
+    return _STEPS[name][0](model)
+
+
+def _always(model: SessionModel) -> bool:
+    return True
+
+
+def _device_set_allowed(model: SessionModel) -> bool:
+    return model.connected and DP in model.device_interfaces
+
+
+def _server_allowed(model: SessionModel) -> bool:
+    return SP in model.realm_interfaces
+
+
+#: Each step: when the state machine may take it (its precondition), and the paths it may name.
+_STEPS: Final[dict[str, tuple[Callable[[SessionModel], bool], tuple[str, ...] | None]]] = {
+    "connect": (lambda model: not model.connected, None),
+    "disconnect": (lambda model: model.connected, None),
+    "restart_application": (lambda model: model.connected, None),
+    "add_interface": (_always, None),
+    "remove_interface": (_always, None),
+    "set_property": (_device_set_allowed, DEVICE_PATHS),
+    "unset_property": (_device_set_allowed, UNSETTABLE),
+    "set_property_offline": (lambda model: not model.connected and DP in model.device_interfaces, DEVICE_PATHS),
+    "server_sets": (_server_allowed, SERVER_PATHS),
+    "server_unsets": (_server_allowed, SERVER_UNSETTABLE),
+}
 
 
 def _introspection_names(text: str) -> frozenset[str]:
@@ -253,14 +306,8 @@ class HubSessionDriver(SessionDriver):
     property_name = SESSION_MODEL_GRPC
 
     def __init__(self, astarte: AstarteClient, hub: Any) -> None:  # noqa: D107 - the class docstring says it
-        self.astarte = astarte
-        self.steps = []
-        self.directory = Path(tempfile.mkdtemp(prefix="hil-fuzz-hub-session-"))
-        self.device = ConnectedGrpcDevice(astarte, hub, list(DOCS.values()))
-        # Interfaces the hub device holds for someone else stay in its introspection whatever the node does.
-        shared = _introspection_names(str(hub.state()["device"]["introspection"])) - set(DOCS)
-        self.model = HubSessionModel(device_owned=frozenset({DP}), device_interfaces=set(DOCS), shared=shared,
-                                     reads_as_unset=_reads_as_unset)
+        self.hub = hub
+        super().__init__(astarte)
         try:
             self.device.connect()
             self.model.connect()
@@ -270,12 +317,21 @@ class HubSessionDriver(SessionDriver):
             raise
         self.steps = []
 
+    def _new_device(self) -> ConnectedDevice:
+        return ConnectedGrpcDevice(self.astarte, self.hub, list(DOCS.values()))
+
+    def _new_model(self) -> SessionModel:
+        # Interfaces the hub device holds for someone else stay in its introspection whatever the node does.
+        shared = _introspection_names(str(self.hub.state()["device"]["introspection"])) - set(DOCS)
+        return HubSessionModel(device_owned=frozenset({DP}), device_interfaces=set(DOCS), shared=shared,
+                               reads_as_unset=_reads_as_unset)
+
     def _make_baseline(self) -> None:
         """Earlier sessions left properties in the hub's device: set or unset each to a known value."""
         for name, paths in ((DP, DEVICE_PATHS), (SP, SERVER_PATHS)):
             status, body = self.device.read_values(name, "/", {})
             if status != 200 or not isinstance(body, dict):
-                raise AssertionError(f"the realm cannot read {name} of the hub's device: {status} {body!r}")
+                raise TargetError("astarte", f"the realm cannot read {name} of the hub's device: {status} {body!r}")
             shown = _flatten(body.get("data"))
             for path in (p for p in paths if p in shown):
                 if name == DP and path in UNSETTABLE:
@@ -304,15 +360,19 @@ class HubSessionDriver(SessionDriver):
             self.model.set_property(DP, path, value)
 
 
-def replay_session(make: Callable[[], SessionDriver], example: dict[str, Any]) -> list[str]:
+def replay_session(make: Callable[[frozenset[str]], SessionDriver], example: dict[str, Any]) -> list[str]:
     """Run a capsule's steps on a fresh session, checking the realm after each, as the machine does.
 
-    Raises :class:`Disagreement` when the finding reproduces; returns the requirements exercised.
+    ``make(known)`` builds the session with the recorded findings the fuzz run's model knew, so a
+    replay judges as the run did. Raises :class:`Disagreement` when the finding reproduces;
+    returns the requirements exercised.
     """
-    steps = example.get("steps")
+    steps, known = example.get("steps"), example.get("known", [])
     if not isinstance(steps, list) or not all(isinstance(s, dict) and "step" in s for s in steps):
         raise ValueError("a session example is {'steps': [{'step': name, 'args': {...}}, ...]}")
-    driver = make()
+    if not isinstance(known, list) or not all(isinstance(k, str) for k in known):
+        raise ValueError("a session example's 'known' is a list of recorded finding ids")
+    driver = make(frozenset(known))
     try:
         driver.check()
         for step in steps:

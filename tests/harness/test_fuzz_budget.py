@@ -109,3 +109,42 @@ def test_a_state_machine_finding_becomes_a_capsule_with_its_shrunk_steps(tmp_pat
     assert isinstance(capsule["seed"], int)
     stats = json.loads((tmp_path / "stats" / "toy-session.json").read_text())
     assert stats["findings"] == [str(capsules[0])] and stats["requirements"]["TOY-02"] > 0
+
+
+def _disagreement(requirement: str) -> Disagreement:
+    return Disagreement(property="toy-two", direction="diverges-from-model", requirement=requirement,
+                        example={"requirement": requirement}, oracle={}, observed={}, known=None)
+
+
+class TwoBugs(RuleBasedStateMachine):
+    """Fails in two places (two raising lines): Hypothesis would report both at once, as an
+    ExceptionGroup, unless told to report one bug per run."""
+
+    @rule(n=st.integers(0, 9))
+    def first(self, n: int) -> None:
+        fuzz_check(self._first, n)
+
+    @rule(n=st.integers(0, 9))
+    def second(self, n: int) -> None:
+        fuzz_check(self._second, n)
+
+    @staticmethod
+    def _first(n: int) -> list[str]:
+        if n >= 5:
+            raise _disagreement("TOY-03")
+        return ["TOY-03"]
+
+    @staticmethod
+    def _second(n: int) -> list[str]:
+        if n >= 5:
+            raise _disagreement("TOY-04")
+        return ["TOY-04"]
+
+
+def test_a_machine_failing_in_two_places_still_leaves_capsules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HIL_FUZZ_SECONDS", "1")
+    monkeypatch.setenv("HIL_FUZZ_FINDINGS_DIR", str(tmp_path / "findings"))
+    monkeypatch.setenv("HIL_FUZZ_STATS_DIR", str(tmp_path / "stats"))
+    with pytest.raises(Disagreement):
+        run_machine(TwoBugs, property_name="toy-two", nodeid="toy-two", bounds=settings(max_examples=5))
+    assert sorted((tmp_path / "findings").glob("*.json"))

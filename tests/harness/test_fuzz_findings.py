@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -126,8 +127,30 @@ def test_replay_runs_a_session_sequence_on_the_target(tmp_path: Path, capsys: py
     assert "not reproduced" in capsys.readouterr().out
 
 
-def test_a_session_capsule_with_an_unknown_step_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = write_capsule(_session_capsule([{"step": "explode", "args": {}}]), tmp_path)
+@pytest.mark.parametrize(("steps", "why"), [
+    ([{"step": "explode", "args": {}}], "unknown session step 'explode'"),
+    ([{"step": "set_property", "args": {"path": "/integer", "value": 1}}], "cannot be taken here"),
+    ([{"step": "connect", "args": {}}, {"step": "set_property", "args": {"path": "/nope", "value": 1}}],
+     "'/nope' is not one of the session's paths"),
+    ([{"step": "connect", "args": {}}, {"step": "server_sets", "args": {"path": "/nope", "value": 1}}],
+     "'/nope' is not one of the session's paths"),
+    ([{"step": "add_interface", "args": {"name": "org.x.Other"}}], "'org.x.Other' is not one of the session's"),
+], ids=["unknown-step", "precondition", "device-path", "server-path", "interface"])
+def test_a_session_capsule_that_does_not_fit_is_one_line_never_a_finding(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], steps: list[dict[str, object]], why: str) -> None:
+    """A step the machine could not have taken must not replay as "reproduced" (exit 1)."""
+    path = write_capsule(_session_capsule(steps), tmp_path)
     assert main(["replay", str(path)]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "unknown session step 'explode'" in err
+    assert err.count("\n") == 1 and why in err, err
+
+
+def test_a_session_replay_judges_with_the_findings_the_fuzz_run_knew(tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """The fuzz run's model reproduces recorded findings; so must the replay's, or a capsule of a
+    new bug would stand for ever on an old one."""
+    steps = [{"step": "connect", "args": {}}, {"step": "set_property", "args": {"path": "/integer", "value": 0}},
+             {"step": "restart_application", "args": {}}]
+    knowing = replace(_session_capsule(steps), example={"steps": steps, "known": ["sdk-forgets-falsy-properties"]})
+    assert main(["replay", str(write_capsule(knowing, tmp_path))]) == 0
+    assert "not reproduced" in capsys.readouterr().out
