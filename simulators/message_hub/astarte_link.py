@@ -11,7 +11,9 @@ module is that device's MQTT side, written from the Astarte MQTT v1 protocol:
   new introspection, unsubscribe last (removed ones), as the Rust SDK 0.9.2 the hub embeds does.
   :meth:`AstarteLink.change_interfaces` only queues them and hands back an
   :class:`IntrospectionAck` to wait on *after* every lock is released: the thread that reads the
-  broker's acknowledgement is paho's network thread, the same one that delivers server data;
+  broker's acknowledgement is paho's network thread, the same one that delivers server data.
+  A change that sends nothing hands back the acknowledgement of the last introspection sent, which
+  may hold the same interfaces and still be on its way;
 * incoming ``consumer/properties`` purges stored server properties not listed; every other
   message under the device topic goes to ``on_data(interface, path, payload)``.
 
@@ -26,6 +28,7 @@ from __future__ import annotations
 import logging
 import struct
 import threading
+import time
 import zlib
 from collections.abc import Callable
 from typing import Any, Final
@@ -50,6 +53,45 @@ DataHandler = Callable[[str, str, bytes], None]
 ACK_TIMEOUT: Final = 5.0
 
 
+class _Acknowledgements:
+    """What paho's network thread tells the threads waiting for an introspection's PUBCOMP.
+
+    paho has no hook after it marks a message published, only ``on_publish``, which it calls just
+    *before*: a waiter woken by that call alone would find its message not yet published and miss
+    its one wake-up. So the call also leaves the id it is handing on in ``last_mid``; any later call
+    comes from the same thread after the marking, so one id is enough. That thread also reports the
+    end of a session (``session_over``, one event per session), which ends every wait on a publish
+    made in it.
+    """
+
+    def __init__(self) -> None:
+        self.changed = threading.Condition()
+        self.last_mid: int | None = None
+        self.session_over = threading.Event()
+
+    def acknowledged(self, mid: int) -> None:
+        """paho's ``on_publish``/``on_subscribe``, in its network thread (holding paho's locks)."""
+        with self.changed:
+            self.last_mid = mid
+            self.changed.notify_all()
+
+    def session_started(self) -> None:
+        self.session_over = threading.Event()
+
+    def session_lost(self) -> None:
+        with self.changed:
+            self.session_over.set()
+            self.changed.notify_all()
+
+
+def _settled(info: mqtt.MQTTMessageInfo) -> bool:
+    """paho's ``is_published``; a publish paho did not take (no connection, queue full) is settled too."""
+    try:
+        return info.is_published()
+    except (RuntimeError, ValueError):
+        return True
+
+
 class IntrospectionAck:
     """The broker's acknowledgement of one introspection publish (QoS 2: PUBCOMP).
 
@@ -59,21 +101,34 @@ class IntrospectionAck:
     hand-over takes the hub's lock.
     """
 
-    def __init__(self, info: mqtt.MQTTMessageInfo | None) -> None:
+    def __init__(self, info: mqtt.MQTTMessageInfo | None, acks: _Acknowledgements | None = None) -> None:
         self._info = info
+        self._acks = acks
+        # The session the message went out in: taken now, as the link replaces the event per session.
+        self._session_over = acks.session_over if acks is not None else None
 
     def wait(self, timeout: float = ACK_TIMEOUT) -> bool:
         """True once the broker completed the flow (or nothing was sent); False after ``timeout``.
 
-        A lost connection counts as done: the next session republishes the introspection.
+        A lost connection counts as done, and ends the wait at once: the next session republishes
+        the introspection, and waiting out a broker that is gone would only stall the node.
         """
-        if self._info is None:
+        info, acks, session_over = self._info, self._acks, self._session_over
+        if info is None or acks is None or session_over is None:
+            return True
+        deadline = time.monotonic() + timeout
+        with acks.changed:
+            acks.changed.wait_for(
+                lambda: session_over.is_set() or acks.last_mid == info.mid or _settled(info), timeout
+            )
+        if session_over.is_set():
             return True
         try:
-            self._info.wait_for_publish(timeout)
+            # Woken by on_publish, paho marks the message right after: this waits out that gap.
+            info.wait_for_publish(max(0.0, deadline - time.monotonic()))
         except (RuntimeError, ValueError):
             return True
-        return self._info.is_published()
+        return _settled(info)
 
 
 #: What a change that sends nothing returns (no session, or nothing changed).
@@ -127,6 +182,11 @@ class _HubSession(MqttSession):
     def _on_message(self, client: Any, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         self._link._received(msg.topic, bytes(msg.payload))
 
+    def _on_ack(self, client: Any, userdata: Any, mid: int, *rest: Any) -> None:
+        # Not MqttSession's, which keeps an entry per message id for its own waiters: the hub
+        # publishes without end and never waits through MqttSession.
+        self._link._acks.acknowledged(mid)
+
 
 class AstarteLink:
     """The hub device ``<realm>/<device_id>`` on an Astarte broker.
@@ -158,6 +218,10 @@ class AstarteLink:
         self._session: _HubSession | None = None
         self._connected = threading.Event()
         self._stopping = threading.Event()
+        self._acks = _Acknowledgements()
+        #: The last introspection sent (set under the lock); QoS 2 flows complete in order, so once
+        #: it is acknowledged every earlier one is too.
+        self._last_ack: IntrospectionAck = NOTHING_SENT
         self.sessions_started = 0
 
     # -- life cycle --------------------------------------------------------------------------
@@ -221,12 +285,17 @@ class AstarteLink:
         (interface_loading_failed) in a race no check could control. The real hub only queues it.
         Publishing here, under our lock, keeps the introspections on the wire in the order the
         changes were made, whichever thread then waits first.
+
+        With nothing to change, the result is the acknowledgement of the last introspection sent:
+        interfaces already installed may still be on their way to the broker (another node's call
+        added them and waits for them), and a caller that answered at once could be overtaken in
+        the same way. Once the broker has them, it is done at once.
         """
         with self._lock:
             added = [i for i in add if self._interfaces.get(i.name) != i]
             removed = [self._interfaces[name] for name in remove if name in self._interfaces]
             if not added and not removed:
-                return NOTHING_SENT
+                return self._last_ack if self.connected else NOTHING_SENT
             interfaces = dict(self._interfaces)  # copy on write: readers never lock (Send path)
             for interface in added:
                 interfaces[interface.name] = interface
@@ -242,11 +311,16 @@ class AstarteLink:
             for interface in added:
                 if interface.ownership is Ownership.SERVER:
                     client.subscribe(f"{self.base}/{interface.name}/#", qos=2)
-            info = client.publish(self.base, self.introspection_text().encode("ascii"), qos=2)
+            self._publish_introspection(client)
             for interface in removed:
                 if interface.ownership is Ownership.SERVER:
                     client.unsubscribe(f"{self.base}/{interface.name}/#")
-        return IntrospectionAck(info)
+            return self._last_ack
+
+    def _publish_introspection(self, client: mqtt.Client) -> None:
+        """Send the introspection and keep its acknowledgement as the last one (under the lock)."""
+        info = client.publish(self.base, self.introspection_text().encode("ascii"), qos=2)
+        self._last_ack = IntrospectionAck(info, self._acks)
 
     # -- data ----------------------------------------------------------------------------------
     def publish(self, interface: str, path: str, payload: bytes, qos: int) -> None:
@@ -260,12 +334,13 @@ class AstarteLink:
     def _session_started(self, session: _HubSession) -> None:
         with self._lock:
             self.sessions_started += 1
+            self._acks.session_started()
             client = session.paho
             client.subscribe(f"{self.base}/control/consumer/properties", qos=2)
             for interface in self._interfaces.values():
                 if interface.ownership is Ownership.SERVER:
                     client.subscribe(f"{self.base}/{interface.name}/#", qos=2)
-            client.publish(self.base, self.introspection_text().encode("ascii"), qos=2)
+            self._publish_introspection(client)
             client.publish(f"{self.base}/control/emptyCache", b"1", qos=2)
             kept: list[str] = []
             for prop in self.store.all("device"):
@@ -282,6 +357,7 @@ class AstarteLink:
         if self._connected.is_set():
             log.warning("lost the Astarte session: %s", reason)
         self._connected.clear()
+        self._acks.session_lost()
 
     def _received(self, topic: str, payload: bytes) -> None:
         if not topic.startswith(self.base + "/"):

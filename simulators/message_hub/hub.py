@@ -28,7 +28,9 @@ waits for the acknowledgement before it answers. An attaching node is *pending* 
 routed (so no server message falls between its stored properties and the live ones) and counts as
 a user of its interfaces (so a concurrent Detach keeps them), but it is not attached to callers
 (control API, node-id check) until the broker has its introspection, so a check that waited for
-the Attach may send on the new interfaces at once.
+the Attach may send on the new interfaces at once. That holds when another node's call installed
+the same interfaces a moment earlier, too: with nothing new to send, a call waits for the last
+introspection sent (see :meth:`AstarteLink.change_interfaces`).
 
 Errors are :class:`HubError` with a gRPC status *name*, so this module needs no gRPC import.
 """
@@ -173,6 +175,8 @@ class MessageHub:
         """Add interfaces to the device introspection (and the cache) unless a version conflicts.
 
         Called under the lock; the caller waits on the returned acknowledgement after releasing it.
+        With nothing fresh that is still the link's last introspection: another node may have
+        installed these interfaces a moment ago and still be waiting for the broker to take them.
         """
         installed = self.device_interfaces()
         fresh: list[Interface] = []
@@ -187,7 +191,7 @@ class MessageHub:
             if interface in fresh:
                 self._documents[interface.name] = document
                 self.cache.store(interface.name, document)
-        if fresh and self.link is not None:
+        if self.link is not None:
             return self.link.change_interfaces(fresh, [])
         return NOTHING_SENT
 
@@ -233,8 +237,10 @@ class MessageHub:
         try:
             self._settle(ack, f"attach of {node_id}")
         except BaseException:
-            with self._lock:
+            # As if the node had attached and detached: what it alone used goes (no wait, it is failing).
+            with self._changed:
                 self._pending.remove(node)
+                self._uninstall_unused(node.interfaces)
             raise
         self._register(node)
         log.info("node %s attached with %s", node_id, sorted(node.interfaces))

@@ -398,7 +398,8 @@ def _wheel_protos():  # type: ignore[no-untyped-def]
 class _Delivery:
     """paho's MQTTMessageInfo of one QoS 2 publish: published once the loop read its PUBCOMP."""
 
-    def __init__(self) -> None:
+    def __init__(self, mid: int) -> None:
+        self.mid = mid
         self.acknowledged = threading.Event()
         self.gave_up = False  # the waiter stopped waiting before the loop could read the PUBCOMP
 
@@ -417,14 +418,17 @@ class BrokerLoop:
     handed to the hub (which routes it to nodes) before that PUBCOMP is read. With the realm
     streaming that is what usually happens; here it happens every time: each introspection publish
     queues a server value on ``SERVER_INTEGER``, then its PUBCOMP. ``hold()`` keeps PUBCOMPs back
-    until ``release()``, as a slow broker would.
+    until ``release()``, as a slow broker would. As paho does, the loop calls ``on_ack`` (paho's
+    ``on_publish``) with the message id of a PUBCOMP just *before* it marks the message published.
     """
 
-    def __init__(self, base: str, on_message: Callable[[str, bytes], None]) -> None:
+    def __init__(self, base: str, on_message: Callable[[str, bytes], None], on_ack: Callable[[int], None]) -> None:
         from harness.bsonwire import BsonDocument, BsonValue, encode
 
         self.base = base
         self.on_message = on_message
+        self.on_ack = on_ack
+        self._mids = iter(range(1, 1 << 16))
         self.value = encode(BsonDocument((("v", BsonValue.int32(7)),)))
         self.introspections: list[_Delivery] = []
         self.holding = threading.Event()  # set once a PUBCOMP is held back
@@ -442,7 +446,7 @@ class BrokerLoop:
         pass
 
     def publish(self, topic: str, payload: bytes, qos: int = 0) -> _Delivery:
-        delivery = _Delivery()
+        delivery = _Delivery(next(self._mids))
         if topic != self.base:  # data: nobody waits for it
             delivery.acknowledged.set()
             return delivery
@@ -474,6 +478,7 @@ class BrokerLoop:
     def _run(self) -> None:
         while (item := self._inbound.get()) is not None:
             if isinstance(item, _Delivery):
+                self.on_ack(item.mid)
                 item.acknowledged.set()
             else:
                 self.on_message(*item)
@@ -492,7 +497,7 @@ def local_hub(tmp_path):  # type: ignore[no-untyped-def]
     link = AstarteLink(None, None, "hil", "localHubDevice0000000A", store,  # type: ignore[arg-type]
                        lambda i, p, d: hubs[0].on_server_data(i, p, d))
     hubs.append(MessageHub(link, Codec(_wheel_protos()), store, InterfaceCache(tmp_path / "interfaces")))
-    loop = BrokerLoop(link.base, link._received)
+    loop = BrokerLoop(link.base, link._received, link._acks.acknowledged)
     link._session = SimpleNamespace(paho=loop)  # type: ignore[assignment]  # the link once a session is up
     link._connected.set()
     yield hubs[0], loop
@@ -555,6 +560,90 @@ def test_an_attach_waiting_for_the_broker_keeps_its_interfaces_and_is_attached_a
         attaching.join(10)
     assert not attaching.is_alive() and hub.is_attached(second)
     assert not loop.introspections[-1].gave_up
+
+
+@pytest.mark.parametrize("call", ["attach", "add_interfaces"])
+def test_a_node_call_with_interfaces_still_on_their_way_waits_for_the_broker(local_hub, call):
+    """Node A attaches with an interface and waits for the broker; node B then declares the same one.
+
+    B has nothing new to publish, but the broker does not have the interface yet: a B answered at
+    once could send on it (QoS 0) ahead of A's QoS 2 introspection, and the realm would refuse the
+    data and disconnect the hub device. B waits for that introspection too.
+    """
+    from simulators.message_hub.astarte_link import ACK_TIMEOUT
+
+    hub, loop = local_hub
+    first, second = uuid.uuid4(), uuid.uuid4()
+    if call == "add_interfaces":
+        hub.attach(second, [_interface_json(SERVER_DATASTREAM)])
+    loop.hold()
+    introspections = len(loop.introspections)
+    first_attach = threading.Thread(target=hub.attach, args=(first, [_interface_json(DATASTREAM)]), daemon=True)
+    declare = getattr(hub, call)
+    second_call = threading.Thread(target=declare, args=(second, [_interface_json(DATASTREAM)]), daemon=True)
+    first_attach.start()
+    try:
+        assert loop.holding.wait(10), "the first Attach published no introspection"
+        second_call.start()
+        # A bound for what must not happen: the call answering while the PUBCOMP is held back.
+        second_call.join(ACK_TIMEOUT / 10)
+        assert second_call.is_alive(), f"{call} answered before the broker had the interface"
+        assert len(loop.introspections) == introspections + 1, "the second call sent an introspection of its own"
+    finally:
+        loop.release()
+        first_attach.join(10)
+        second_call.join(10)
+    assert not first_attach.is_alive() and not second_call.is_alive()
+    assert hub.is_attached(first) and hub.is_attached(second)
+    assert not loop.introspections[-1].gave_up
+
+
+def test_a_change_with_nothing_new_is_done_at_once_when_the_broker_has_the_introspection(local_hub):
+    hub, loop = local_hub
+    hub.attach(uuid.uuid4(), [_interface_json(DATASTREAM)])
+    assert hub.link.change_interfaces([], []).wait(0), "waited for an introspection the broker has"
+    hub.attach(uuid.uuid4(), [_interface_json(DATASTREAM)])
+    assert len(loop.introspections) == 1, "an Attach with nothing new sent an introspection"
+
+
+def test_a_lost_session_ends_the_wait_for_the_broker_at_once(local_hub):
+    """A publish queued just before a drop gets no PUBCOMP in that session: the wait ends with it."""
+    from simulators.message_hub.astarte_link import ACK_TIMEOUT
+
+    hub, loop = local_hub
+    node = uuid.uuid4()
+    loop.hold()
+    attaching = threading.Thread(target=hub.attach, args=(node, [_interface_json(DATASTREAM)]), daemon=True)
+    attaching.start()
+    try:
+        assert loop.holding.wait(10), "the Attach published no introspection"
+        hub.link._session_lost("connection lost")  # as paho's thread reports a drop
+        attaching.join(ACK_TIMEOUT / 2)
+        assert not attaching.is_alive(), "the Attach waited for a PUBCOMP of a session that had ended"
+    finally:
+        loop.release()
+        attaching.join(10)
+    assert hub.is_attached(node)
+
+
+class _Interrupted(Exception):
+    """Stands for whatever may end an Attach while it waits for the broker."""
+
+
+def test_an_attach_that_fails_while_waiting_uninstalls_its_interfaces(local_hub, monkeypatch):
+    hub, loop = local_hub
+    kept, node = uuid.uuid4(), uuid.uuid4()
+    hub.attach(kept, [_interface_json(SERVER_DATASTREAM)])
+
+    def interrupted(ack: Any, what: str) -> None:
+        raise _Interrupted(what)
+
+    monkeypatch.setattr(hub, "_settle", interrupted)
+    with pytest.raises(_Interrupted):
+        hub.attach(node, [_interface_json(DATASTREAM), _interface_json(SERVER_DATASTREAM)])
+    assert not hub.is_attached(node)
+    assert set(hub.device_interfaces()) == {SERVER_DATASTREAM}, "the failed Attach left its interfaces installed"
+    assert set(hub.cache.load()) == {SERVER_DATASTREAM}, "the failed Attach left its interfaces cached"
 
 
 def test_attach_and_detach_complete_while_the_realm_streams_server_data(raw, message_hub, astarte):
