@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HilError, describe_os_error
+from harness.errors import HilError, check_port_options, describe_os_error, named_os_error
 from harness.oracle import InvalidInterface, Profile, load_interface
 from harness.pki import HarnessPKI
 from simulators.astarte.app import create_app
@@ -63,16 +63,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     """Options, with port numbers checked here: a bind or connect would fail later, less clearly."""
     parser = _parser()
     args = parser.parse_args(argv)
-    for option in ("port", "broker_admin_port", "device_broker_port"):
-        value = getattr(args, option)
-        if not 0 <= value <= 65535:
-            parser.error(f"--{option.replace('_', '-')} {value} is not a port number")
+    check_port_options(parser, args, "port", "broker_admin_port", "device_broker_port")
     return args
-
-
-def _named(exc: OSError, subject: str) -> OSError:
-    """``exc`` as an OSError whose message says what failed (socket errors name no address)."""
-    return OSError(exc.errno, describe_os_error(exc, subject))
 
 
 def _start_back_office(back_office: BackOffice, host: str, port: int) -> None:
@@ -82,7 +74,7 @@ def _start_back_office(back_office: BackOffice, host: str, port: int) -> None:
     except TimeoutError:
         raise  # its message names the broker already
     except OSError as exc:
-        raise _named(exc, f"cannot reach the broker at {host}:{port}") from None
+        raise named_os_error(exc, f"cannot reach the broker at {host}:{port}") from None
 
 
 def _serve(app: Any, args: argparse.Namespace, cert: Path, key: Path) -> None:
@@ -90,7 +82,7 @@ def _serve(app: Any, args: argparse.Namespace, cert: Path, key: Path) -> None:
     try:
         serve(app, args.host, args.port, cert, key)
     except OSError as exc:
-        raise _named(exc, f"cannot listen on {args.host}:{args.port}") from None
+        raise named_os_error(exc, f"cannot listen on {args.host}:{args.port}") from None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from harness.errors import ConfigError, describe_os_error
+from harness.errors import ConfigError, check_port_options, describe_os_error, named_os_error
 from simulators.destiny.app import create_app, new_store
 from simulators.destiny.seed import load_seed_file
 from simulators.destiny.server import serve
@@ -29,11 +29,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _named(exc: OSError, subject: str) -> OSError:
-    """``exc`` as an OSError whose message says what failed: ``subject``, the file, the reason."""
-    return OSError(exc.errno, describe_os_error(exc, subject))
-
-
 def _check_tls(cert: Path, key: Path) -> None:
     """Load the pair once before serving: ssl's errors name neither file, and uvicorn's come late.
 
@@ -43,11 +38,11 @@ def _check_tls(cert: Path, key: Path) -> None:
         try:
             path.open("rb").close()
         except OSError as exc:
-            raise _named(exc, option) from None
+            raise named_os_error(exc, option) from None
     try:
         ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
     except OSError as exc:  # ssl.SSLError included: not PEM, or a key that does not match
-        raise _named(exc, f"--tls-cert {cert} with --tls-key {key}") from None
+        raise named_os_error(exc, f"--tls-cert {cert} with --tls-key {key}") from None
 
 
 def _serve(store: Any, args: argparse.Namespace) -> None:
@@ -55,7 +50,7 @@ def _serve(store: Any, args: argparse.Namespace) -> None:
     try:
         serve(create_app(store), args.host, args.port, args.tls_cert, args.tls_key)
     except OSError as exc:
-        raise _named(exc, f"cannot listen on {args.host}:{args.port}") from None
+        raise named_os_error(exc, f"cannot listen on {args.host}:{args.port}") from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,8 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if (args.tls_cert is None) != (args.tls_key is None):
         parser.error("--tls-cert and --tls-key go together")
-    if not 0 <= args.port <= 65535:
-        parser.error(f"--port {args.port} is not a port number")
+    check_port_options(parser, args, "port")
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     store = new_store()
     try:

@@ -18,7 +18,7 @@ import ssl
 import sys
 from pathlib import Path
 
-from harness.errors import HilError, describe_os_error
+from harness.errors import HilError, check_port_options, describe_os_error
 from simulators.locknalert.http_server import Limits
 from simulators.locknalert.onboarding import DEFAULT_WINDOW_SECONDS
 from simulators.locknalert.server import Settings, run
@@ -76,10 +76,7 @@ def _failure(exc: OSError, state_dir: Path | None) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    for name in ("port", "control_port", "broker_port", "broker_tls_port"):
-        value = getattr(args, name)
-        if value is not None and not 0 <= value <= 65535:
-            parser.error(f"--{name.replace('_', '-')} {value} is not a port number")
+    check_port_options(parser, args, "port", "control_port", "broker_port", "broker_tls_port")
     if not SERIAL_PATTERN.fullmatch(args.serial):
         parser.error("--serial: 3 to 32 letters, digits or '-', starting with a letter or digit")
     if not TOPIC_PREFIX_PATTERN.fullmatch(args.topic_prefix):

@@ -23,12 +23,13 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import ssl
 import sys
 import threading
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HilError, describe_os_error
+from harness.errors import HilError, check_port_options, describe_os_error, named_os_error
 
 DESCRIPTION = __doc__.splitlines()[0] if __doc__ else ""
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -68,11 +69,26 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     """Options, with ports checked here: gRPC would otherwise bind a port number out of range."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    for option in ("port", "control_port"):
-        value = getattr(args, option)
-        if not 0 <= value <= 65535:
-            parser.error(f"--{option.replace('_', '-')} {value} is not a port number")
+    check_port_options(parser, args, "port", "control_port")
     return args
+
+
+def _check_tls(ca_file: Path, cert: Path | None = None, key: Path | None = None) -> None:
+    """Load the CA (and the certificate with its key) once before using them, naming the files.
+
+    ssl's errors name no file, and they would otherwise surface from deep inside the Pairing or
+    MQTT client as a bare "[SSL] PEM lib".
+    """
+    try:
+        context = ssl.create_default_context(cafile=str(ca_file))
+    except OSError as exc:  # ssl.SSLError included: not a PEM certificate
+        raise named_os_error(exc, f"--ca-file {ca_file}") from None
+    if cert is None or key is None:
+        return
+    try:
+        context.load_cert_chain(cert, key)
+    except OSError as exc:  # ssl.SSLError included: not PEM, or a key that does not match
+        raise named_os_error(exc, f"--cert {cert} with --key {key}") from None
 
 
 def _hub_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
@@ -90,6 +106,7 @@ def _hub_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     if args.ca_file is None or not args.ca_file.is_file():
         raise ConfigError("--ca-file must name the CA certificate the broker chains to")
     if args.pairing_url:
+        _check_tls(args.ca_file)
         creds = obtain_credentials(pairing_url=args.pairing_url, realm=args.realm, device_id=args.device_id,
                                    credentials_secret=args.credentials_secret, pairing_token=args.pairing_token,
                                    ca_path=args.ca_file, workdir=args.store_dir)
@@ -99,26 +116,16 @@ def _hub_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     for path in (args.cert, args.key):
         if not path.is_file():
             raise ConfigError(f"{path} does not exist")
+    _check_tls(args.ca_file, args.cert, args.key)
     identity = ClientIdentity(args.cert, args.key, args.ca_file, f"{args.realm}/{args.device_id}")
     return HubConfig(**common, endpoint=parse_broker_url(args.broker_url, args.ca_file), identity=identity)
 
 
 def _serve(args: argparse.Namespace, protos: Any) -> None:
-    """Serve until stopped; a socket error names its address.
-
-    gRPC names the address it cannot bind and files name themselves, but the control API's
-    socket reports only "Address already in use": its address is added here, where it is known.
-    """
+    """Serve until stopped (a control port it cannot bind is named by ``serve``, which knows it)."""
     from simulators.message_hub.server import serve
 
-    config = _hub_config(args)
-    try:
-        serve(config, protos, threading.Event())
-    except OSError as exc:
-        if exc.filename is not None or exc.errno is None:
-            raise
-        line = describe_os_error(exc, f"control API cannot listen on {args.host}:{args.control_port}")
-        raise OSError(exc.errno, line) from None
+    serve(_hub_config(args), protos, threading.Event())
 
 
 def _failure(exc: OSError | RuntimeError) -> str:
@@ -129,7 +136,18 @@ def _failure(exc: OSError | RuntimeError) -> str:
     return f"Address already in use ({text})" if "bind" in text.lower() or "in use" in text.lower() else text
 
 
+def _quiet_grpc_core() -> None:
+    """Keep gRPC's C core from printing its own line (with a log prefix) ahead of ours.
+
+    A port it cannot bind would otherwise give two lines for one mistake. It reads the setting
+    once, when grpc is first imported, so this runs before that; a user's own setting wins. Not
+    done at import time: importing this module (tests do) must not change the caller's process.
+    """
+    os.environ.setdefault("GRPC_VERBOSITY", "NONE")
+
+
 def main(argv: list[str] | None = None) -> int:
+    _quiet_grpc_core()
     args = _parse(argv)
     logging.basicConfig(level=args.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -18,6 +18,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.errors import ConfigError
+
 __all__ = ["InterfaceCache", "PropertyStore", "StoredProperty"]
 
 
@@ -37,12 +39,25 @@ class PropertyStore:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS properties (interface TEXT, path TEXT, major INTEGER, ownership TEXT,"
-            " value_type TEXT, payload BLOB, PRIMARY KEY (interface, path))"
-        )
+        self._db = self._open(path)
+
+    @staticmethod
+    def _open(path: Path) -> sqlite3.Connection:
+        """The database, ready; a file sqlite cannot use (not a database, unreadable) is one
+        ConfigError naming it: the store directory is the user's, and may hold anything."""
+        db: sqlite3.Connection | None = None
+        try:
+            db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS properties (interface TEXT, path TEXT, major INTEGER, ownership TEXT,"
+                " value_type TEXT, payload BLOB, PRIMARY KEY (interface, path))"
+            )
+        except sqlite3.DatabaseError as exc:  # OperationalError included: a directory, no permission
+            if db is not None:
+                db.close()
+            raise ConfigError(f"cannot use it as the hub's property store: {exc}", source=path) from None
+        return db
 
     def get(self, interface: str, path: str) -> StoredProperty | None:
         with self._lock:

@@ -22,6 +22,7 @@ from pathlib import Path
 import grpc
 
 from harness.broker import BrokerEndpoint
+from harness.errors import named_os_error
 from harness.services.readiness import ClientIdentity
 
 from simulators.message_hub.astarte_link import AstarteLink
@@ -70,6 +71,19 @@ def grpc_server(handler: grpc.GenericRpcHandler, workers: int) -> grpc.Server:
     )
 
 
+def _control_api(hub: MessageHub, config: HubConfig) -> ControlApi:
+    """The control API, bound; a port it cannot bind is named here, where the address is known.
+
+    The socket's error says only "Address already in use". Caught around this call alone: a catch
+    further out would put this address on unrelated errors too (ssl, Pairing, the broker).
+    """
+    device = {"realm": config.realm, "device_id": config.device_id, "mode": "discard" if config.discard else "astarte"}
+    try:
+        return ControlApi(hub, config.host, config.control_port, device)
+    except OSError as exc:
+        raise named_os_error(exc, f"control API cannot listen on {config.host}:{config.control_port}") from None
+
+
 def serve(config: HubConfig, protos: Protos, stop: threading.Event) -> None:
     """Run until ``stop`` is set (SIGTERM/SIGINT set it too)."""
     codec = Codec(protos)
@@ -99,8 +113,7 @@ def serve(config: HubConfig, protos: Protos, stop: threading.Event) -> None:
     port = server.add_insecure_port(f"{config.host}:{config.port}")
     if port == 0:
         raise OSError(f"Address already in use: {config.host}:{config.port}")
-    control = ControlApi(hub, config.host, config.control_port,
-                         {"realm": config.realm, "device_id": config.device_id, "mode": "discard" if config.discard else "astarte"})
+    control = _control_api(hub, config)
     server.start()
     control.start()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -270,13 +270,15 @@ def test_the_message_hub_log_level_is_checked_in_one_line(tmp_path):
                            "(choose from 'DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL')\n")
 
 
-@pytest.mark.parametrize("name", ["message_hub", "astarte"])
+@pytest.mark.parametrize("name", ["message_hub", "astarte", "destiny", "locknalert"])
 def test_simulator_ports_out_of_range_are_usage_errors(tmp_path, name):
     args = {
         "message_hub": ["--store-dir", str(tmp_path), "--discard"],
         "astarte": ["--pki-dir", str(tmp_path), "--realm", "r", "--realm-public-key", str(tmp_path / "k"),
                     "--broker-url", "mqtts://h:1/", "--broker-admin-port", "1", "--admin-cert", "c",
                     "--admin-key", "k", "--device-broker-port", "1"],
+        "destiny": [],
+        "locknalert": ["--broker-port", "1"],
     }[name]
     done = simulator(name, "--port", "99999", *args)
     assert done.returncode == 2, done.stderr
@@ -325,6 +327,79 @@ def test_simulator_files_and_addresses_that_fail_are_named(tmp_path, case):
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines()[-1] == expected
+
+
+def test_the_simulators_share_one_port_check_and_one_way_to_name_an_os_error():
+    """One helper each in harness.errors, used by every simulator's command line."""
+    import argparse
+
+    from harness.errors import check_port_options, named_os_error
+
+    parser = argparse.ArgumentParser(prog="sim")
+    parser.error = lambda message: (_ for _ in ()).throw(ValueError(message))  # type: ignore[method-assign]
+    check_port_options(parser, argparse.Namespace(port=0, tls_port=None, control_port=65535), "port", "tls_port",
+                       "control_port")
+    with pytest.raises(ValueError, match=r"^--control-port 65536 is not a port number$"):
+        check_port_options(parser, argparse.Namespace(port=1, control_port=65536), "port", "control_port")
+    named = named_os_error(ConnectionRefusedError(111, "Connection refused"), "cannot reach the broker at h:1")
+    assert (named.errno, named.strerror) == (111, "cannot reach the broker at h:1: Connection refused")
+    for name in ("astarte", "destiny", "locknalert", "message_hub"):
+        source = (ROOT / "simulators" / name / "__main__.py").read_text()
+        assert "def _named(" not in source and "<= 65535" not in source, f"{name} keeps its own copy"
+
+
+def _hub_identity(tmp_path: Path, *extra: str) -> list[str]:
+    return ["--port", "0", "--store-dir", str(tmp_path / "hub"), "--realm", "hil", "--device-id", "hubDevice", *extra]
+
+
+def test_message_hub_tls_files_that_fail_are_named(tmp_path):
+    """ssl names no file: the hub loads the CA, certificate and key up front and names them."""
+    from harness.pki import HarnessPKI
+
+    pki = HarnessPKI(tmp_path / "pki")
+    client = pki.issue_client("hil/hubDevice")
+    not_pem = tmp_path / "not.pem"
+    not_pem.write_text("not a certificate\n")
+    broker = ["--broker-url", "mqtts://127.0.0.1:1/"]
+    cases = [
+        (_hub_identity(tmp_path, *broker, "--cert", str(not_pem), "--key", str(client.key_path), "--ca-file",
+                       str(pki.ca_cert_path)),
+         f"message hub: --cert {not_pem} with --key {client.key_path}: "),
+        (_hub_identity(tmp_path, *broker, "--cert", str(client.cert_path), "--key", str(pki.directory / "ca.key"),
+                       "--ca-file", str(pki.ca_cert_path)),
+         f"message hub: --cert {client.cert_path} with --key {pki.directory / 'ca.key'}: "),
+        (_hub_identity(tmp_path, "--pairing-url", "https://127.0.0.1:1/", "--credentials-secret", "s", "--ca-file",
+                       str(not_pem)),
+         f"message hub: --ca-file {not_pem}: "),
+    ]
+    for argv, prefix in cases:
+        done = simulator("message_hub", *argv)
+        assert done.returncode == 1, done.stderr
+        assert done.stderr.count("\n") == 1 and done.stderr.startswith(prefix), (prefix, done.stderr)
+        assert "control API" not in done.stderr
+
+
+def test_a_hub_store_that_is_not_a_database_is_one_line(tmp_path):
+    store = tmp_path / "hub"
+    store.mkdir()
+    (store / "properties.sqlite").write_text("not a database, but long enough to be read as one\n" * 4)
+    done = simulator("message_hub", "--port", "0", "--store-dir", str(store), "--discard")
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == (f"message hub: {store / 'properties.sqlite'}: cannot use it as the hub's property store: "
+                           "file is not a database\n")
+
+
+def test_a_taken_grpc_port_is_one_line(tmp_path):
+    """gRPC's C core would print its own line about the port ahead of the hub's."""
+    env = {key: value for key, value in os.environ.items() if key != "GRPC_VERBOSITY"}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = simulator("message_hub", "--port", str(port), "--store-dir", str(tmp_path), "--discard", env=env)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith("message hub: Address already in use") and f"127.0.0.1:{port}" in done.stderr
 
 
 def test_bench_grpc_says_when_the_sdk_alone_cannot_reach_the_goal(tmp_path, monkeypatch, capsys):
