@@ -18,8 +18,7 @@ Every user-facing error carries the object it concerns (the service name, the fi
 requirement id) so that the CLI can print one line that says what to fix, and never a traceback.
 An ``OSError`` that reaches a user becomes such a line with :func:`describe_os_error`.
 :func:`named_os_error` adds the subject the OS left out (an address, an option) where the caller
-still knows it, and :func:`check_port_options` is the one port-number check of the simulators'
-command lines.
+still knows it.
 Usage::
 
     try:
@@ -32,11 +31,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    import argparse
-
 __all__ = [
     "ConfigError",
     "HarnessLeak",
@@ -49,7 +43,6 @@ __all__ = [
     "ServiceExited",
     "StartupTimeout",
     "TargetError",
-    "check_port_options",
     "describe_os_error",
     "named_os_error",
 ]
@@ -175,15 +168,3 @@ def named_os_error(exc: OSError, subject: str) -> OSError:
     '[Errno 98] cannot listen on 127.0.0.1:80: Address already in use'
     """
     return OSError(exc.errno, describe_os_error(exc, subject))
-
-
-def check_port_options(parser: argparse.ArgumentParser, args: argparse.Namespace, *options: str) -> None:
-    """Stop with a usage error at the first of ``options`` (``dest`` names) that is not a port number.
-
-    Checked while parsing because a bind or connect would fail later and less clearly (gRPC even
-    binds a number out of range); an option left out (None) is not checked.
-    """
-    for option in options:
-        value = getattr(args, option)
-        if value is not None and not 0 <= value <= 65535:
-            parser.error(f"--{option.replace('_', '-')} {value} is not a port number")

@@ -15,6 +15,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from harness.cli.arguments import OneLineParser
 from harness.errors import ConfigError, HarnessLeak, HilError
 from harness.services.tracking import own_tracker
 
@@ -32,16 +33,9 @@ COMMAND_MODULES = (
 )
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse that exits 2 with one line (its usage dump is noise for a typo)."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="hil", description="hardware-in-the-loop harness for IoT device SDKs")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    parser = OneLineParser(prog="hil", description="hardware-in-the-loop harness for IoT device SDKs")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     for name in COMMAND_MODULES:
         try:
             module = importlib.import_module(name)

@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HilError, check_port_options, describe_os_error, named_os_error
+from harness.cli.arguments import OneLineParser, check_port_options
+from harness.errors import HilError, describe_os_error, named_os_error
 from harness.oracle import InvalidInterface, Profile, load_interface
 from harness.pki import HarnessPKI
 from simulators.astarte.app import create_app
@@ -26,7 +27,7 @@ from simulators.astarte.server import serve
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m simulators.astarte", description="simulated Astarte (one realm)")
+    p = OneLineParser(prog="python -m simulators.astarte", description="simulated Astarte (one realm)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, required=True, help="HTTPS port (0 picks a free one)")
     p.add_argument("--pki-dir", type=Path, required=True, help="harness PKI directory (CA signs CSRs and our TLS cert)")

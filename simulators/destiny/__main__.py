@@ -13,14 +13,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from harness.errors import ConfigError, check_port_options, describe_os_error, named_os_error
+from harness.cli.arguments import OneLineParser, check_port_options
+from harness.errors import ConfigError, describe_os_error, named_os_error
 from simulators.destiny.app import create_app, new_store
 from simulators.destiny.seed import load_seed_file
 from simulators.destiny.server import serve
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m simulators.destiny", description="DESTINY repository simulator")
+    parser = OneLineParser(prog="python -m simulators.destiny", description="DESTINY repository simulator")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="port to listen on (0 picks a free one)")
     parser.add_argument("--tls-cert", type=Path, help="PEM certificate chain; enables HTTPS")

@@ -18,7 +18,8 @@ import ssl
 import sys
 from pathlib import Path
 
-from harness.errors import HilError, check_port_options, describe_os_error
+from harness.cli.arguments import OneLineParser, check_port_options
+from harness.errors import HilError, describe_os_error
 from simulators.locknalert.http_server import Limits
 from simulators.locknalert.onboarding import DEFAULT_WINDOW_SECONDS
 from simulators.locknalert.server import Settings, run
@@ -29,7 +30,7 @@ TOPIC_PREFIX_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m simulators.locknalert", description="LocknAlert bridge emulator")
+    parser = OneLineParser(prog="python -m simulators.locknalert", description="LocknAlert bridge emulator")
     parser.add_argument("--host", default="127.0.0.1", help="bridge API address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="bridge HTTPS port (0 picks a free one)")
     parser.add_argument("--control-port", type=int, default=0, help="control API port on 127.0.0.1 (0: free one)")

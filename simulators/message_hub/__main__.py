@@ -29,21 +29,15 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HilError, check_port_options, describe_os_error, named_os_error
+from harness.cli.arguments import OneLineParser, check_port_options
+from harness.errors import HilError, describe_os_error, named_os_error
 
 DESCRIPTION = __doc__.splitlines()[0] if __doc__ else ""
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse that exits 2 with one line, like every other mistake here (its usage dump is noise)."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m simulators.message_hub", description=DESCRIPTION)
+    parser = OneLineParser(prog="python -m simulators.message_hub", description=DESCRIPTION)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True, help="gRPC port")
     parser.add_argument("--control-port", type=int, default=0, help="HTTP control API port (0: any)")

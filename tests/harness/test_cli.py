@@ -282,7 +282,8 @@ def test_simulator_ports_out_of_range_are_usage_errors(tmp_path, name):
     }[name]
     done = simulator(name, "--port", "99999", *args)
     assert done.returncode == 2, done.stderr
-    assert done.stderr.strip().splitlines()[-1] == f"python -m simulators.{name}: error: --port 99999 is not a port number"
+    # One line, like every user mistake: no argparse usage dump in front of it.
+    assert done.stderr == f"python -m simulators.{name}: error: --port 99999 is not a port number\n"
 
 
 def _astarte_args(tmp_path: Path, *, realm_key: Path | None, broker_port: int) -> list[str]:
@@ -330,10 +331,11 @@ def test_simulator_files_and_addresses_that_fail_are_named(tmp_path, case):
 
 
 def test_the_simulators_share_one_port_check_and_one_way_to_name_an_os_error():
-    """One helper each in harness.errors, used by every simulator's command line."""
+    """One helper each (harness.cli.arguments, harness.errors), used by every simulator's command line."""
     import argparse
 
-    from harness.errors import check_port_options, named_os_error
+    from harness.cli.arguments import check_port_options
+    from harness.errors import named_os_error
 
     parser = argparse.ArgumentParser(prog="sim")
     parser.error = lambda message: (_ for _ in ()).throw(ValueError(message))  # type: ignore[method-assign]
