@@ -28,7 +28,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from harness.errors import HilError
+from hil.errors import HilError
 
 __all__ = [
     "BsonDocument",

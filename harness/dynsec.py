@@ -42,7 +42,7 @@ from typing import Any, Self
 
 import paho.mqtt.client as mqtt
 
-from harness.errors import ServiceError
+from hil.errors import ServiceError
 
 __all__ = ["Acl", "DynamicSecurityClient", "DynamicSecurityError", "initial_config"]
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from harness.errors import ServiceError, ServiceExited, StartupTimeout, describe_os_error
+from hil.errors import ServiceError, ServiceExited, StartupTimeout, describe_os_error
 
 FLOOR_SERVICE = "floor-mosquitto"
 

@@ -18,7 +18,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from harness.errors import ConfigError
+from hil.errors import ConfigError
 
 __all__ = ["register", "run", "summarise"]
 
@@ -26,8 +26,8 @@ __all__ = ["register", "run", "summarise"]
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = subparsers.add_parser("fuzz", help="fuzz the SDKs against the spec oracle for a time budget")
     parser.add_argument("--budget", type=float, required=True, metavar="SECONDS", help="total fuzzing time")
-    parser.add_argument("--checks", type=Path, default=Path("tests/conformance"),
-                        help="folder holding the test_fuzz_*.py properties (default: tests/conformance)")
+    parser.add_argument("--checks", type=Path, default=None,
+                        help="folder holding the test_fuzz_*.py properties (default: the checks installed with hil)")
     parser.add_argument("--findings", type=Path, default=Path("reports/findings"),
                         help="where counterexample capsules go (default: reports/findings)")
     parser.add_argument("--target", default="sim", help="target for end-to-end properties (default: sim)")
@@ -56,9 +56,12 @@ def run(args: argparse.Namespace) -> int:
 
     if args.budget <= 0:
         raise ConfigError("--budget must be a positive number of seconds")
-    files = sorted(str(p) for p in args.checks.glob("test_fuzz_*.py")) if args.checks.is_dir() else []
+    from hil.package_data import conformance_dir
+
+    checks = args.checks if args.checks is not None else conformance_dir()
+    files = sorted(str(p) for p in checks.glob("test_fuzz_*.py")) if checks.is_dir() else []
     if not files:
-        raise ConfigError(f"no test_fuzz_*.py properties in {args.checks} (run from the hil project root, or pass --checks)")
+        raise ConfigError(f"no test_fuzz_*.py properties in {checks} (pass --checks DIR)")
     splitter = _BudgetSplitter(args.budget)
     saved = {key: os.environ.get(key) for key in ("HIL_FUZZ_SECONDS", "HIL_FUZZ_FINDINGS_DIR", "HIL_FUZZ_STATS_DIR")}
     started = time.monotonic()
@@ -88,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def summarise(stats_dir: Path, *, elapsed: float) -> dict[str, Any]:
-    """Sum the per-test counters ``fixtures.fuzzing`` wrote into one report."""
+    """Sum the per-test counters ``hil.fixtures.fuzzing`` wrote into one report."""
     examples = runs = 0
     requirements: Counter[str] = Counter()
     known: Counter[str] = Counter()

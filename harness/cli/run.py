@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.errors import ConfigError
-from harness.services.backends import BACKEND_NAMES
-from harness.targets import resolve_target
+from hil.errors import ConfigError
+from hil.services.backends import BACKEND_NAMES
+from hil.targets import resolve_target
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -16,8 +16,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("--bench", type=Path, help="bench file (TOML) describing targets")
     parser.add_argument("--backend", choices=BACKEND_NAMES, default="process")
     parser.add_argument("--reports", type=Path, default=Path("reports"), help="report directory (default: reports)")
-    parser.add_argument("--checks", type=Path, default=Path("tests/conformance"),
-                        help="folder of conformance checks (default: tests/conformance)")
+    parser.add_argument("--checks", type=Path, default=None,
+                        help="folder of conformance checks (default: the checks installed with hil)")
     parser.add_argument("-k", dest="keyword", help="only checks matching this pytest -k expression")
     parser.set_defaults(func=run)
 
@@ -25,11 +25,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 def run(args: argparse.Namespace) -> int:
     import pytest
 
-    if not args.checks.is_dir():
-        raise ConfigError(f"no conformance checks at {args.checks} (run from the hil project root, or pass --checks DIR)")
+    from hil.package_data import conformance_dir
+
+    checks = args.checks if args.checks is not None else conformance_dir()
+    if not checks.is_dir():
+        raise ConfigError(f"no conformance checks at {checks} (pass --checks DIR)")
     resolve_target(args.target, args.bench, backend=args.backend)  # fail fast, in one line, on a bad name
     argv = [
-        str(args.checks),
+        str(checks),
         "-p", "no:cacheprovider",
         f"--hil-target={args.target}",
         f"--hil-backend={args.backend}",

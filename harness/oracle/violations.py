@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.errors import ConfigError
+from hil.errors import ConfigError
 
 __all__ = ["InvalidInterface", "Violation"]
 
@@ -21,7 +21,7 @@ class Violation:
     """One broken rule.
 
     Attributes:
-        rule_id: the requirement id the check enforces (see :mod:`harness.oracle.rules`).
+        rule_id: the requirement id the check enforces (see :mod:`hil.oracle.rules`).
         json_path: where: ``$`` is the judged document, ``$.mappings[0].type`` a mapping field,
             ``$.v`` / ``$.t`` the fields of a BSON payload, ``path`` the MQTT path.
         message: what is wrong, one line.

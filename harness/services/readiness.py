@@ -5,7 +5,7 @@ status, an MQTT CONNACK, a gRPC channel turning READY), never on a fixed delay. 
 be retried (a port that is not bound yet) retry on a short back-off, and every wait gives up at
 once when the service has exited, so a crash reports its log instead of a timeout.
 
-The checks only need a :class:`~harness.services.base.ReadinessTarget`, so the same objects judge
+The checks only need a :class:`~hil.services.base.ReadinessTarget`, so the same objects judge
 a process, a container, or a physical device on a bench.
 
 Example::
@@ -24,13 +24,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import ClassVar, TYPE_CHECKING, Protocol, TypeVar
 
-from harness.errors import ServiceExited, StartupTimeout
-from harness.services.base import ReadinessTarget
+from hil.errors import ServiceExited, StartupTimeout
+from hil.services.base import ReadinessTarget
 
 if TYPE_CHECKING:
-    from harness.services.logstream import LogStream
+    from hil.services.logstream import LogStream
 
 __all__ = [
     "AllOf",
@@ -317,26 +317,40 @@ def mqtt_connack(host: str, port: int, identity: ClientIdentity, deadline: Deadl
 
 @dataclass(frozen=True)
 class GrpcChannelReady:
-    """Ready when a gRPC channel to the named port reaches READY (an HTTP/2 handshake)."""
+    """Ready when a gRPC server on the named port answers a call (any gRPC status will do).
+
+    The probe calls a method no server has and takes ``UNIMPLEMENTED`` (or any answer at the gRPC
+    level) as proof that an HTTP/2 gRPC server is there; a plain TCP or HTTP/1 listener never
+    gets that far. It deliberately avoids ``channel_ready_future``: that future's polling thread
+    outlives a timed-out wait and, once the channel is closed, dies with "Channel closed!".
+    """
 
     port: str
 
+    PROBE_METHOD: ClassVar[str] = "/hil.readiness.Probe/Ping"
+    NOT_YET: ClassVar[frozenset[str]] = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED"})
+
     def describe(self) -> str:
-        return f"gRPC channel READY on port {self.port!r}"
+        return f"gRPC server answering on port {self.port!r}"
 
     def wait(self, target: ReadinessTarget, deadline: Deadline) -> None:
         import grpc
 
         channel = grpc.insecure_channel(f"{target.host}:{target.port(self.port)}")
+        probe = channel.unary_unary(self.PROBE_METHOD)
         try:
             while True:
                 _raise_if_exited(target, self.describe())
                 try:
-                    grpc.channel_ready_future(channel).result(timeout=min(0.25, max(0.01, deadline.remaining())))
+                    # wait_for_ready: the call itself waits (up to its timeout) for a connection,
+                    # so a server that is not up yet costs no busy loop.
+                    probe(b"", timeout=min(0.25, max(0.01, deadline.remaining())), wait_for_ready=True)
                     return
-                except grpc.FutureTimeoutError:
-                    if deadline.expired():
-                        raise _timeout(target, self.describe(), deadline) from None
+                except grpc.RpcError as exc:
+                    if exc.code().name not in self.NOT_YET:  # type: ignore[attr-defined]
+                        return
+                if deadline.expired():
+                    raise _timeout(target, self.describe(), deadline)
         finally:
             channel.close()
 
