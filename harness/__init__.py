@@ -68,7 +68,7 @@ _EXPORTS: dict[str, str] = {
     "RegisteredDevice": "hil.components.astarte",
     "ClientIdentity": "hil.services.readiness",
     "HarnessPKI": "hil.pki",
-    "MqttSession": "hil.mqtt_client",
+    "MqttSession": "hil.mqtt.client",
 }
 
 
@@ -102,7 +102,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
         TargetError,
     )
     from hil.fixtures import strategies
-    from hil.mqtt_client import MqttSession
+    from hil.mqtt.client import MqttSession
     from hil.oracle import (
         Interface,
         InvalidInterface,

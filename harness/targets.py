@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hil.broker import Broker, BrokerEndpoint, MosquittoBroker
+from hil.mqtt.broker import Broker, BrokerEndpoint, MosquittoBroker
 from hil.errors import ConfigError, TargetError
 from hil.rundir import RunDirectory
 from hil.services.readiness import ClientIdentity
@@ -384,8 +384,8 @@ def _physical(name: str, table: Mapping[str, Any], source: Path) -> PhysicalTarg
         )
     bridge = None
     if "locknalert" in table:
-        from hil.bridge_control import OperatorBridgeControl
-        from hil.locknalert_bridge import LocknAlertBridge
+        from hil.locknalert.control import OperatorBridgeControl
+        from hil.locknalert.bridge import LocknAlertBridge
 
         section = _table(table["locknalert"], f"targets.{name}.locknalert", source)
         _check_keys(section, _LOCKNALERT_KEYS, f"targets.{name}.locknalert", source)

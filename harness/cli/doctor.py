@@ -11,7 +11,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from hil.broker import mosquitto_binary
+from hil.mqtt.broker import mosquitto_binary
 from hil.services.container import docker_unavailable_reason
 
 SDK_SET = Path("sdk-sets/current.txt")

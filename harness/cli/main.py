@@ -25,7 +25,7 @@ COMMAND_MODULES = (
     "hil.cli.up",
     "hil.cli.run",
     "hil.cli.doctor",
-    "hil.cli.bench",
+    "hil.cli.benchmark",
     "hil.cli.interfaces",
     "hil.cli.report",
     "hil.cli.fuzz",

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from hil.errors import ConfigError
-from hil.findings import read_capsule
+from hil.fuzzing.capsules import read_capsule
 
 __all__ = ["register", "run"]
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import httpx
 
-from hil.astarte_jwt import mint_realm_token
+from hil.astarte.realm_jwt import mint_realm_token
 from hil.components import component
 from hil.errors import TargetError
 from hil.package_data import interfaces_dir
@@ -305,6 +305,6 @@ def start_astarte(target: SimulatedTarget) -> AstarteComponent:
     token = mint_realm_token(keys.private_key_path)
     client = AstarteClient(base_url=f"https://localhost:{service.port('https')}", realm=realm,
                            ca_path=pki.ca_cert_path, private_key_path=keys.private_key_path, token=token)
-    hint = (f"python -c \"from hil.astarte_jwt import mint_realm_token as m; from pathlib import Path; "
+    hint = (f"python -c \"from hil.astarte.realm_jwt import mint_realm_token as m; from pathlib import Path; "
             f"print(m(Path('{keys.private_key_path}')))\"  or  POST {client.control_url}/token")
     return AstarteComponent(service, client, hint)

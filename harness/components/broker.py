@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from hil.broker import MosquittoBroker
+from hil.mqtt.broker import MosquittoBroker
 from hil.components import component
 from hil.services.backends import make_backend
 

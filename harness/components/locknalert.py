@@ -1,6 +1,6 @@
 """The LocknAlert component: a password-authenticated Mosquitto and the bridge emulator.
 
-The bridge's broker is its own service (:class:`hil.password_broker.PasswordBroker`), not the
+The bridge's broker is its own service (:class:`hil.mqtt.password_broker.PasswordBroker`), not the
 Astarte broker, which stays mutual-TLS only. The emulator runs as ``python -m
 hil.simulators.locknalert`` on two harness-picked ports: ``https`` (the bridge API, self-signed like a
 real bridge) and ``control`` (its ``/_sim`` routes, loopback). The broker admin password reaches
@@ -15,10 +15,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hil.bridge_control import EmulatorBridgeControl
+from hil.locknalert.control import EmulatorBridgeControl
 from hil.components import component
-from hil.locknalert_bridge import LocknAlertBridge
-from hil.password_broker import PasswordBroker
+from hil.locknalert.bridge import LocknAlertBridge
+from hil.mqtt.password_broker import PasswordBroker
 from hil.services.backends import Backend, make_backend
 from hil.services.base import Service, ServiceSpec
 from hil.services.readiness import AllOf, HttpStatus, LogLine

@@ -28,7 +28,7 @@ import re
 from collections.abc import Mapping as AbcMapping
 from typing import Any, Final
 
-from hil.bsonwire import BsonType, BsonValue
+from hil.astarte.bsonwire import BsonType, BsonValue
 from hil.oracle import ValueType
 
 __all__ = [

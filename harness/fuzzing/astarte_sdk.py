@@ -373,7 +373,7 @@ class ConnectedDevice:
         """Make the call; when the SDK takes it, return the data message the realm received.
 
         :attr:`last_timing` keeps when the call started and ended and when the realm had handled
-        its message (``time.monotonic()``), for ``hil bench fuzz``.
+        its message (``time.monotonic()``), for ``hil benchmark fuzz``.
         """
         before = self.message_count()
         started = time.monotonic()

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from hil.bsonwire import BsonError, BsonType, decode, encode
+from hil.astarte.bsonwire import BsonError, BsonType, decode, encode
 from hil.fuzzing.appengine_values import bson_mismatch
 from hil.fuzzing.astarte_grpc import ConnectedGrpcDevice
 from hil.fuzzing.astarte_sdk import ConnectedDevice, OfflineDevice, SdkOutcome, SdkStatus, sdk_label

@@ -32,7 +32,7 @@ from collections.abc import Mapping as AbcMapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from hil.bsonwire import INT32_MAX, INT32_MIN, BsonDocument, BsonError, BsonType, BsonValue, from_python
+from hil.astarte.bsonwire import INT32_MAX, INT32_MIN, BsonDocument, BsonError, BsonType, BsonValue, from_python
 from hil.oracle import expected_qos
 from hil.oracle import Interface, ValueType, Verdict, Violation, judge_device_message, resolve
 

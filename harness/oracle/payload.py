@@ -27,7 +27,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Final
 
-from hil.bsonwire import (
+from hil.astarte.bsonwire import (
     INT32_MAX,
     INT32_MIN,
     INT64_MAX,

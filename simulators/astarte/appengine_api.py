@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Final
 
-from hil.bsonwire import BsonDocument, BsonValue, encode
+from hil.astarte.bsonwire import BsonDocument, BsonValue, encode
 from hil.oracle import Interface, Mapping, PathStatus, expected_qos, resolve
 from hil.simulators.astarte.api_errors import bad_request, detail, field_errors
 from hil.simulators.astarte.broker_link import BackOffice

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
-from hil.astarte_jwt import mint_realm_token
+from hil.astarte.realm_jwt import mint_realm_token
 from hil.errors import PKIError
 from hil.simulators.astarte.api_errors import bad_request, detail
 from hil.simulators.astarte.data_updater import DataUpdater

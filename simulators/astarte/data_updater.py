@@ -49,7 +49,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Final
 
-from hil.bsonwire import BsonDocument, BsonError, BsonType, BsonValue, decode, encode
+from hil.astarte.bsonwire import BsonDocument, BsonError, BsonType, BsonValue, decode, encode
 from hil.oracle import Interface, judge_device_payload, resolve, server_resolve
 from hil.simulators.astarte.broker_link import BackOffice, SessionKicker
 from hil.simulators.astarte.broker_log import SessionChange, SessionEvent, parse_log_line

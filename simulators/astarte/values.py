@@ -21,7 +21,7 @@ import datetime as dt
 import math
 from typing import Any, Final
 
-from hil.bsonwire import INT32_MAX, INT64_MAX, BsonType, BsonValue
+from hil.astarte.bsonwire import INT32_MAX, INT64_MAX, BsonType, BsonValue
 from hil.oracle import ValueType, astarte_bson_value
 from hil.simulators.astarte.api_errors import ApiError, detail
 

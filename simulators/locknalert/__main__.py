@@ -1,7 +1,7 @@
 """``python -m hil.simulators.locknalert --serial S --broker-port N [options]``.
 
 The broker must run Mosquitto's Dynamic Security plugin with an admin account (``hil up`` starts
-one: :class:`hil.password_broker.PasswordBroker`). Its password is read from the environment
+one: :class:`hil.mqtt.password_broker.PasswordBroker`). Its password is read from the environment
 variable ``HIL_LOCKNALERT_BROKER_ADMIN_PASSWORD`` so that it never shows in a process list.
 
 Mistakes print one line on stderr and exit 2 (usage) or 1 (runtime), never a traceback.

@@ -27,7 +27,7 @@ import asyncio
 import json
 from typing import Any
 
-from hil.bridge_control import Fault
+from hil.locknalert.control import Fault
 from hil.simulators.locknalert.emulator import BridgeEmulator
 from hil.simulators.locknalert.http_server import DropConnection, Request, Response, json_response
 

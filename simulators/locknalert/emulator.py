@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hil.bridge_control import Fault
+from hil.locknalert.control import Fault
 from hil.errors import HilError
-from hil.locknalert_bridge import BridgeTopics
+from hil.locknalert.bridge import BridgeTopics
 from hil.simulators.locknalert.mqtt_link import BridgeLink, LockState
 from hil.simulators.locknalert.onboarding import Decision, Onboarding
 from hil.simulators.locknalert.provisioning import BrokerProvisioner

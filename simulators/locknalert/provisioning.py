@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import secrets
 
-from hil.dynsec import Acl, DynamicSecurityClient
-from hil.locknalert_bridge import BridgeTopics
+from hil.mqtt.dynsec import Acl, DynamicSecurityClient
+from hil.locknalert.bridge import BridgeTopics
 from hil.simulators.locknalert.onboarding import MqttCredentials
 
 __all__ = ["BrokerProvisioner"]

@@ -21,9 +21,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from hil.dynsec import DynamicSecurityClient
+from hil.mqtt.dynsec import DynamicSecurityClient
 from hil.errors import ServiceError
-from hil.locknalert_bridge import BridgeTopics
+from hil.locknalert.bridge import BridgeTopics
 from hil.simulators.locknalert.bridge_api import BridgeApi
 from hil.simulators.locknalert.control_api import ControlApi
 from hil.simulators.locknalert.emulator import BridgeEmulator, BrokerAddress

@@ -18,7 +18,7 @@ import datetime as _dt
 from dataclasses import dataclass
 from typing import Any, Final
 
-from hil.bsonwire import BsonType, BsonValue
+from hil.astarte.bsonwire import BsonType, BsonValue
 from hil.oracle import ValueType
 
 from hil.simulators.message_hub.protos import Protos

@@ -46,7 +46,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from hil.bsonwire import BsonDocument, BsonError, BsonType, BsonValue, decode, encode
+from hil.astarte.bsonwire import BsonDocument, BsonError, BsonType, BsonValue, decode, encode
 from hil.errors import ConfigError
 from hil.oracle import Interface, Ownership, PathStatus, Profile, ValueType, expected_qos, parse_interface, resolve
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from hil.broker import BrokerEndpoint
+from hil.mqtt.broker import BrokerEndpoint
 from hil.errors import ConfigError
 from hil.services.readiness import ClientIdentity
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import grpc
 
-from hil.broker import BrokerEndpoint
+from hil.mqtt.broker import BrokerEndpoint
 from hil.errors import named_os_error
 from hil.services.readiness import ClientIdentity
 

@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from hil.mqtt_client import MqttSession
+from hil.mqtt.client import MqttSession
 from hil.targets import Capability
 
 REALM = "hil"

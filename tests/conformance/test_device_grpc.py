@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from hil.bsonwire import BsonType, decode
+from hil.astarte.bsonwire import BsonType, decode
 from hil.oracle import ValueType, judge_device_payload, load_interface
 
 from hil.fixtures.message_hub import INTERFACES_DIR

@@ -15,9 +15,9 @@ import pytest
 
 from hil.fixtures.astarte_device_driver import MqttDeviceUnderTest, RealmLog, interface_file
 from hil.fixtures.astarte_values import APPENGINE_READS, BSON_KINDS, JSON_VALUES, SDK_VALUES, TYPES, WHEN
-from hil.bsonwire import BsonDocument, BsonType, BsonValue, decode, encode
+from hil.astarte.bsonwire import BsonDocument, BsonType, BsonValue, decode, encode
 from hil.components.astarte import AstarteClient
-from hil.mqtt_client import MqttSession
+from hil.mqtt.client import MqttSession
 from hil.oracle import expected_qos, judge_device_payload, load_interface
 
 pytestmark = pytest.mark.hil_requires("astarte.pairing", "astarte.appengine")

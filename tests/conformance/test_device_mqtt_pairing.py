@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 
 from hil.fixtures.astarte_device_driver import MqttDeviceUnderTest
-from hil.broker import MosquittoBroker
+from hil.mqtt.broker import MosquittoBroker
 from hil.components.astarte import AstarteClient, random_device_id
-from hil.mqtt_client import MqttSession
+from hil.mqtt.client import MqttSession
 
 pytestmark = [pytest.mark.hil_requires("astarte.pairing", "astarte.appengine"),
               pytest.mark.filterwarnings("ignore::DeprecationWarning")]

@@ -38,7 +38,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from hil.fixtures.fuzzing import fuzz_check, run_machine
 from hil.fixtures.hypothesis_profiles import CI_MAX_EXAMPLES
 from hil.fixtures.strategies import valid_values
-from hil.bsonwire import BsonDocument, encode
+from hil.astarte.bsonwire import BsonDocument, encode
 from hil.components.astarte import AstarteClient
 from hil.fuzzing.known import known_finding
 from hil.fuzzing.properties import Disagreement

@@ -17,8 +17,8 @@ from aiolocknalert import BootstrapResult, LocknAlertBridgeApi, LocknAlertPairin
 
 from hil.fixtures.locknalert import require_control
 from hil.fixtures.locknalert_mqtt import SdkMqttSession, sdk_mqtt_config
-from hil.bridge_control import ControlAction
-from hil.locknalert_bridge import BridgeTopics, LocknAlertBridge
+from hil.locknalert.control import ControlAction
+from hil.locknalert.bridge import BridgeTopics, LocknAlertBridge
 
 # The client retries every 10 s after a failed reconnect; a broker restart costs one interval.
 RECONNECT_TIMEOUT = 25.0

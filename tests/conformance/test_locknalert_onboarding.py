@@ -25,8 +25,8 @@ from aiolocknalert import (
 )
 
 from hil.fixtures.locknalert import require_control
-from hil.bridge_control import ControlAction, Fault
-from hil.locknalert_bridge import LocknAlertBridge
+from hil.locknalert.control import ControlAction, Fault
+from hil.locknalert.bridge import LocknAlertBridge
 from hil.services.ports import pick_free_port
 
 SDK = "aiolocknalert==0.2.0"

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from hil.broker import MosquittoBroker
+from hil.mqtt.broker import MosquittoBroker
 from hil.components.astarte import AstarteClient
-from hil.mqtt_client import MqttSession
+from hil.mqtt.client import MqttSession
 from hil.simulators.astarte.broker_log import SessionChange, SessionEvent, parse_log_line
 
 ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")

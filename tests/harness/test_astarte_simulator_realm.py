@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 
 from hil.fixtures.astarte_device_driver import RealmLog
-from hil.bsonwire import BsonDocument, BsonType, BsonValue, decode, encode
-from hil.broker import MosquittoBroker
+from hil.astarte.bsonwire import BsonDocument, BsonType, BsonValue, decode, encode
+from hil.mqtt.broker import MosquittoBroker
 from hil.components.astarte import INTERFACES_DIR, AstarteClient, random_device_id
-from hil.mqtt_client import MqttSession
+from hil.mqtt.client import MqttSession
 
 ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 EMPTY_PURGE = b"\x00\x00\x00\x00" + zlib.compress(b"")

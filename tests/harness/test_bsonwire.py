@@ -9,7 +9,7 @@ import struct
 import bson  # py-bson, the third-party codec the Astarte SDK uses
 import pytest
 
-from hil.bsonwire import BsonDocument, BsonError, BsonType, BsonValue, decode, encode, from_python
+from hil.astarte.bsonwire import BsonDocument, BsonError, BsonType, BsonValue, decode, encode, from_python
 from hil.errors import HilError
 
 

@@ -1,4 +1,4 @@
-"""The hil command as a user runs it: one line per mistake, clean Ctrl-C, doctor, bench, run."""
+"""The hil command as a user runs it: one line per mistake, clean Ctrl-C, doctor, benchmark, run."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from queue import Empty, Queue
 
 import pytest
 
-from hil.mqtt_client import MqttSession
-from hil.broker import BrokerEndpoint
+from hil.mqtt.client import MqttSession
+from hil.mqtt.broker import BrokerEndpoint
 from hil.services.readiness import ClientIdentity
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,7 +37,7 @@ def test_user_mistakes_are_one_line_and_no_traceback(tmp_path):
         (["run", "--checks", str(tmp_path / "missing")], "no conformance checks at"),
         (["run", "--bench", str(tmp_path / "missing.toml")], "bench file not found"),
         (["frobnicate"], "invalid choice"),
-        (["bench", "startup", "--runs", "0"], "--runs must be at least 1"),
+        (["benchmark", "startup", "--runs", "0"], "--runs must be at least 1"),
     ]
     for argv, message in cases:
         result = hil(*argv)
@@ -68,7 +68,7 @@ def test_doctor_fails_when_mosquitto_is_missing(tmp_path):
     # A PATH without /usr/sbin and no Debian path fallback: simulate by pointing the lookup away.
     env = dict(os.environ, PATH=str(tmp_path))
     script = (
-        "import shutil, sys; import hil.broker as b; b.mosquitto_binary = lambda: None;"
+        "import shutil, sys; import hil.mqtt.broker as b; b.mosquitto_binary = lambda: None;"
         "import hil.cli.doctor as d; d.mosquitto_binary = b.mosquitto_binary;"
         "from hil.cli.main import main; sys.exit(main(['doctor']))"
     )
@@ -138,7 +138,7 @@ def test_up_serves_the_stack_and_ctrl_c_leaves_nothing_behind():
 
 
 def test_bench_startup_saves_figures(tmp_path):
-    result = hil("bench", "startup", "--runs", "2", "--output", str(tmp_path), timeout=120)
+    result = hil("benchmark", "startup", "--runs", "2", "--output", str(tmp_path), timeout=120)
     assert result.returncode == 0, result.stderr
     saved = list(tmp_path.glob("startup-*.json"))
     assert len(saved) == 1
@@ -181,7 +181,7 @@ def test_hil_run_with_a_directory_as_bench_file_is_one_line(tmp_path):
     assert result.stderr == f"hil: error: {tmp_path}: is a directory, not a bench file\n"
 
 
-# -- hil bench: --output and the floor -----------------------------------------------------------
+# -- hil benchmark: --output and the floor -----------------------------------------------------------
 def _must_not_run(*args: object, **kwargs: object) -> None:
     raise AssertionError("the benchmark ran before --output was checked")
 
@@ -189,9 +189,9 @@ def _must_not_run(*args: object, **kwargs: object) -> None:
 @pytest.mark.parametrize("name", ["startup", "grpc", "fuzz"])
 @pytest.mark.parametrize("where", ["a file", "under a file"])
 def test_bench_refuses_an_unusable_output_before_measuring(tmp_path, monkeypatch, capsys, name, where):
-    from hil.bench import grpc as grpc_bench
-    from hil.bench import startup
-    from hil.cli import bench as bench_cli
+    from hil.benchmarks import grpc as grpc_bench
+    from hil.benchmarks import startup
+    from hil.cli import benchmark as bench_cli
     from hil.cli.main import main
 
     monkeypatch.setattr(startup, "measure", _must_not_run)
@@ -201,14 +201,14 @@ def test_bench_refuses_an_unusable_output_before_measuring(tmp_path, monkeypatch
     existing = tmp_path / "results"
     existing.write_text("")
     output = existing if where == "a file" else existing / "sub"
-    assert main(["bench", name, "--output", str(output)]) == 2
+    assert main(["benchmark", name, "--output", str(output)]) == 2
     expected = (f"{output} exists and is not a directory" if where == "a file"
                 else f"cannot write results: {output}: Not a directory")
     assert capsys.readouterr().err == f"hil: error: --output: {expected}\n"
 
 
 def test_bench_results_that_cannot_be_written_at_the_end_are_one_line(tmp_path, monkeypatch, capsys):
-    from hil.bench import startup
+    from hil.benchmarks import startup
     from hil.cli.main import main
 
     blocker = tmp_path / "startup-20240102T030405Z.json"
@@ -218,7 +218,7 @@ def test_bench_results_that_cannot_be_written_at_the_end_are_one_line(tmp_path, 
         return {"benchmark": "startup", "timestamp": "2024-01-02T03:04:05+00:00"}
 
     monkeypatch.setattr(startup, "measure", measure)
-    assert main(["bench", "startup", "--runs", "1", "--output", str(tmp_path)]) == 1
+    assert main(["benchmark", "startup", "--runs", "1", "--output", str(tmp_path)]) == 1
     assert capsys.readouterr().err == f"hil: error: cannot save the startup results: {blocker}: Is a directory\n"
 
 
@@ -229,7 +229,7 @@ def _closed_port() -> int:
 
 
 def test_a_floor_mosquitto_that_exits_or_never_answers_is_a_hil_error(tmp_path):
-    from hil.bench.floor_mosquitto import start_floor
+    from hil.benchmarks.floor_mosquitto import start_floor
     from hil.errors import ServiceExited, StartupTimeout
 
     false = shutil.which("false")
@@ -247,12 +247,12 @@ def test_a_floor_mosquitto_that_exits_or_never_answers_is_a_hil_error(tmp_path):
 
 
 def test_bench_startup_reports_a_failing_floor_in_one_line(tmp_path, monkeypatch, capsys):
-    from hil.bench import startup
+    from hil.benchmarks import startup
     from hil.cli.main import main
 
     false = shutil.which("false")
     monkeypatch.setattr(startup, "mosquitto_binary", lambda: false)  # the floor only; hil's broker is real
-    assert main(["bench", "startup", "--runs", "1", "--output", str(tmp_path)]) == 1
+    assert main(["benchmark", "startup", "--runs", "1", "--output", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert err == f"hil: error: service 'floor-mosquitto': {false} exited with status 1 before it was ready\n"
 
@@ -405,7 +405,7 @@ def test_a_taken_grpc_port_is_one_line(tmp_path):
 
 
 def test_bench_grpc_says_when_the_sdk_alone_cannot_reach_the_goal(tmp_path, monkeypatch, capsys):
-    from hil.bench import grpc as grpc_bench
+    from hil.benchmarks import grpc as grpc_bench
     from hil.cli.main import main
 
     def measure(rounds: int, messages: int) -> dict[str, object]:
@@ -415,7 +415,7 @@ def test_bench_grpc_says_when_the_sdk_alone_cannot_reach_the_goal(tmp_path, monk
                 "ratio_median": 0.5, "goal_ratio": 0.8, "meets_goal": False}
 
     monkeypatch.setattr(grpc_bench, "measure", measure)
-    assert main(["bench", "grpc", "--output", str(tmp_path)]) == 0
+    assert main(["benchmark", "grpc", "--output", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "ratio 0.50 (MISSES the goal of >= 0.8); the realm path keeps 0.74 of the SDK ceiling" in out
     assert "DeviceGrpc alone reaches 0.68 of the floor, so no hub can meet the goal with this SDK" in out

@@ -13,8 +13,8 @@ needs_docker = pytest.mark.skipif(REASON is not None, reason=f"container backend
 
 @needs_docker
 def test_mosquitto_runs_in_a_container_with_the_same_readiness(tmp_path):
-    from hil.broker import MosquittoBroker
-    from hil.mqtt_client import MqttSession
+    from hil.mqtt.broker import MosquittoBroker
+    from hil.mqtt.client import MqttSession
     from hil.pki import HarnessPKI
 
     pki = HarnessPKI(tmp_path / "pki")

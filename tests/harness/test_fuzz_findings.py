@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from hil.cli.main import main
 from hil.errors import ConfigError
-from hil.findings import Capsule, read_capsule, write_capsule
+from hil.fuzzing.capsules import Capsule, read_capsule, write_capsule
 from hil.fuzzing.jsonvalues import from_json, to_json
 from hil.fuzzing.properties import INTERFACE_ACCEPTANCE, SEND_VALIDATION_OFFLINE, request_to_json
 from hil.fuzzing.requests import SendRequest

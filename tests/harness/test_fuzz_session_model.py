@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from hil.bsonwire import BsonValue
+from hil.astarte.bsonwire import BsonValue
 from hil.fuzzing.appengine_values import (
     bson_mismatch,
     iso_ms,

@@ -28,10 +28,10 @@ import paho.mqtt.client as mqtt
 import pytest
 from aiolocknalert import BootstrapResult, LocknAlertBridgeApi
 
-from hil.bridge_control import ControlAction, EmulatorBridgeControl, Fault, OperatorBridgeControl, OperatorDeclined
+from hil.locknalert.control import ControlAction, EmulatorBridgeControl, Fault, OperatorBridgeControl, OperatorDeclined
 from hil.components.locknalert import LocknAlertComponent, LocknAlertEmulator
 from hil.errors import TargetError
-from hil.locknalert_bridge import BridgeTopics, LocknAlertBridge
+from hil.locknalert.bridge import BridgeTopics, LocknAlertBridge
 from hil.rundir import RunDirectory
 from hil.services import ProcessBackend
 from hil.simulators.locknalert.emulator import BridgeEmulator, BrokerAddress

@@ -183,7 +183,7 @@ def test_a_send_the_hub_device_cannot_publish_is_internal(raw, attached, message
 @pytest.mark.requirement("ASTARTE-MSGHUB-SEND-01")
 def test_an_integer_is_accepted_for_a_longinteger_mapping_and_sent_as_int32(raw, attached, hub_realm):
     """The real hub's Rust SDK accepts ``integer`` for ``longinteger`` and serialises it as sent."""
-    from hil.bsonwire import BsonType, decode
+    from hil.astarte.bsonwire import BsonType, decode
 
     since = hub_realm.mark()
     assert raw.call("Send", _send_body(DATASTREAM, "/longinteger", astarte_integer=5), attached)[0] is grpc.StatusCode.OK
@@ -423,7 +423,7 @@ class BrokerLoop:
     """
 
     def __init__(self, base: str, on_message: Callable[[str, bytes], None], on_ack: Callable[[int], None]) -> None:
-        from hil.bsonwire import BsonDocument, BsonValue, encode
+        from hil.astarte.bsonwire import BsonDocument, BsonValue, encode
 
         self.base = base
         self.on_message = on_message

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from hil.bsonwire import BsonDocument, BsonValue, encode
+from hil.astarte.bsonwire import BsonDocument, BsonValue, encode
 from hil.oracle import (
     Interface,
     ValueType,

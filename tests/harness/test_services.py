@@ -219,7 +219,7 @@ def test_grpc_channel_ready_waits_for_an_http2_server(backend):
 
 
 def test_mqtt_connack_readiness_fails_with_an_identity_the_broker_refuses(tmp_path):
-    from hil.broker import MosquittoBroker
+    from hil.mqtt.broker import MosquittoBroker
     from hil.pki import HarnessPKI
     from hil.services import ClientIdentity, MqttConnack
 

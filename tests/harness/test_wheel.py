@@ -26,7 +26,7 @@ USER_TESTS = '''
 """A user's own checks, written against hil's public fixtures and API only."""
 import hil
 from hypothesis import given, settings
-from hil.mqtt_client import MqttSession
+from hil.mqtt.client import MqttSession
 
 
 def test_broker_takes_a_device_certificate(hil_broker, hil_device_identity):

@@ -1,4 +1,4 @@
-"""``hil bench NAME``: run a benchmark and save its figures under benchmarks/results/."""
+"""``hil benchmark NAME``: run a benchmark and save its figures under benchmarks/results/."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from hil.errors import ConfigError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    parser = subparsers.add_parser("bench", help="run a benchmark (startup, grpc, fuzz)")
+    parser = subparsers.add_parser("benchmark", help="measure hil against a floor (startup, grpc, fuzz)")
     parser.add_argument("name", choices=["startup", "grpc", "fuzz"], help="which benchmark")
     parser.add_argument("--runs", type=int, default=None,
                         help="measurements per side (default: 20 for startup, 3 for grpc)")
@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     args.runs = 20 if args.runs is None else args.runs
     if args.runs < 1:
         raise ConfigError("--runs must be at least 1")
-    from hil.bench import startup
+    from hil.benchmarks import startup
 
     startup.check_output(args.output)
     result = startup.measure(args.runs)
@@ -44,8 +44,8 @@ def run_grpc(args: argparse.Namespace) -> int:
     runs = 3 if args.runs is None else args.runs
     if runs < 1 or args.messages < 1:
         raise ConfigError("--runs and --messages must be at least 1")
-    from hil.bench import grpc as grpc_bench
-    from hil.bench.startup import check_output, save
+    from hil.benchmarks import grpc as grpc_bench
+    from hil.benchmarks.startup import check_output, save
 
     check_output(args.output)
     result = grpc_bench.measure(runs, args.messages)
@@ -72,7 +72,7 @@ FUZZ_BENCHMARK_MODULE = "hil.fixtures.fuzz_benchmark"
 def run_fuzz(args: argparse.Namespace) -> int:
     import importlib
 
-    from hil.bench.startup import check_output, save
+    from hil.benchmarks.startup import check_output, save
 
     check_output(args.output)
     fuzz = importlib.import_module(FUZZ_BENCHMARK_MODULE)

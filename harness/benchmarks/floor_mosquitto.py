@@ -1,8 +1,8 @@
-"""The floor for ``hil bench startup``: a bare mosquitto started by the most direct script.
+"""The floor for ``hil benchmark startup``: a bare mosquitto started by the most direct script.
 
 Deliberately uses nothing of hil: write the config, spawn mosquitto, and try a mutual-TLS MQTT
 connect until a CONNACK succeeds. Whatever hil's Service adds on top of this is its overhead.
-Only its failures are hil's own errors, so that ``hil bench`` reports them in one line.
+Only its failures are hil's own errors, so that ``hil benchmark`` reports them in one line.
 """
 
 from __future__ import annotations

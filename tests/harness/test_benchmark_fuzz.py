@@ -1,4 +1,4 @@
-"""``hil bench fuzz``: wired into the CLI, and a bad example count is one clear line."""
+"""``hil benchmark fuzz``: wired into the CLI, and a bad example count is one clear line."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hil.errors import ConfigError
 
 
 def test_bench_accepts_fuzz_with_an_example_count() -> None:
-    args = build_parser().parse_args(["bench", "fuzz", "--examples", "7"])
+    args = build_parser().parse_args(["benchmark", "fuzz", "--examples", "7"])
     assert (args.name, args.examples) == ("fuzz", 7)
 
 
@@ -20,6 +20,6 @@ def test_zero_examples_is_a_config_error_before_anything_starts() -> None:
 
 
 def test_cli_reports_it_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["bench", "fuzz", "--examples", "0"]) != 0
+    assert main(["benchmark", "fuzz", "--examples", "0"]) != 0
     err = capsys.readouterr().err
     assert "--examples must be at least 1" in err and "Traceback" not in err

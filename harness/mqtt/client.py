@@ -20,7 +20,7 @@ from typing import Any, Self
 import paho.mqtt.client as mqtt
 from paho.mqtt.reasoncodes import ReasonCode
 
-from hil.broker import BrokerEndpoint
+from hil.mqtt.broker import BrokerEndpoint
 from hil.services.readiness import ClientIdentity
 
 __all__ = ["ConnectResult", "MqttSession", "ReceivedMessage"]

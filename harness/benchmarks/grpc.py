@@ -1,4 +1,4 @@
-"""``hil bench grpc``: messages/s from ``DeviceGrpc.send`` through the hub into the realm, vs a floor.
+"""``hil benchmark grpc``: messages/s from ``DeviceGrpc.send`` through the hub into the realm, vs a floor.
 
 * **realm path**: the real ``astarte_device_sdk.DeviceGrpc`` sends N individual datastream values
   (``org.hil.test.DeviceDatastream/integer``) to the simulated Message Hub, which validates them,
@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from importlib.metadata import version
 from typing import Any
 
-from hil.bench.startup import machine
+from hil.benchmarks.startup import machine
 from hil.errors import ServiceError
 
 __all__ = ["GOAL_RATIO", "measure"]

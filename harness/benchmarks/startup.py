@@ -1,4 +1,4 @@
-"""``hil bench startup``: nothing -> broker ready over mutual TLS, hil's Service vs the floor.
+"""``hil benchmark startup``: nothing -> broker ready over mutual TLS, hil's Service vs the floor.
 
 Both sides use the same certificates and the same configuration; runs alternate (hil, floor,
 hil, ...) so that machine noise hits both alike. Certificate issuance is outside the timing:
@@ -22,8 +22,8 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from hil.bench.floor_mosquitto import start_floor
-from hil.broker import MosquittoBroker, mosquitto_binary
+from hil.benchmarks.floor_mosquitto import start_floor
+from hil.mqtt.broker import MosquittoBroker, mosquitto_binary
 from hil.errors import ConfigError, ReportError, describe_os_error
 from hil.pki import HarnessPKI
 from hil.rundir import RunDirectory

@@ -1,0 +1,1 @@
+"""Benchmarks behind ``hil benchmark``: each measures hil against a floor in the same run."""
