@@ -19,7 +19,6 @@ because the line alone does not prove the TLS listener accepts our CA.
 
 from __future__ import annotations
 
-import os
 import shutil
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -27,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hil.mqtt.mosquitto_config import Listener, MosquittoConfig, TlsFiles
 from hil.errors import ServiceError
 from hil.services.backends import Backend
 from hil.services.base import Service, ServiceSpec
@@ -168,43 +168,26 @@ class MosquittoBroker(Broker):
 
     # -- configuration ---------------------------------------------------------------------
     def config_text(self, ports: Mapping[str, int], acl_path: Path) -> str:
-        common = [
-            "allow_anonymous false",
-            f"acl_file {acl_path}",
-            f"cafile {self.pki.ca_cert_path}",
-            f"certfile {self._server_cert}",
-            f"keyfile {self._server_key}",
-            "require_certificate true",
-            "use_identity_as_username true",
-        ]
-        lines = [
-            # As root, mosquitto would drop to user "mosquitto" and then fail to read our 0700
-            # run directory (rc 13); "user root" keeps it as is (and keeps PDEATHSIG, which a
-            # setuid would clear).
-            "user root" if os.geteuid() == 0 else "",
-            "per_listener_settings true",
-            "persistence false",
-            "log_dest stderr",
+        tls = TlsFiles(self._server_cert, self._server_key, self.pki.ca_cert_path)
+        return MosquittoConfig(
+            per_listener_settings=True,
             # Connection notices also go to $SYS/broker/log/N, where the simulated realm follows
             # device sessions exactly (Astarte learns them from its broker plugin).
-            "log_dest topic",
-            *(f"log_type {kind}" for kind in self.log_types),
-            "connection_messages true",
-            "max_queued_messages 0",
-            # Without it, small MQTT packets meet TCP delayed ACKs: ~40 ms per CONNACK (measured).
-            "set_tcp_nodelay true",
-            # Devices: the client id becomes the certificate CN, as Astarte's broker makes the
-            # subscriber id <realm>/<device_id>. A second connection with the same identity takes
-            # the session over; the realm uses that to force a device to disconnect.
-            f"listener {ports['mqtts']} 127.0.0.1",
-            *common,
-            "use_username_as_clientid true",
-            # Back office (simulators, captures): same CA, client ids left alone, so several
-            # admin sessions can coexist.
-            f"listener {ports['mqtts-admin']} 127.0.0.1",
-            *common,
-        ]
-        return "\n".join(line for line in lines if line) + "\n"
+            log_to_topic=True,
+            log_types=self.log_types,
+            max_queued_messages=0,
+            listeners=(
+                # Devices: the client id becomes the certificate CN, as Astarte's broker makes the
+                # subscriber id <realm>/<device_id>. A second connection with the same identity
+                # takes the session over; the realm uses that to force a device to disconnect.
+                Listener(ports["mqtts"], tls, require_certificate=True, use_identity_as_username=True,
+                         use_username_as_clientid=True, acl_file=acl_path),
+                # Back office (simulators, captures): same CA, client ids left alone, so several
+                # admin sessions can coexist.
+                Listener(ports["mqtts-admin"], tls, require_certificate=True, use_identity_as_username=True,
+                         acl_file=acl_path),
+            ),
+        ).text()
 
     @staticmethod
     def acl_text() -> str:

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from hil.mqtt.broker import READY_LINE, mosquitto_binary
 from hil.mqtt.dynsec import DynamicSecurityClient, initial_config
+from hil.mqtt.mosquitto_config import Listener, MosquittoConfig, TlsFiles
 from hil.errors import ServiceError
 from hil.services.backends import Backend
 from hil.services.base import Service, ServiceSpec
@@ -167,28 +168,13 @@ class PasswordBroker:
     # -- configuration ---------------------------------------------------------------------
     def config_text(self, ports: Mapping[str, int], dynsec_path: Path) -> str:
         plugin = dynsec_plugin_path() or Path(DYNSEC_PLUGIN)
-        lines = [
-            # Same reason as the Astarte broker: as root mosquitto would drop to user
-            # "mosquitto" and could not read our 0700 run directory.
-            "user root" if os.geteuid() == 0 else "",
-            "per_listener_settings false",
-            "allow_anonymous false",
-            "persistence false",
-            "log_dest stderr",
-            "log_type error",
-            "log_type warning",
-            "log_type notice",
-            "log_type information",
-            "connection_messages true",
-            "set_tcp_nodelay true",
-            f"plugin {plugin}",
-            f"plugin_opt_config_file {dynsec_path}",
-            f"listener {ports['mqtt']} 127.0.0.1",
-            f"listener {ports['mqtts']} 127.0.0.1",
-            f"certfile {self._server_cert}",
-            f"keyfile {self._server_key}",
-        ]
-        return "\n".join(line for line in lines if line) + "\n"
+        return MosquittoConfig(
+            plugins=((plugin, (("config_file", str(dynsec_path)),)),),
+            listeners=(
+                Listener(ports["mqtt"]),
+                Listener(ports["mqtts"], TlsFiles(self._server_cert, self._server_key)),
+            ),
+        ).text()
 
     def _write_config(self, ports: Mapping[str, int], workdir: Path) -> Path:
         dynsec = workdir / "dynsec.json"

@@ -259,7 +259,7 @@ def test_bench_startup_reports_a_failing_floor_in_one_line(tmp_path, monkeypatch
 
 # -- simulators' command lines -------------------------------------------------------------------
 def simulator(name: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", f"simulators.{name}", *args], cwd=ROOT, capture_output=True,
+    return subprocess.run([sys.executable, "-m", f"hil.simulators.{name}", *args], cwd=ROOT, capture_output=True,
                           text=True, timeout=60, env=env)
 
 
@@ -283,7 +283,7 @@ def test_simulator_ports_out_of_range_are_usage_errors(tmp_path, name):
     done = simulator(name, "--port", "99999", *args)
     assert done.returncode == 2, done.stderr
     # One line, like every user mistake: no argparse usage dump in front of it.
-    assert done.stderr == f"python -m simulators.{name}: error: --port 99999 is not a port number\n"
+    assert done.stderr == f"python -m hil.simulators.{name}: error: --port 99999 is not a port number\n"
 
 
 def _astarte_args(tmp_path: Path, *, realm_key: Path | None, broker_port: int) -> list[str]:
