@@ -37,13 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="hil", description="hardware-in-the-loop harness for IoT device SDKs")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue  # a command still being built in this checkout
-        module.register(subparsers)
+        importlib.import_module(name).register(subparsers)  # a missing module is a bug: let it raise
     return parser
 
 

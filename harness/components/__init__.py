@@ -75,9 +75,5 @@ def component(
 def registry() -> dict[str, Registration]:
     """Every registered component, in :data:`COMPONENT_MODULES` order (modules load lazily)."""
     for module in COMPONENT_MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
+        importlib.import_module(module)  # a missing module is a bug: let it raise
     return dict(_REGISTRY)

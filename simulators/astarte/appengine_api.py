@@ -39,7 +39,7 @@ from hil.simulators.astarte.broker_link import BackOffice
 from hil.simulators.astarte.device_ids import normalise_device_id
 from hil.simulators.astarte.pairing_api import ASTARTE_VERSION
 from hil.simulators.astarte.realm import MAX_RESULTS, Device, Realm, StoredRow
-from hil.simulators.astarte.realm_auth import authorize
+from hil.simulators.astarte.realm_auth import authorize_call
 from hil.simulators.astarte.values import cast_json, iso_ms, now_ms, parse_iso, render, to_bson
 from hil.simulators.astarte.web import Call, Reply, catch_all, route
 
@@ -207,11 +207,7 @@ class AppEngineApi:
 
     # -- lookups ---------------------------------------------------------------------------
     def _auth(self, call: Call) -> None:
-        realm_name = call.path_params["realm"]
-        key = self.realm.public_key_pem if realm_name == self.realm.name else None
-        marker = f"/v1/{realm_name}/"
-        auth_path = call.path.split(marker, 1)[1] if marker in call.path else ""
-        authorize(call.authorization, public_key_pem=key, claim="a_aea", method=call.method, auth_path=auth_path)
+        authorize_call(call, self.realm, "a_aea")
 
     def _device(self, call: Call) -> Device:
         device_id = normalise_device_id(call.path_params["device_id"])

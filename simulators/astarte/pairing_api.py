@@ -35,7 +35,7 @@ from hil.pki import HarnessPKI
 from hil.simulators.astarte.api_errors import bad_request, detail, field_errors
 from hil.simulators.astarte.device_ids import normalise_device_id
 from hil.simulators.astarte.realm import Device, Realm
-from hil.simulators.astarte.realm_auth import authorize, bearer_token
+from hil.simulators.astarte.realm_auth import authorize_call, bearer_token
 from hil.simulators.astarte.values import now_ms
 from hil.simulators.astarte.web import Call, Reply, catch_all, route
 
@@ -65,10 +65,7 @@ class PairingApi:
 
     # -- helpers ---------------------------------------------------------------------------
     def _agent_auth(self, call: Call) -> None:
-        realm_name = call.path_params["realm"]
-        key = self.realm.public_key_pem if realm_name == self.realm.name else None
-        auth_path = call.path.split(f"/{realm_name}/", 1)[1] if f"/{realm_name}/" in call.path else ""
-        authorize(call.authorization, public_key_pem=key, claim="a_pa", method=call.method, auth_path=auth_path)
+        authorize_call(call, self.realm, "a_pa")
 
     def _device(self, call: Call, secret: str) -> Device:
         """The device a device route names, or 403 (wrong secret, unknown device or realm)."""

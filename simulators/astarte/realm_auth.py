@@ -16,13 +16,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import jwt
 
 from hil.simulators.astarte.api_errors import ApiError, detail
 
-__all__ = ["ALLOWED_ALGORITHMS", "authorize", "bearer_token"]
+if TYPE_CHECKING:
+    from hil.simulators.astarte.realm import Realm
+    from hil.simulators.astarte.web import Call
+
+__all__ = ["ALLOWED_ALGORITHMS", "authorize", "authorize_call", "bearer_token"]
 
 ALLOWED_ALGORITHMS: Final = ("ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "RS256", "RS384", "RS512")
 _BEARER: Final = re.compile(r"bearer:?\s+(.*)$", re.IGNORECASE)
@@ -48,6 +52,19 @@ def authorize(
     if claims is None or not _path_authorized(claims.get(claim, []), method, auth_path):
         raise forbidden()
     return claims
+
+
+def authorize_call(call: Call, realm: Realm, claim: str) -> dict[str, Any]:
+    """:func:`authorize` for a request to ``.../v1/<realm>/<path>`` of one of the realm's APIs.
+
+    A realm other than the simulated one has no key, so any token for it is 403, as for a realm
+    Astarte does not know. The path the claim's regexes see is what follows the realm segment.
+    """
+    realm_name = call.path_params["realm"]
+    key = realm.public_key_pem if realm_name == realm.name else None
+    marker = f"/v1/{realm_name}/"
+    auth_path = call.path.split(marker, 1)[1] if marker in call.path else ""
+    return authorize(call.authorization, public_key_pem=key, claim=claim, method=call.method, auth_path=auth_path)
 
 
 def forbidden() -> ApiError:

@@ -30,7 +30,7 @@ from hil.oracle import Interface, Mapping, Profile, names_collide, parse_interfa
 from hil.simulators.astarte.api_errors import bad_request, detail, field_errors
 from hil.simulators.astarte.interface_changeset import OVERLAP_RULES, cast_params, changeset_errors
 from hil.simulators.astarte.realm import InstalledInterface, Realm
-from hil.simulators.astarte.realm_auth import authorize
+from hil.simulators.astarte.realm_auth import authorize_call
 from hil.simulators.astarte.web import Call, Reply, catch_all, route
 
 __all__ = ["interface_document", "realm_management_routes"]
@@ -125,11 +125,7 @@ class RealmManagementApi:
         self.realm = realm
 
     def _auth(self, call: Call) -> None:
-        realm_name = call.path_params["realm"]
-        key = self.realm.public_key_pem if realm_name == self.realm.name else None
-        marker = f"/v1/{realm_name}/"
-        auth_path = call.path.split(marker, 1)[1] if marker in call.path else ""
-        authorize(call.authorization, public_key_pem=key, claim="a_rma", method=call.method, auth_path=auth_path)
+        authorize_call(call, self.realm, "a_rma")
 
     @staticmethod
     def _major(text: str) -> int:
