@@ -361,9 +361,8 @@ def encode(document: BsonDocument | Mapping[str, BsonValue | Any]) -> bytes:
         BsonError: a value does not fit its declared wire type (an int32 out of range, a key
             containing NUL, a string that cannot be UTF-8 encoded, ...).
     """
-    if not isinstance(document, BsonDocument):
-        document = from_python(dict(document)).value
-    return _encode_document(document, 0)
+    typed = document if isinstance(document, BsonDocument) else from_python(dict(document)).value
+    return _encode_document(typed, 0)
 
 
 def _encode_document(document: BsonDocument, depth: int) -> bytes:
@@ -418,7 +417,8 @@ def _encode_value(value: BsonValue, depth: int) -> bytes:
     if kind is BsonType.BINARY:
         if not 0 <= value.subtype <= 0xFF:
             raise BsonError(f"binary subtype {value.subtype} is not a byte")
-        return _INT32.pack(len(payload)) + bytes([value.subtype]) + payload
+        data: bytes = payload
+        return _INT32.pack(len(data)) + bytes([value.subtype]) + data
     if kind is BsonType.DOCUMENT:
         return _encode_document(payload, depth + 1)
     if kind is BsonType.ARRAY:

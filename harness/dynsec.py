@@ -41,6 +41,7 @@ from types import TracebackType
 from typing import Any, Self
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
 from harness.errors import ServiceError
 
@@ -151,13 +152,14 @@ class DynamicSecurityClient:
         self._pending: dict[str, _Pending] = {}
         self._lock = threading.Lock()
         self._client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2, client_id=f"hil-dynsec-{uuid.uuid4().hex[:12]}", protocol=mqtt.MQTTv5
+            CallbackAPIVersion.VERSION2, client_id=f"hil-dynsec-{uuid.uuid4().hex[:12]}", protocol=mqtt.MQTTv5
         )
         self._client.username_pw_set(username, password)
         if ca_path is not None:
             self._client.tls_set_context(ssl.create_default_context(cafile=str(ca_path)))
         # A broker restart must not cost the provisioner a second: retry fast, capped at 1 s.
-        self._client.reconnect_delay_set(min_delay=0.05, max_delay=1)
+        # paho annotates the delays as int, but waits float seconds.
+        self._client.reconnect_delay_set(min_delay=0.05, max_delay=1)  # type: ignore[arg-type]
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_subscribe = self._on_subscribe

@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from harness.errors import ConfigError
+from harness.errors import ConfigError, TargetError
 from harness.findings import read_capsule
 
 __all__ = ["register", "run"]
@@ -66,12 +66,14 @@ def _replay_on_target(args: argparse.Namespace, check: Any, example: dict[str, A
     from harness.fuzzing.astarte_grpc import ConnectedGrpcDevice
     from harness.fuzzing.astarte_sdk import ConnectedDevice
     from harness.fuzzing.jsonvalues import from_json
-    from harness.targets import resolve_target
+    from harness.targets import SimulatedTarget, resolve_target
 
     target = resolve_target(args.target, args.bench)
     saved = dict(os.environ)
     try:
         target.require(*check.needs)
+        if not isinstance(target, SimulatedTarget):  # only it has the components required above
+            raise TargetError(target.name, "has no simulated Astarte to replay on")
         os.environ.update(target.pki.trust_environment())
         astarte = target.component("astarte").client
         with tempfile.TemporaryDirectory(prefix="hil-replay-") as directory:
@@ -95,12 +97,14 @@ def _replay_session_on_target(args: argparse.Namespace, over_hub: bool, example:
     import os
 
     from harness.fuzzing.session_driver import HubSessionDriver, SessionDriver, replay_session
-    from harness.targets import resolve_target
+    from harness.targets import SimulatedTarget, resolve_target
 
     target = resolve_target(args.target, args.bench)
     saved = dict(os.environ)
     try:
         target.require("astarte.pairing", "astarte.appengine", *(("astarte.message-hub",) if over_hub else ()))
+        if not isinstance(target, SimulatedTarget):  # only it has the components required above
+            raise TargetError(target.name, "has no simulated Astarte to replay on")
         os.environ.update(target.pki.trust_environment())
         astarte = target.component("astarte").client
         if over_hub:

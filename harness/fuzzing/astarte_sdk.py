@@ -22,9 +22,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.fuzzing.requests import SendRequest
+
+if TYPE_CHECKING:
+    from harness.components.astarte import AstarteClient
 
 __all__ = [
     "AttemptTiming",
@@ -217,7 +220,7 @@ class ConnectedDevice:
 
     transport = "mqtt"
 
-    def __init__(self, astarte: Any, persistency_dir: Path, interface_docs: list[dict[str, Any]]) -> None:
+    def __init__(self, astarte: AstarteClient, persistency_dir: Path, interface_docs: list[dict[str, Any]]) -> None:
         import threading
 
         self.astarte = astarte

@@ -54,6 +54,7 @@ class ContainerService(Service):
         super().__init__(spec, workdir, log_path)
         if spec.image is None:
             raise ServiceError(spec.name, "has no container image; it can only run as a process")
+        self._image: str = spec.image
         self._container: Any = None
         self._log: LogStream | None = None
         self._status: int | None = None
@@ -97,7 +98,7 @@ class ContainerService(Service):
         self.state = ServiceState.STARTING
         argv = list(self.spec.command(self.ports, self.workdir))
         container = (
-            DockerContainer(self.spec.image)
+            DockerContainer(self._image)
             .with_command(argv)
             .with_volume_mapping(str(self.workdir), str(self.workdir), "rw")
         )

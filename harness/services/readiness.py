@@ -291,12 +291,18 @@ class MqttConnack:
 def mqtt_connack(host: str, port: int, identity: ClientIdentity, deadline: Deadline) -> None:
     """One mutual-TLS MQTT 3.1.1 connect; returns on CONNACK success, raises otherwise."""
     import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+    from paho.mqtt.properties import Properties
+    from paho.mqtt.reasoncodes import ReasonCode
 
     outcome: dict[str, object] = {}
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="", protocol=mqtt.MQTTv311)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="", protocol=mqtt.MQTTv311)
     client.tls_set_context(identity.ssl_context())
-    client.on_connect = lambda c, u, flags, rc, props: outcome.setdefault("rc", rc)
-    client.on_disconnect = lambda c, u, flags, rc, props: outcome.setdefault("rc", rc)
+
+    def settle(c: mqtt.Client, u: object, flags: object, rc: ReasonCode, props: Properties | None) -> None:
+        outcome.setdefault("rc", rc)
+
+    client.on_connect = client.on_disconnect = settle
     try:
         client.connect(host, port, keepalive=10)
         while "rc" not in outcome:

@@ -94,7 +94,7 @@ class MessageHubService:
         self._stream_slots = threading.BoundedSemaphore(max_streams)
 
     def handler(self) -> grpc.GenericRpcHandler:
-        handlers: dict[str, grpc.RpcMethodHandler] = {}
+        handlers: dict[str, grpc.RpcMethodHandler[bytes, Any]] = {}
         implemented: dict[str, Callable[..., Any]] = {
             "Attach": self._attach,
             "Send": self._send,
@@ -233,7 +233,7 @@ class DiscardService:
         def other(raw: bytes, context: grpc.ServicerContext) -> Any:
             return empty()
 
-        handlers = {
+        handlers: dict[str, grpc.RpcMethodHandler[bytes, Any]] = {
             "Attach": grpc.unary_stream_rpc_method_handler(attach, response_serializer=_serialize),
             "Send": grpc.unary_unary_rpc_method_handler(send, response_serializer=_serialize),
             "Detach": grpc.unary_unary_rpc_method_handler(other, response_serializer=_serialize),
