@@ -192,7 +192,7 @@ class OperatorBridgeControl(BridgeControl):
     def __init__(
         self,
         *,
-        input: TextIO | None = None,  # noqa: A002 - it is the operator's input stream
+        input: TextIO | None = None,  # the operator's input stream
         output: TextIO | None = None,
         faults: frozenset[Fault] = frozenset(),
     ) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from harness.errors import ConfigError
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("bench", help="run a benchmark (startup, grpc, fuzz)")
     parser.add_argument("name", choices=["startup", "grpc", "fuzz"], help="which benchmark")
     parser.add_argument("--runs", type=int, default=None,

@@ -16,7 +16,7 @@ from harness.findings import read_capsule
 __all__ = ["register", "run"]
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("replay", help="re-run a counterexample file (reports/findings/*.json)")
     parser.add_argument("file", type=Path, metavar="FILE", help="a capsule written by hil fuzz")
     parser.add_argument("--target", default="sim", help="target for properties that need a server (default: sim)")

@@ -58,8 +58,9 @@ class DestinySim:
     def close(self) -> None:
         self.http.close()
 
-    def _call(self, method: str, path: str, **kwargs: object) -> httpx.Response:
-        response = self.http.request(method, path, **kwargs)  # type: ignore[arg-type]
+    def _call(self, method: str, path: str, *, json: object = None,
+              params: Mapping[str, str] | None = None) -> httpx.Response:
+        response = self.http.request(method, path, json=json, params=params)
         response.raise_for_status()
         return response
 

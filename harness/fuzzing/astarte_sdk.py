@@ -22,11 +22,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from harness.fuzzing.requests import SendRequest
 
 if TYPE_CHECKING:
+    import grpc
+
     from harness.components.astarte import AstarteClient
 
 __all__ = [
@@ -92,13 +94,13 @@ def _classify(exc: BaseException) -> SdkOutcome:
         return SdkOutcome(SdkStatus.REJECTED, type(exc).__name__, text)
     if _is_rpc_error(exc):
         # DeviceGrpc documents that the hub's refusal of a Send reaches the caller as grpc.RpcError.
-        code = exc.code()  # type: ignore[attr-defined]
-        details = (exc.details() or "")[:300]  # type: ignore[attr-defined]
+        code = exc.code()
+        details = (exc.details() or "")[:300]
         return SdkOutcome(SdkStatus.REJECTED, f"RpcError({getattr(code, 'name', code)})", details)
     return SdkOutcome(SdkStatus.CRASHED, type(exc).__name__, text)
 
 
-def _is_rpc_error(exc: BaseException) -> bool:
+def _is_rpc_error(exc: BaseException) -> TypeGuard[grpc.RpcError]:
     try:
         import grpc
     except ImportError:  # pragma: no cover - grpcio comes with the SDK

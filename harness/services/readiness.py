@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol
 
 from harness.errors import ServiceExited, StartupTimeout
 from harness.services.base import ReadinessTarget
@@ -44,8 +44,6 @@ __all__ = [
     "TcpPort",
     "TlsHandshake",
 ]
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -114,7 +112,7 @@ def _timeout(target: ReadinessTarget, waiting_for: str, deadline: Deadline, last
     )
 
 
-def _retry(target: ReadinessTarget, what: str, deadline: Deadline, attempt: Callable[[], T]) -> T:
+def _retry[T](target: ReadinessTarget, what: str, deadline: Deadline, attempt: Callable[[], T]) -> T:
     """Run ``attempt`` until it returns, backing off 2 ms -> 50 ms between failures.
 
     The back-off waits on the service's output closing (its exit), not on a bare sleep, so an
@@ -212,9 +210,9 @@ class TlsHandshake:
         address = (target.host, target.port(self.port))
 
         def attempt() -> None:
-            with socket.create_connection(address, timeout=max(0.05, deadline.remaining())) as raw:
-                with ctx.wrap_socket(raw, server_hostname=self.server_hostname):
-                    pass
+            with (socket.create_connection(address, timeout=max(0.05, deadline.remaining())) as raw,
+                  ctx.wrap_socket(raw, server_hostname=self.server_hostname)):
+                pass
 
         _retry(target, self.describe(), deadline, attempt)
 
@@ -261,10 +259,11 @@ class _HostHTTPSConnection(http.client.HTTPSConnection):
     def __init__(self, host: str, port: int, server_hostname: str, ctx: ssl.SSLContext, timeout: float) -> None:
         super().__init__(host, port, context=ctx, timeout=timeout)
         self._server_hostname = server_hostname
+        self._ssl_context = ctx
 
     def connect(self) -> None:
         sock = socket.create_connection((self.host, self.port), self.timeout)
-        self.sock = self._context.wrap_socket(sock, server_hostname=self._server_hostname)  # type: ignore[attr-defined]
+        self.sock = self._ssl_context.wrap_socket(sock, server_hostname=self._server_hostname)
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, Final
 
 import grpc
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, Message
 
 from simulators.message_hub.codec import Codec, CodecError
 from simulators.message_hub.hub import CLOSE, PUBLISH_ERROR, HubError, MessageHub
@@ -137,7 +137,8 @@ class MessageHubService:
         if method == "Attach":
             # A streaming handler must return an iterator; refusals happen before the first event.
             def run_stream(raw: bytes, context: grpc.ServicerContext) -> Iterator[Any]:
-                return run(raw, context)  # type: ignore[no-any-return]
+                events: Iterator[Any] = run(raw, context)
+                return events
 
             return run_stream
         return run
@@ -199,8 +200,8 @@ class MessageHubService:
         return self.empty()
 
 
-def _serialize(message: Any) -> bytes:
-    return message.SerializeToString()  # type: ignore[no-any-return]
+def _serialize(message: Message) -> bytes:
+    return message.SerializeToString()
 
 
 def _empty_class() -> Any:

@@ -180,7 +180,7 @@ class MessageHub:
         """
         installed = self.device_interfaces()
         fresh: list[Interface] = []
-        for interface, document in parsed:
+        for interface, _document in parsed:
             old = installed.get(interface.name)
             if old is not None and old == interface:
                 continue

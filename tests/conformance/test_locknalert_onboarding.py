@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import aiohttp
 import pytest
@@ -30,11 +30,10 @@ from harness.locknalert_bridge import LocknAlertBridge
 from harness.services.ports import pick_free_port
 
 SDK = "aiolocknalert==0.2.0"
-T = TypeVar("T")
-Call = Callable[[LocknAlertBridgeApi, aiohttp.ClientSession], Awaitable[T]]
+type Call[T] = Callable[[LocknAlertBridgeApi, aiohttp.ClientSession], Awaitable[T]]
 
 
-def call(bridge: LocknAlertBridge, op: Call[T], *, timeout: int = 10, verify_ssl: bool = False,
+def call[T](bridge: LocknAlertBridge, op: Call[T], *, timeout: int = 10, verify_ssl: bool = False,
          port: int | None = None) -> T:
     """Run one client call in a fresh event loop and aiohttp session, as an application would."""
 
