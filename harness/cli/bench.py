@@ -53,7 +53,8 @@ def run_grpc(args: argparse.Namespace) -> int:
     realm, floor, ceiling = result["realm_path"], result["floor"], result["sdk_ceiling"]
     print(f"DeviceGrpc -> hub -> realm : {realm['median_msgs_per_s']:.0f} msg/s (median of {runs})")
     print(f"bare client -> discard hub : {floor['median_msgs_per_s']:.0f} msg/s")
-    print(f"DeviceGrpc -> discard hub  : {ceiling['median_msgs_per_s']:.0f} msg/s (SDK ceiling, ratio {ceiling['ratio_to_floor']:.2f})")
+    print(f"DeviceGrpc -> discard hub  : {ceiling['median_msgs_per_s']:.0f} msg/s "
+          f"(SDK ceiling, ratio {ceiling['ratio_to_floor']:.2f})")
     verdict = "meets" if result["meets_goal"] else "MISSES"
     print(f"ratio {result['ratio_median']:.2f} ({verdict} the goal of >= {result['goal_ratio']}); "
           f"the realm path keeps {ceiling['realm_path_ratio']:.2f} of the SDK ceiling; saved {path}")

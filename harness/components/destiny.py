@@ -115,7 +115,8 @@ class DestinyComponent:
         return [
             ("DESTINY repository (robot API)", f"{self.base_url}/v1/"),
             ("DESTINY control API (robots, work, clock)", f"{self.base_url}/_sim/"),
-            ("create a robot", f"curl -s -X POST {self.base_url}/_sim/robots -H 'content-type: application/json' -d '{{\"name\": \"me\"}}'"),
+            ("create a robot", f"curl -s -X POST {self.base_url}/_sim/robots "
+                               "-H 'content-type: application/json' -d '{\"name\": \"me\"}'"),
             ("DESTINY log", str(self.service.log_path)),
         ]
 

@@ -534,7 +534,8 @@ class ConnectedDevice:
 
         if self._http is None:
             self._http = self.astarte.http()
-        url = f"{self.astarte.appengine_url}/v1/{self.astarte.realm}/{appengine_values_path(self.device_id, interface, path)}"
+        values_path = appengine_values_path(self.device_id, interface, path)
+        url = f"{self.astarte.appengine_url}/v1/{self.astarte.realm}/{values_path}"
         response = self._http.get(url, params=params)
         try:
             return response.status_code, response.json()

@@ -64,7 +64,8 @@ def node_id_from_metadata(metadata: tuple[tuple[str, str | bytes], ...] | None) 
         data = raw if isinstance(raw, bytes) else raw.encode("latin-1")
         if len(data) != 16:
             raise _Refused(grpc.StatusCode.INVALID_ARGUMENT,
-                           f"invalid argument: Invalid Uuid bytes value for Node ID, invalid length: expected 16 bytes, found {len(data)}")
+                           "invalid argument: Invalid Uuid bytes value for Node ID, invalid length: "
+                           f"expected 16 bytes, found {len(data)}")
         return uuid.UUID(bytes=data)
     text = values.get("node-id")
     if text is None:
@@ -123,7 +124,8 @@ class MessageHubService:
                     raise _Refused(grpc.StatusCode.UNAUTHENTICATED, "node not authenticated")
                 if len(raw) > MAX_MESSAGE_BYTES:
                     raise _Refused(grpc.StatusCode.OUT_OF_RANGE,
-                                   f"Error, message length too large: found {len(raw)} bytes, the limit is: {MAX_MESSAGE_BYTES} bytes")
+                                   f"Error, message length too large: found {len(raw)} bytes, "
+                                   f"the limit is: {MAX_MESSAGE_BYTES} bytes")
                 try:
                     request = request_class.FromString(raw)
                 except DecodeError as exc:

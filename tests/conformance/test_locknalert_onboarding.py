@@ -135,7 +135,8 @@ def test_other_http_errors_are_cannot_connect_with_the_status(locknalert: LocknA
                      marks=pytest.mark.requirement("LOCKNALERT-API-ERRORS-07")),
         pytest.param(Fault.MALFORMED_BOOTSTRAP, None, marks=pytest.mark.finding(
             "LOCKNALERT-API-ERRORS-08", sdk=SDK,
-            reason="int(port) runs unguarded: a non-numeric port escapes as ValueError, not LocknAlertInvalidResponse",
+            reason="int(port) runs unguarded: a non-numeric port escapes as ValueError, "
+                   "not LocknAlertInvalidResponse",
             raises=ValueError)),
         pytest.param(Fault.UNDECODABLE, None, marks=pytest.mark.finding(
             "LOCKNALERT-API-ERRORS-09", sdk=SDK,
