@@ -29,7 +29,7 @@ from typing import Any, TextIO
 
 import httpx
 
-from harness.errors import TargetError
+from harness.errors import OperatorDeclined, TargetError
 
 __all__ = [
     "BridgeControl",
@@ -65,10 +65,6 @@ class ControlAction(enum.StrEnum):
     SET_MQTT_TLS = "set_mqtt_tls"
     TRIGGER_ALERT = "trigger_alert"
     RESTART_BROKER = "restart_broker"
-
-
-class OperatorDeclined(TargetError):
-    """The bench operator could not (or would not) carry out an instruction."""
 
 
 class BridgeControl(ABC):

@@ -28,7 +28,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from harness.errors import HilError
+from harness.errors import BsonError
 
 __all__ = [
     "BsonDocument",
@@ -53,17 +53,6 @@ _EPOCH: Final = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
 _INT32 = struct.Struct("<i")
 _INT64 = struct.Struct("<q")
 _DOUBLE = struct.Struct("<d")
-
-
-class BsonError(HilError):
-    """Bytes that are not a well-formed BSON document we support, or a value BSON cannot hold.
-
-    ``offset`` is the byte position where decoding failed (``None`` when encoding).
-    """
-
-    def __init__(self, message: str, *, offset: int | None = None) -> None:
-        self.offset = offset
-        super().__init__(f"BSON: {message}" + (f" (at byte {offset})" if offset is not None else ""))
 
 
 class BsonType(enum.IntEnum):

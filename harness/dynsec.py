@@ -43,7 +43,7 @@ from typing import Any, Self
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from harness.errors import ServiceError
+from harness.errors import DynamicSecurityError, ServiceError
 
 __all__ = ["Acl", "DynamicSecurityClient", "DynamicSecurityError", "initial_config"]
 
@@ -51,15 +51,6 @@ CONTROL_TOPIC = "$CONTROL/dynamic-security/v1"
 RESPONSE_TOPIC = "$CONTROL/dynamic-security/v1/response"
 # mosquitto_ctrl's own choice; the plugin accepts any iteration count stored in the file.
 PASSWORD_ITERATIONS = 101
-
-
-class DynamicSecurityError(ServiceError):
-    """The plugin refused a command (``error`` is its text, e.g. ``Client already exists``)."""
-
-    def __init__(self, service: str, command: str, error: str) -> None:
-        self.command = command
-        self.error = error
-        super().__init__(service, f"dynamic security {command}: {error}")
 
 
 @dataclass(frozen=True)
