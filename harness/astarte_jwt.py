@@ -10,7 +10,7 @@ Usage::
     token = mint_realm_token(pki.realm_keypair("test").private_key_path)          # all APIs
     token = mint_realm_token(key_path, claims={"a_aea": ["GET::devices/.*"]}, ttl=60)
 
-ES256 because :meth:`harness.pki.HarnessPKI.realm_keypair` makes EC P-256 keys, the kind
+ES256 because :meth:`hil.pki.HarnessPKI.realm_keypair` makes EC P-256 keys, the kind
 ``astartectl`` generates for a realm; RSA keys work too (RS256 is picked for them).
 """
 
@@ -25,7 +25,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from harness.errors import PKIError
+from hil.errors import PKIError
 
 __all__ = ["ALL_ACCESS", "API_CLAIMS", "DEFAULT_TTL", "mint_realm_token"]
 

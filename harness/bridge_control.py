@@ -29,7 +29,7 @@ from typing import Any, TextIO
 
 import httpx
 
-from harness.errors import OperatorDeclined, TargetError
+from hil.errors import OperatorDeclined, TargetError
 
 __all__ = [
     "BridgeControl",

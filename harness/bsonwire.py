@@ -28,7 +28,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from harness.errors import BsonError
+from hil.errors import BsonError
 
 __all__ = [
     "BsonDocument",

@@ -43,7 +43,7 @@ from typing import Any, Self
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from harness.errors import DynamicSecurityError, ServiceError
+from hil.errors import DynamicSecurityError, ServiceError
 
 __all__ = ["Acl", "DynamicSecurityClient", "DynamicSecurityError", "initial_config"]
 

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from harness.oracle.violations import Violation
+    from hil.oracle.violations import Violation
 
 __all__ = [
     "BsonError",

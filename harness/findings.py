@@ -2,7 +2,7 @@
 
 A capsule holds everything needed to judge and re-run a finding without the fuzzer: the property
 that failed, the requirement it concerns, the shrunk example (JSON-safe, see
-:mod:`harness.fuzzing.jsonvalues`), what the oracle expected, what the SDK did, and the
+:mod:`hil.fuzzing.jsonvalues`), what the oracle expected, what the SDK did, and the
 Hypothesis seed and ``@reproduce_failure`` blob so the fuzzer can reproduce the exact run too.
 
 Format (``format = "hil-finding/1"``)::
@@ -26,8 +26,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from harness.errors import ConfigError
-from harness.report.atomic_file import write_atomically
+from hil.errors import ConfigError
+from hil.report.atomic_file import write_atomically
 
 __all__ = ["CAPSULE_FORMAT", "Capsule", "read_capsule", "write_capsule"]
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from harness.bridge_control import BridgeControl
+    from hil.locknalert.control import BridgeControl
 
 __all__ = ["BridgeTopics", "LocknAlertBridge"]
 

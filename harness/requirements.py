@@ -36,7 +36,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Final, Literal, cast
 
-from harness.errors import RequirementError
+from hil.errors import RequirementError
 
 __all__ = [
     "LEVELS",
@@ -185,7 +185,7 @@ def default_registry() -> RequirementRegistry:
     Found through :mod:`importlib.resources`, so it works from a checkout, an editable install
     and a wheel alike.
     """
-    return RequirementRegistry.from_directory(files("harness").joinpath("catalog"))
+    return RequirementRegistry.from_directory(files("hil").joinpath("catalog"))
 
 
 def _file_label(catalog_file: Path | Traversable) -> str:

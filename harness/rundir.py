@@ -12,7 +12,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from harness.services.tracking import current_tracker
+from hil.services.tracking import current_tracker
 
 __all__ = ["RunDirectory"]
 

@@ -39,10 +39,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.broker import Broker, BrokerEndpoint, MosquittoBroker
-from harness.errors import ConfigError, TargetError
-from harness.rundir import RunDirectory
-from harness.services.readiness import ClientIdentity
+from hil.mqtt.broker import Broker, BrokerEndpoint, MosquittoBroker
+from hil.errors import ConfigError, TargetError
+from hil.rundir import RunDirectory
+from hil.services.readiness import ClientIdentity
 
 __all__ = [
     "BUILTIN_TARGETS",
@@ -101,11 +101,11 @@ class Target(ABC):
 class SimulatedTarget(Target):
     """The built-in target: harness PKI, a real Mosquitto and the simulators, all on loopback.
 
-    Components (see :mod:`harness.components`) start on first use and stop, in reverse order,
+    Components (see :mod:`hil.components`) start on first use and stop, in reverse order,
     at :meth:`close`.
 
     Args:
-        backend: ``process``, ``container`` or ``auto`` (see :mod:`harness.services.backends`).
+        backend: ``process``, ``container`` or ``auto`` (see :mod:`hil.services.backends`).
     """
 
     kind = "simulated"
@@ -120,7 +120,7 @@ class SimulatedTarget(Target):
 
     @property
     def capabilities(self) -> frozenset[str]:
-        from harness.components import registry
+        from hil.components import registry
 
         provided = {cap for registration in registry().values() for cap in registration.provides}
         return frozenset(
@@ -138,7 +138,7 @@ class SimulatedTarget(Target):
     def pki(self) -> Any:
         """The harness PKI of this run (created on first use)."""
         if self._pki is None:
-            from harness.pki import HarnessPKI
+            from hil.pki import HarnessPKI
 
             self._pki = HarnessPKI(self.run_dir.sub("pki"))
         return self._pki
@@ -147,7 +147,7 @@ class SimulatedTarget(Target):
         """The started component ``name`` (starting it, and what it requires, if needed)."""
         if name in self._components:
             return self._components[name]
-        from harness.components import registry
+        from hil.components import registry
 
         registrations = registry()
         if name not in registrations:
@@ -160,7 +160,7 @@ class SimulatedTarget(Target):
 
     def start_all(self) -> None:
         """Start every registered component (what ``hil up`` serves)."""
-        from harness.components import registry
+        from hil.components import registry
 
         for name in registry():
             self.component(name)
@@ -384,8 +384,8 @@ def _physical(name: str, table: Mapping[str, Any], source: Path) -> PhysicalTarg
         )
     bridge = None
     if "locknalert" in table:
-        from harness.bridge_control import OperatorBridgeControl
-        from harness.locknalert_bridge import LocknAlertBridge
+        from hil.locknalert.control import OperatorBridgeControl
+        from hil.locknalert.bridge import LocknAlertBridge
 
         section = _table(table["locknalert"], f"targets.{name}.locknalert", source)
         _check_keys(section, _LOCKNALERT_KEYS, f"targets.{name}.locknalert", source)

@@ -18,7 +18,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from harness.errors import ServiceError, ServiceExited, StartupTimeout, describe_os_error
+from hil.errors import ServiceError, ServiceExited, StartupTimeout, describe_os_error
 
 FLOOR_SERVICE = "floor-mosquitto"
 

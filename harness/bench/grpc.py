@@ -24,8 +24,8 @@ from datetime import UTC, datetime
 from importlib.metadata import version
 from typing import Any
 
-from harness.bench.startup import machine
-from harness.errors import ServiceError
+from hil.benchmarks.startup import machine
+from hil.errors import ServiceError
 
 __all__ = ["GOAL_RATIO", "measure"]
 
@@ -61,7 +61,7 @@ def _sdk_ceiling_round(address: str, messages: int) -> float:
     """DeviceGrpc.send against the discarding hub: what the SDK alone allows (for the record)."""
     from astarte.device import DeviceGrpc
 
-    from harness.components.astarte import INTERFACES_DIR
+    from hil.components.astarte import INTERFACES_DIR
 
     import threading
 
@@ -85,7 +85,7 @@ def _sdk_ceiling_round(address: str, messages: int) -> float:
 def _realm_round(hub: Any, astarte: Any, messages: int) -> float:
     from astarte.device import DeviceGrpc
 
-    from harness.components.astarte import INTERFACES_DIR
+    from hil.components.astarte import INTERFACES_DIR
 
     node_id = str(uuid.uuid4())
     device = DeviceGrpc(hub.grpc_address, node_id)
@@ -110,9 +110,9 @@ def _realm_round(hub: Any, astarte: Any, messages: int) -> float:
 
 
 def measure(rounds: int, messages: int = 1000) -> dict[str, Any]:
-    from harness.components.message_hub import message_hub_spec, readiness
-    from harness.services.backends import make_backend
-    from harness.targets import SimulatedTarget
+    from hil.components.message_hub import message_hub_spec, readiness
+    from hil.services.backends import make_backend
+    from hil.targets import SimulatedTarget
 
     target = SimulatedTarget()
     try:

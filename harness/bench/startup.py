@@ -22,13 +22,13 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from harness.bench.floor_mosquitto import start_floor
-from harness.broker import MosquittoBroker, mosquitto_binary
-from harness.errors import ConfigError, ReportError, describe_os_error
-from harness.pki import HarnessPKI
-from harness.rundir import RunDirectory
-from harness.services.ports import pick_free_port
-from harness.services.process import ProcessBackend
+from hil.benchmarks.floor_mosquitto import start_floor
+from hil.mqtt.broker import MosquittoBroker, mosquitto_binary
+from hil.errors import ConfigError, ReportError, describe_os_error
+from hil.pki import HarnessPKI
+from hil.rundir import RunDirectory
+from hil.services.ports import pick_free_port
+from hil.services.process import ProcessBackend
 
 GOAL_RATIO = 1.5
 

@@ -11,8 +11,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.broker import mosquitto_binary
-from harness.services.container import docker_unavailable_reason
+from hil.mqtt.broker import mosquitto_binary
+from hil.services.container import docker_unavailable_reason
 
 SDK_SET = Path("sdk-sets/current.txt")
 

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from harness.oracle import (
+from hil.oracle import (
     InvalidInterface,
     Profile,
     Violation,

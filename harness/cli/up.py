@@ -6,8 +6,8 @@ import argparse
 import signal
 import threading
 
-from harness.services.backends import BACKEND_NAMES
-from harness.targets import SimulatedTarget
+from hil.services.backends import BACKEND_NAMES
+from hil.targets import SimulatedTarget
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -17,20 +17,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from harness.errors import ConfigError
+from hil.errors import ConfigError
 
 if TYPE_CHECKING:
-    from harness.services.base import Service
-    from harness.targets import SimulatedTarget
+    from hil.services.base import Service
+    from hil.targets import SimulatedTarget
 
 __all__ = ["COMPONENT_MODULES", "Component", "ComponentFactory", "Registration", "component", "registry"]
 
 COMPONENT_MODULES = (
-    "harness.components.broker",
-    "harness.components.astarte",
-    "harness.components.message_hub",
-    "harness.components.destiny",
-    "harness.components.locknalert",
+    "hil.components.broker",
+    "hil.components.astarte",
+    "hil.components.message_hub",
+    "hil.components.destiny",
+    "hil.components.locknalert",
 )
 
 

@@ -20,7 +20,7 @@ import time
 import uuid
 from typing import Any
 
-from harness.fuzzing.astarte_sdk import (
+from hil.fuzzing.astarte_sdk import (
     AttemptTiming,
     ConnectedDevice,
     SdkOutcome,
@@ -29,7 +29,7 @@ from harness.fuzzing.astarte_sdk import (
     call_send_api,
     neutral_value,
 )
-from harness.fuzzing.requests import SendRequest
+from hil.fuzzing.requests import SendRequest
 
 __all__ = ["ConnectedGrpcDevice"]
 
@@ -81,7 +81,7 @@ class ConnectedGrpcDevice(ConnectedDevice):
     # -- session -------------------------------------------------------------------------------
     def connect(self, timeout: float = 15.0) -> None:
         """Attach the node and wait until the hub processed the Attach and its realm session is clean."""
-        from harness.errors import TargetError
+        from hil.errors import TargetError
 
         self.device.connect()
         if self.hub.wait_attached(self.node_id, timeout) is None:
@@ -130,7 +130,7 @@ class ConnectedGrpcDevice(ConnectedDevice):
         The hub publishes an introspection only when it changed (an Attach of interfaces already
         installed publishes nothing), so the wait is on equality, not on a new message.
         """
-        from harness.errors import TargetError
+        from hil.errors import TargetError
 
         root = self.base.rstrip("/")
         deadline = time.monotonic() + timeout
@@ -205,7 +205,7 @@ class ConnectedGrpcDevice(ConnectedDevice):
         ``producer/properties``, no forced disconnect is stamped at or after that ``emptyCache``,
         and the hub is connected in the same session as when the log was read.
         """
-        from harness.errors import TargetError
+        from hil.errors import TargetError
 
         while True:
             before = self.hub.state()["device"]

@@ -32,9 +32,9 @@ from collections.abc import Mapping as AbcMapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from harness.bsonwire import INT32_MAX, INT32_MIN, BsonDocument, BsonError, BsonType, BsonValue, from_python
-from harness.oracle import expected_qos
-from harness.oracle import Interface, ValueType, Verdict, Violation, judge_device_message, resolve
+from hil.astarte.bsonwire import INT32_MAX, INT32_MIN, BsonDocument, BsonError, BsonType, BsonValue, from_python
+from hil.oracle import expected_qos
+from hil.oracle import Interface, ValueType, Verdict, Violation, judge_device_message, resolve
 
 __all__ = [
     "Expectation",

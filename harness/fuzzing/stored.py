@@ -25,14 +25,14 @@ from dataclasses import dataclass
 from typing import Any, Final, Protocol
 from urllib.parse import quote
 
-from harness.fuzzing.appengine_values import (
+from hil.fuzzing.appengine_values import (
     iso_ms,
     object_rendering_mismatch,
     rendering_mismatch,
     timestamp_mismatch,
 )
-from harness.fuzzing.requests import SendRequest
-from harness.oracle import Interface, ValueType, resolve
+from hil.fuzzing.requests import SendRequest
+from hil.oracle import Interface, ValueType, resolve
 
 __all__ = ["AppEngineReader", "StoredCheck", "appengine_values_path", "check_stored", "reads_as_unset"]
 

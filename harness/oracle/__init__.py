@@ -15,7 +15,7 @@ what it judges). One module per concern:
 
 from __future__ import annotations
 
-from harness.oracle.interface import (
+from hil.oracle.interface import (
     interface_advisories,
     load_interface,
     names_collide,
@@ -23,7 +23,7 @@ from harness.oracle.interface import (
     read_interface_json,
     validate_interface,
 )
-from harness.oracle.model import (
+from hil.oracle.model import (
     Aggregation,
     DatabaseRetentionPolicy,
     Interface,
@@ -34,8 +34,8 @@ from harness.oracle.model import (
     Retention,
     ValueType,
 )
-from harness.oracle.paths import PathStatus, Resolution, ServerResolution, resolve, server_resolve
-from harness.oracle.payload import (
+from hil.oracle.paths import PathStatus, Resolution, ServerResolution, resolve, server_resolve
+from hil.oracle.payload import (
     Verdict,
     astarte_bson_value,
     check_value,
@@ -44,9 +44,9 @@ from harness.oracle.payload import (
     judge_server_message,
     server_value_error,
 )
-from harness.oracle.qos import expected_qos, qos_rule
-from harness.oracle.rules import RULES, Profile, Rule, rule
-from harness.oracle.violations import InvalidInterface, Violation
+from hil.oracle.qos import expected_qos, qos_rule
+from hil.oracle.rules import RULES, Profile, Rule, rule
+from hil.oracle.violations import InvalidInterface, Violation
 
 __all__ = [
     "RULES",

@@ -34,8 +34,8 @@ from collections.abc import Mapping as AbcMapping
 from pathlib import Path
 from typing import Any, Final
 
-from harness.oracle.endpoints import ENDPOINT_PATTERN, EndpointTemplate
-from harness.oracle.model import (
+from hil.oracle.endpoints import ENDPOINT_PATTERN, EndpointTemplate
+from hil.oracle.model import (
     Aggregation,
     DatabaseRetentionPolicy,
     Interface,
@@ -46,8 +46,8 @@ from harness.oracle.model import (
     Retention,
     ValueType,
 )
-from harness.oracle.rules import Profile, rule
-from harness.oracle.violations import InvalidInterface, Violation
+from hil.oracle.rules import Profile, rule
+from hil.oracle.violations import InvalidInterface, Violation
 
 __all__ = [
     "Interface",
@@ -100,7 +100,7 @@ def parse_interface(
     """Validate ``doc`` and return its typed form.
 
     Raises:
-        InvalidInterface: listing every violation (a :class:`~harness.errors.ConfigError`).
+        InvalidInterface: listing every violation (a :class:`~hil.errors.ConfigError`).
     """
     violations = validate_interface(doc, profile=profile)
     if violations:

@@ -1,6 +1,6 @@
 """Parsed Astarte interfaces: the typed view the rest of hil works with.
 
-Build them with :func:`harness.oracle.interface.parse_interface`, which validates first; the
+Build them with :func:`hil.oracle.interface.parse_interface`, which validates first; the
 dataclasses here never hold an invalid definition.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from harness.oracle.endpoints import EndpointTemplate
+from hil.oracle.endpoints import EndpointTemplate
 
 __all__ = [
     "Aggregation",

@@ -17,8 +17,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from harness.oracle.endpoints import EndpointTemplate, Level, is_placeholder
-from harness.oracle.model import Interface, Mapping
+from hil.oracle.endpoints import EndpointTemplate, Level, is_placeholder
+from hil.oracle.model import Interface, Mapping
 
 __all__ = ["PathStatus", "Resolution", "ServerResolution", "resolve", "server_resolve"]
 

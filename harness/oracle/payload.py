@@ -27,7 +27,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Final
 
-from harness.bsonwire import (
+from hil.astarte.bsonwire import (
     INT32_MAX,
     INT32_MIN,
     INT64_MAX,
@@ -38,10 +38,10 @@ from harness.bsonwire import (
     BsonValue,
     decode,
 )
-from harness.oracle.model import Interface, Ownership, ValueType
-from harness.oracle.paths import Resolution, resolve, server_resolve
-from harness.oracle.rules import rule
-from harness.oracle.violations import Violation
+from hil.oracle.model import Interface, Ownership, ValueType
+from hil.oracle.paths import Resolution, resolve, server_resolve
+from hil.oracle.rules import rule
+from hil.oracle.violations import Violation
 
 __all__ = [
     "ARRAY_MAX_ITEMS",

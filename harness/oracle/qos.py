@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from harness.oracle.model import Interface, Mapping, Reliability
+from hil.oracle.model import Interface, Mapping, Reliability
 
 __all__ = ["expected_qos", "qos_rule"]
 

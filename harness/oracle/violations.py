@@ -1,5 +1,5 @@
 """What the oracle reports: one :class:`Violation` per broken rule, and the error that carries them
-(:class:`~harness.errors.InvalidInterface`, defined in the error tree and re-exported here).
+(:class:`~hil.errors.InvalidInterface`, defined in the error tree and re-exported here).
 
 A violation names the rule (a requirement id of ``harness/catalog/astarte-*.toml``), where in the
 judged document it happened (a JSONPath-like ``$.mappings[2].endpoint``) and a one-line message,
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.errors import InvalidInterface
+from hil.errors import InvalidInterface
 
 __all__ = ["InvalidInterface", "Violation"]
 
@@ -20,7 +20,7 @@ class Violation:
     """One broken rule.
 
     Attributes:
-        rule_id: the requirement id the check enforces (see :mod:`harness.oracle.rules`).
+        rule_id: the requirement id the check enforces (see :mod:`hil.oracle.rules`).
         json_path: where: ``$`` is the judged document, ``$.mappings[0].type`` a mapping field,
             ``$.v`` / ``$.t`` the fields of a BSON payload, ``path`` the MQTT path.
         message: what is wrong, one line.

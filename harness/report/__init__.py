@@ -7,9 +7,9 @@ projection of it, one module per output format: ``json_report`` (the record itse
 
 from __future__ import annotations
 
-from harness.report.json_report import load_record, write_record
-from harness.report.junit import write_junit
-from harness.report.record import (
+from hil.report.json_report import load_record, write_record
+from hil.report.junit import write_junit
+from hil.report.record import (
     SCHEMA_VERSION,
     CheckRecord,
     Evidence,
@@ -26,7 +26,7 @@ from harness.report.record import (
     installed_sdk_versions,
     merge_records,
 )
-from harness.report.schema import validate_record
+from hil.report.schema import validate_record
 
 __all__ = [
     "SCHEMA_VERSION",

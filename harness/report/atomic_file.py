@@ -12,7 +12,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from harness.errors import ReportError
+from hil.errors import ReportError
 
 __all__ = ["write_atomically"]
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harness.errors import ReportError
-from harness.report.atomic_file import write_atomically
-from harness.report.record import RunRecord
-from harness.report.schema import validate_record
+from hil.errors import ReportError
+from hil.report.atomic_file import write_atomically
+from hil.report.record import RunRecord
+from hil.report.schema import validate_record
 
 __all__ = ["load_record", "write_record"]
 

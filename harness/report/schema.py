@@ -19,7 +19,7 @@ from typing import Any, Final
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError, best_match
 
-from harness.errors import ReportError
+from hil.errors import ReportError
 
 __all__ = ["SCHEMA_FILE", "load_schema", "validate_record"]
 
@@ -49,7 +49,7 @@ def _is_date_time(value: object) -> bool:
 @functools.cache
 def load_schema() -> dict[str, Any]:
     """The run record schema as a dict (loaded once; shipped as package data)."""
-    text = files("harness.report").joinpath(SCHEMA_FILE).read_text(encoding="utf-8")
+    text = files("hil.report").joinpath(SCHEMA_FILE).read_text(encoding="utf-8")
     schema: dict[str, Any] = json.loads(text)
     Draft202012Validator.check_schema(schema)
     return schema

@@ -9,13 +9,13 @@ Typical use::
     service.stop()
 """
 
-from harness.services.backends import BACKEND_NAMES, Backend, make_backend
-from harness.services.base import ReadinessTarget, Service, ServiceSpec, ServiceState
-from harness.services.container import ContainerBackend, ContainerService, docker_available, docker_unavailable_reason
-from harness.services.logstream import LogStream
-from harness.services.ports import pick_free_port
-from harness.services.process import ProcessBackend, ProcessService
-from harness.services.readiness import (
+from hil.services.backends import BACKEND_NAMES, Backend, make_backend
+from hil.services.base import ReadinessTarget, Service, ServiceSpec, ServiceState
+from hil.services.container import ContainerBackend, ContainerService, docker_available, docker_unavailable_reason
+from hil.services.logstream import LogStream
+from hil.services.ports import pick_free_port
+from hil.services.process import ProcessBackend, ProcessService
+from hil.services.readiness import (
     AllOf,
     ClientIdentity,
     Deadline,
@@ -27,7 +27,7 @@ from harness.services.readiness import (
     TcpPort,
     TlsHandshake,
 )
-from harness.services.tracking import LeakReport, ResourceTracker, current_tracker
+from hil.services.tracking import LeakReport, ResourceTracker, current_tracker
 
 __all__ = [
     "BACKEND_NAMES",

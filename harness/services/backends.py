@@ -9,10 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
-from harness.errors import ConfigError
-from harness.services.base import Service, ServiceSpec
-from harness.services.container import ContainerBackend, docker_unavailable_reason
-from harness.services.process import ProcessBackend
+from hil.errors import ConfigError
+from hil.services.base import Service, ServiceSpec
+from hil.services.container import ContainerBackend, docker_unavailable_reason
+from hil.services.process import ProcessBackend
 
 __all__ = ["BACKEND_NAMES", "Backend", "make_backend"]
 

@@ -18,13 +18,13 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from harness.errors import PortInUse, ServiceError, ServiceExited, StartupTimeout
-from harness.services.base import Service, ServiceSpec, ServiceState
-from harness.services.logstream import LogStream
-from harness.services.ports import pick_free_port
-from harness.services.process import ProcessBackend
-from harness.services.readiness import Deadline, Readiness
-from harness.services.tracking import ENV_MARKER, current_tracker
+from hil.errors import PortInUse, ServiceError, ServiceExited, StartupTimeout
+from hil.services.base import Service, ServiceSpec, ServiceState
+from hil.services.logstream import LogStream
+from hil.services.ports import pick_free_port
+from hil.services.process import ProcessBackend
+from hil.services.readiness import Deadline, Readiness
+from hil.services.tracking import ENV_MARKER, current_tracker
 
 __all__ = ["ContainerBackend", "ContainerService", "docker_available", "docker_unavailable_reason"]
 

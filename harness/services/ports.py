@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import socket
 
-from harness.services.tracking import current_tracker
+from hil.services.tracking import current_tracker
 
 __all__ = ["pick_free_port"]
 

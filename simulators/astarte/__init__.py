@@ -1,8 +1,8 @@
 """Simulated Astarte (v1.2.0 behaviour) for one realm: Pairing, AppEngine, Realm Management and
 the Data Updater, over HTTPS and the harness broker.
 
-Run it with ``python -m simulators.astarte`` (see :mod:`.__main__`); the harness starts it through
-``harness.components.astarte``. Module map:
+Run it with ``python -m hil.simulators.astarte`` (see :mod:`.__main__`); the harness starts it through
+``hil.components.astarte``. Module map:
 
 * :mod:`.realm` the state; :mod:`.values` value conversion and rendering; :mod:`.device_ids`;
 * :mod:`.realm_auth` JWT checks; :mod:`.web` request plumbing; :mod:`.api_errors` error bodies;

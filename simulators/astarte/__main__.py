@@ -1,4 +1,4 @@
-"""``python -m simulators.astarte --port N --pki-dir DIR --realm NAME --realm-public-key FILE ...``.
+"""``python -m hil.simulators.astarte --port N --pki-dir DIR --realm NAME --realm-public-key FILE ...``.
 
 Starts the realm (interfaces from ``--interfaces-dir`` installed), connects its back-office
 session to the broker, then serves HTTPS with a certificate issued from the harness CA in
@@ -14,21 +14,21 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from harness.cli.arguments import OneLineParser, check_port_options
-from harness.errors import HilError, describe_os_error, named_os_error
-from harness.oracle import InvalidInterface, Profile, load_interface
-from harness.pki import HarnessPKI
-from simulators.astarte.api_errors import ApiError
-from simulators.astarte.app import create_app
-from simulators.astarte.broker_link import BackOffice, SessionKicker
-from simulators.astarte.data_updater import DataUpdater
-from simulators.astarte.realm import Realm
-from simulators.astarte.realm_management_api import RealmManagementApi
-from simulators.astarte.server import serve
+from hil.cli.arguments import OneLineParser, check_port_options
+from hil.errors import HilError, describe_os_error, named_os_error
+from hil.oracle import InvalidInterface, Profile, load_interface
+from hil.pki import HarnessPKI
+from hil.simulators.astarte.api_errors import ApiError
+from hil.simulators.astarte.app import create_app
+from hil.simulators.astarte.broker_link import BackOffice, SessionKicker
+from hil.simulators.astarte.data_updater import DataUpdater
+from hil.simulators.astarte.realm import Realm
+from hil.simulators.astarte.realm_management_api import RealmManagementApi
+from hil.simulators.astarte.server import serve
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = OneLineParser(prog="python -m simulators.astarte", description="simulated Astarte (one realm)")
+    p = OneLineParser(prog="python -m hil.simulators.astarte", description="simulated Astarte (one realm)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, required=True, help="HTTPS port (0 picks a free one)")
     p.add_argument("--pki-dir", type=Path, required=True, help="harness PKI directory (CA signs CSRs and our TLS cert)")

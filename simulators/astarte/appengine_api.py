@@ -32,16 +32,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Final
 
-from harness.bsonwire import BsonDocument, BsonValue, encode
-from harness.oracle import Interface, Mapping, PathStatus, expected_qos, resolve
-from simulators.astarte.api_errors import bad_request, detail, field_errors
-from simulators.astarte.broker_link import BackOffice
-from simulators.astarte.device_ids import normalise_device_id
-from simulators.astarte.pairing_api import ASTARTE_VERSION
-from simulators.astarte.realm import MAX_RESULTS, Device, Realm, StoredRow
-from simulators.astarte.realm_auth import authorize
-from simulators.astarte.values import cast_json, iso_ms, now_ms, parse_iso, render, to_bson
-from simulators.astarte.web import Call, Reply, catch_all, route
+from hil.astarte.bsonwire import BsonDocument, BsonValue, encode
+from hil.oracle import Interface, Mapping, PathStatus, expected_qos, resolve
+from hil.simulators.astarte.api_errors import bad_request, detail, field_errors
+from hil.simulators.astarte.broker_link import BackOffice
+from hil.simulators.astarte.device_ids import normalise_device_id
+from hil.simulators.astarte.pairing_api import ASTARTE_VERSION
+from hil.simulators.astarte.realm import MAX_RESULTS, Device, Realm, StoredRow
+from hil.simulators.astarte.realm_auth import authorize
+from hil.simulators.astarte.values import cast_json, iso_ms, now_ms, parse_iso, render, to_bson
+from hil.simulators.astarte.web import Call, Reply, catch_all, route
 
 __all__ = ["appengine_routes", "device_status"]
 

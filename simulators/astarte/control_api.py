@@ -31,13 +31,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
-from harness.astarte_jwt import mint_realm_token
-from harness.errors import PKIError
-from simulators.astarte.api_errors import bad_request, detail
-from simulators.astarte.data_updater import DataUpdater
-from simulators.astarte.device_ids import normalise_device_id
-from simulators.astarte.realm import MessageLog, Realm
-from simulators.astarte.web import Call, Reply, catch_all, route
+from hil.astarte.realm_jwt import mint_realm_token
+from hil.errors import PKIError
+from hil.simulators.astarte.api_errors import bad_request, detail
+from hil.simulators.astarte.data_updater import DataUpdater
+from hil.simulators.astarte.device_ids import normalise_device_id
+from hil.simulators.astarte.realm import MessageLog, Realm
+from hil.simulators.astarte.web import Call, Reply, catch_all, route
 
 __all__ = ["control_routes"]
 

@@ -49,13 +49,13 @@ import zlib
 from dataclasses import dataclass
 from typing import Final
 
-from harness.bsonwire import BsonDocument, BsonError, BsonType, BsonValue, decode, encode
-from harness.oracle import Interface, judge_device_payload, resolve, server_resolve
-from simulators.astarte.broker_link import BackOffice, SessionKicker
-from simulators.astarte.broker_log import SessionChange, SessionEvent, parse_log_line
-from simulators.astarte.device_ids import normalise_device_id
-from simulators.astarte.realm import Device, Disconnection, RawMessage, Realm, SessionRecord, StoredRow
-from simulators.astarte.values import from_bson, now_ms, to_bson
+from hil.astarte.bsonwire import BsonDocument, BsonError, BsonType, BsonValue, decode, encode
+from hil.oracle import Interface, judge_device_payload, resolve, server_resolve
+from hil.simulators.astarte.broker_link import BackOffice, SessionKicker
+from hil.simulators.astarte.broker_log import SessionChange, SessionEvent, parse_log_line
+from hil.simulators.astarte.device_ids import normalise_device_id
+from hil.simulators.astarte.realm import Device, Disconnection, RawMessage, Realm, SessionRecord, StoredRow
+from hil.simulators.astarte.values import from_bson, now_ms, to_bson
 
 __all__ = ["DataUpdater", "purge_payload"]
 

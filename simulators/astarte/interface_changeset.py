@@ -32,7 +32,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from harness.oracle import Violation
+from hil.oracle import Violation
 
 __all__ = ["OVERLAP_RULES", "cast_params", "changeset_errors"]
 

@@ -15,8 +15,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from harness.oracle import Interface
-from simulators.astarte.values import now_ms
+from hil.oracle import Interface
+from hil.simulators.astarte.values import now_ms
 
 __all__ = [
     "Device",

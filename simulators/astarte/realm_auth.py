@@ -20,7 +20,7 @@ from typing import Any, Final
 
 import jwt
 
-from simulators.astarte.api_errors import ApiError, detail
+from hil.simulators.astarte.api_errors import ApiError, detail
 
 __all__ = ["ALLOWED_ALGORITHMS", "authorize", "bearer_token"]
 

@@ -26,12 +26,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from harness.oracle import Interface, Mapping, Profile, names_collide, parse_interface, validate_interface
-from simulators.astarte.api_errors import bad_request, detail, field_errors
-from simulators.astarte.interface_changeset import OVERLAP_RULES, cast_params, changeset_errors
-from simulators.astarte.realm import InstalledInterface, Realm
-from simulators.astarte.realm_auth import authorize
-from simulators.astarte.web import Call, Reply, catch_all, route
+from hil.oracle import Interface, Mapping, Profile, names_collide, parse_interface, validate_interface
+from hil.simulators.astarte.api_errors import bad_request, detail, field_errors
+from hil.simulators.astarte.interface_changeset import OVERLAP_RULES, cast_params, changeset_errors
+from hil.simulators.astarte.realm import InstalledInterface, Realm
+from hil.simulators.astarte.realm_auth import authorize
+from hil.simulators.astarte.web import Call, Reply, catch_all, route
 
 __all__ = ["interface_document", "realm_management_routes"]
 

@@ -1,4 +1,4 @@
-"""How the Astarte simulator is served (HTTPS only): see :mod:`simulators.asgi_serving`.
+"""How the Astarte simulator is served (HTTPS only): see :mod:`hil.simulators.asgi_serving`.
 
 The realm's broker session is up before uvicorn starts, so the ready line means the whole
 simulator serves.
@@ -10,7 +10,7 @@ from pathlib import Path
 
 from starlette.types import ASGIApp
 
-from simulators.asgi_serving import serve as _serve
+from hil.simulators.asgi_serving import serve as _serve
 
 __all__ = ["READY_PREFIX", "serve"]
 

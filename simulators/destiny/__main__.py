@@ -1,4 +1,4 @@
-"""``python -m simulators.destiny --host H --port N [--tls-cert F --tls-key F] [--seed-file F]``.
+"""``python -m hil.simulators.destiny --host H --port N [--tls-cert F --tls-key F] [--seed-file F]``.
 
 Mistakes (bad seed file, unusable TLS files, port taken) print one line on stderr and exit 2
 (usage) or 1 (runtime), never a traceback.
@@ -13,15 +13,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from harness.cli.arguments import OneLineParser, check_port_options
-from harness.errors import ConfigError, describe_os_error, named_os_error
-from simulators.destiny.app import create_app, new_store
-from simulators.destiny.seed import load_seed_file
-from simulators.destiny.server import serve
+from hil.cli.arguments import OneLineParser, check_port_options
+from hil.errors import ConfigError, describe_os_error, named_os_error
+from hil.simulators.destiny.app import create_app, new_store
+from hil.simulators.destiny.seed import load_seed_file
+from hil.simulators.destiny.server import serve
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="python -m simulators.destiny", description="DESTINY repository simulator")
+    parser = OneLineParser(prog="python -m hil.simulators.destiny", description="DESTINY repository simulator")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="port to listen on (0 picks a free one)")
     parser.add_argument("--tls-cert", type=Path, help="PEM certificate chain; enables HTTPS")

@@ -25,9 +25,9 @@ from uuid import UUID
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from simulators.destiny.journal import Journal
-from simulators.destiny.models import DestinyUUID, UnicodeText, require_utf8
-from simulators.destiny.store import Batch, PendingEnhancement, Store
+from hil.simulators.destiny.journal import Journal
+from hil.simulators.destiny.models import DestinyUUID, UnicodeText, require_utf8
+from hil.simulators.destiny.store import Batch, PendingEnhancement, Store
 
 __all__ = ["EnhancementRequestSeed", "ReferenceSeed", "RobotSeed", "build_control_router", "build_storage_router"]
 

@@ -17,9 +17,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from harness.errors import ConfigError
-from simulators.destiny.control_api import EnhancementRequestSeed, ReferenceSeed, RobotSeed, seed_enhancement_request
-from simulators.destiny.store import Store
+from hil.errors import ConfigError
+from hil.simulators.destiny.control_api import EnhancementRequestSeed, ReferenceSeed, RobotSeed, seed_enhancement_request
+from hil.simulators.destiny.store import Store
 
 __all__ = ["SeedFile", "load_seed_file"]
 

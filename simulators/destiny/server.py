@@ -1,4 +1,4 @@
-"""How the DESTINY simulator is served: see :mod:`simulators.asgi_serving`."""
+"""How the DESTINY simulator is served: see :mod:`hil.simulators.asgi_serving`."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from simulators.asgi_serving import serve as _serve
+from hil.simulators.asgi_serving import serve as _serve
 
 __all__ = ["READY_PREFIX", "serve"]
 

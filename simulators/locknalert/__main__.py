@@ -1,7 +1,7 @@
-"""``python -m simulators.locknalert --serial S --broker-port N [options]``.
+"""``python -m hil.simulators.locknalert --serial S --broker-port N [options]``.
 
 The broker must run Mosquitto's Dynamic Security plugin with an admin account (``hil up`` starts
-one: :class:`harness.password_broker.PasswordBroker`). Its password is read from the environment
+one: :class:`hil.mqtt.password_broker.PasswordBroker`). Its password is read from the environment
 variable ``HIL_LOCKNALERT_BROKER_ADMIN_PASSWORD`` so that it never shows in a process list.
 
 Mistakes print one line on stderr and exit 2 (usage) or 1 (runtime), never a traceback.
@@ -18,11 +18,11 @@ import ssl
 import sys
 from pathlib import Path
 
-from harness.cli.arguments import OneLineParser, check_port_options
-from harness.errors import HilError, describe_os_error
-from simulators.locknalert.http_server import Limits
-from simulators.locknalert.onboarding import DEFAULT_WINDOW_SECONDS
-from simulators.locknalert.server import Settings, run
+from hil.cli.arguments import OneLineParser, check_port_options
+from hil.errors import HilError, describe_os_error
+from hil.simulators.locknalert.http_server import Limits
+from hil.simulators.locknalert.onboarding import DEFAULT_WINDOW_SECONDS
+from hil.simulators.locknalert.server import Settings, run
 
 PASSWORD_VARIABLE = "HIL_LOCKNALERT_BROKER_ADMIN_PASSWORD"
 SERIAL_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{2,31}")
@@ -30,7 +30,7 @@ TOPIC_PREFIX_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="python -m simulators.locknalert", description="LocknAlert bridge emulator")
+    parser = OneLineParser(prog="python -m hil.simulators.locknalert", description="LocknAlert bridge emulator")
     parser.add_argument("--host", default="127.0.0.1", help="bridge API address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="bridge HTTPS port (0 picks a free one)")
     parser.add_argument("--control-port", type=int, default=0, help="control API port on 127.0.0.1 (0: free one)")

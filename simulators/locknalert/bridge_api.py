@@ -27,9 +27,9 @@ import asyncio
 import json
 from typing import Any
 
-from harness.bridge_control import Fault
-from simulators.locknalert.emulator import BridgeEmulator
-from simulators.locknalert.http_server import DropConnection, Request, Response, json_response
+from hil.locknalert.control import Fault
+from hil.simulators.locknalert.emulator import BridgeEmulator
+from hil.simulators.locknalert.http_server import DropConnection, Request, Response, json_response
 
 __all__ = ["MAX_SERIAL_LENGTH", "MAX_TOKEN_LENGTH", "BridgeApi"]
 

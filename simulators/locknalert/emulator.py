@@ -1,7 +1,7 @@
 """The emulated bridge: onboarding rules + broker accounts + the bridge's MQTT link, in one object.
 
-Both HTTP faces call into it: the bridge API (:mod:`simulators.locknalert.bridge_api`) and the
-control API (:mod:`simulators.locknalert.control_api`). Bootstraps and resets are serialised by
+Both HTTP faces call into it: the bridge API (:mod:`hil.simulators.locknalert.bridge_api`) and the
+control API (:mod:`hil.simulators.locknalert.control_api`). Bootstraps and resets are serialised by
 one asyncio lock, so two clients racing for one onboarding window cannot both get credentials.
 Broker work (blocking dynsec calls) runs in worker threads.
 
@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.bridge_control import Fault
-from harness.errors import HilError
-from harness.locknalert_bridge import BridgeTopics
-from simulators.locknalert.mqtt_link import BridgeLink, LockState
-from simulators.locknalert.onboarding import Decision, Onboarding
-from simulators.locknalert.provisioning import BrokerProvisioner
+from hil.locknalert.control import Fault
+from hil.errors import HilError
+from hil.locknalert.bridge import BridgeTopics
+from hil.simulators.locknalert.mqtt_link import BridgeLink, LockState
+from hil.simulators.locknalert.onboarding import Decision, Onboarding
+from hil.simulators.locknalert.provisioning import BrokerProvisioner
 
 __all__ = ["BridgeEmulator", "BrokerAddress", "Outcome"]
 

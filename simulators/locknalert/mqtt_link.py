@@ -1,6 +1,6 @@
 """The bridge's own MQTT session: it announces itself, publishes events, and obeys commands.
 
-Topic layout: :class:`harness.locknalert_bridge.BridgeTopics`. The session
+Topic layout: :class:`hil.locknalert.bridge.BridgeTopics`. The session
 
 * sets a retained last will ``offline`` on the availability topic and publishes a retained
   ``online`` on every connect, together with the retained lock state;
@@ -23,8 +23,8 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from harness.locknalert_bridge import BridgeTopics
-from simulators.locknalert.onboarding import MqttCredentials
+from hil.locknalert.bridge import BridgeTopics
+from hil.simulators.locknalert.onboarding import MqttCredentials
 
 __all__ = ["BridgeLink", "LockState"]
 

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import secrets
 
-from harness.dynsec import Acl, DynamicSecurityClient
-from harness.locknalert_bridge import BridgeTopics
-from simulators.locknalert.onboarding import MqttCredentials
+from hil.mqtt.dynsec import Acl, DynamicSecurityClient
+from hil.locknalert.bridge import BridgeTopics
+from hil.simulators.locknalert.onboarding import MqttCredentials
 
 __all__ = ["BrokerProvisioner"]
 

@@ -21,17 +21,17 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.dynsec import DynamicSecurityClient
-from harness.errors import ServiceError
-from harness.locknalert_bridge import BridgeTopics
-from simulators.locknalert.bridge_api import BridgeApi
-from simulators.locknalert.control_api import ControlApi
-from simulators.locknalert.emulator import BridgeEmulator, BrokerAddress
-from simulators.locknalert.http_server import HttpServer, Limits
-from simulators.locknalert.mqtt_link import BridgeLink
-from simulators.locknalert.onboarding import Onboarding
-from simulators.locknalert.provisioning import BrokerProvisioner
-from simulators.locknalert.self_signed import bridge_certificate
+from hil.mqtt.dynsec import DynamicSecurityClient
+from hil.errors import ServiceError
+from hil.locknalert.bridge import BridgeTopics
+from hil.simulators.locknalert.bridge_api import BridgeApi
+from hil.simulators.locknalert.control_api import ControlApi
+from hil.simulators.locknalert.emulator import BridgeEmulator, BrokerAddress
+from hil.simulators.locknalert.http_server import HttpServer, Limits
+from hil.simulators.locknalert.mqtt_link import BridgeLink
+from hil.simulators.locknalert.onboarding import Onboarding
+from hil.simulators.locknalert.provisioning import BrokerProvisioner
+from hil.simulators.locknalert.self_signed import bridge_certificate
 
 __all__ = ["READY_PREFIX", "Settings", "run"]
 

@@ -6,6 +6,6 @@ Modules: :mod:`.protogen` (generated gRPC modules from the installed proto descr
 service with the real hub's status codes), :mod:`.astarte_link` (the hub's own Astarte MQTT
 device connection), :mod:`.property_store`, :mod:`.pairing`, :mod:`.control_api`, :mod:`.server`.
 
-Nothing here is imported by ``import simulators.message_hub``: the generated modules must be put
+Nothing here is imported by ``import hil.simulators.message_hub``: the generated modules must be put
 on the path first, in a process of their own (see :mod:`.protos`).
 """

@@ -17,7 +17,7 @@ module is that device's MQTT side, written from the Astarte MQTT v1 protocol:
 * incoming ``consumer/properties`` purges stored server properties not listed; every other
   message under the device topic goes to ``on_data(interface, path, payload)``.
 
-Built on :class:`harness.mqtt_client.MqttSession` (mutual TLS, blocking CONNACK); the subclass only
+Built on :class:`hil.mqtt.client.MqttSession` (mutual TLS, blocking CONNACK); the subclass only
 re-runs the session set-up after paho's automatic reconnect and hands messages over instead of
 keeping them. Publishing never waits for acknowledgements: the real hub's ``Send`` returns once the
 message is queued for the MQTT connection, not once the broker acknowledged it.
@@ -35,13 +35,13 @@ from typing import Any, Final
 
 import paho.mqtt.client as mqtt
 
-from harness.broker import BrokerEndpoint
-from harness.errors import ServiceError
-from harness.mqtt_client import MqttSession
-from harness.oracle import Interface, Ownership
-from harness.services.readiness import ClientIdentity
+from hil.mqtt.broker import BrokerEndpoint
+from hil.errors import ServiceError
+from hil.mqtt.client import MqttSession
+from hil.oracle import Interface, Ownership
+from hil.services.readiness import ClientIdentity
 
-from simulators.message_hub.property_store import PropertyStore
+from hil.simulators.message_hub.property_store import PropertyStore
 
 __all__ = ["ACK_TIMEOUT", "AstarteLink", "IntrospectionAck", "purge_payload"]
 

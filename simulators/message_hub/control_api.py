@@ -20,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from simulators.message_hub.hub import MessageHub
+from hil.simulators.message_hub.hub import MessageHub
 
 __all__ = ["ControlApi"]
 

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from harness.broker import BrokerEndpoint
-from harness.errors import ConfigError
-from harness.services.readiness import ClientIdentity
+from hil.mqtt.broker import BrokerEndpoint
+from hil.errors import ConfigError
+from hil.services.readiness import ClientIdentity
 
 __all__ = ["HubCredentials", "obtain_credentials", "parse_broker_url"]
 

@@ -18,7 +18,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.errors import ConfigError
+from hil.errors import ConfigError
 
 __all__ = ["InterfaceCache", "PropertyStore", "StoredProperty"]
 

@@ -1,7 +1,7 @@
 """Import the *generated* message hub modules, never the SDK's wheel copy.
 
 The generated folder has the same import names as the ``astarte-message-hub-proto`` wheel
-(``astarteplatform.msghub.*``); see :mod:`simulators.message_hub.protogen`. This module puts the
+(``astarteplatform.msghub.*``); see :mod:`hil.simulators.message_hub.protogen`. This module puts the
 generated root first on ``sys.path`` and refuses to go on if ``astarteplatform`` was already
 imported from anywhere else, because protobuf would then hold two definitions of the same files.
 
@@ -19,7 +19,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from harness.errors import ConfigError
+from hil.errors import ConfigError
 
 __all__ = ["Protos", "load_protos"]
 

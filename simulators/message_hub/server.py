@@ -1,7 +1,7 @@
 """Wire the hub together and serve it: MQTT device first, then gRPC, then the ready line.
 
 As the real hub, the gRPC server opens only once the Astarte connection is up. Must be imported
-*after* :func:`simulators.message_hub.protos.load_protos` put the generated modules on the path
+*after* :func:`hil.simulators.message_hub.protos.load_protos` put the generated modules on the path
 (``__main__`` does that); it never imports the SDK's wheel copy of the protos.
 
 grpcio's server is synchronous: each call runs in a pool thread, and an Attach stream keeps its
@@ -21,17 +21,17 @@ from pathlib import Path
 
 import grpc
 
-from harness.broker import BrokerEndpoint
-from harness.errors import named_os_error
-from harness.services.readiness import ClientIdentity
+from hil.mqtt.broker import BrokerEndpoint
+from hil.errors import named_os_error
+from hil.services.readiness import ClientIdentity
 
-from simulators.message_hub.astarte_link import AstarteLink
-from simulators.message_hub.codec import Codec
-from simulators.message_hub.control_api import ControlApi
-from simulators.message_hub.grpc_service import MAX_STREAMS, TRANSPORT_LIMIT, DiscardService, MessageHubService
-from simulators.message_hub.hub import MessageHub
-from simulators.message_hub.property_store import InterfaceCache, PropertyStore
-from simulators.message_hub.protos import Protos
+from hil.simulators.message_hub.astarte_link import AstarteLink
+from hil.simulators.message_hub.codec import Codec
+from hil.simulators.message_hub.control_api import ControlApi
+from hil.simulators.message_hub.grpc_service import MAX_STREAMS, TRANSPORT_LIMIT, DiscardService, MessageHubService
+from hil.simulators.message_hub.hub import MessageHub
+from hil.simulators.message_hub.property_store import InterfaceCache, PropertyStore
+from hil.simulators.message_hub.protos import Protos
 
 __all__ = ["HubConfig", "grpc_server", "serve"]
 

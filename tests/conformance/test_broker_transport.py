@@ -10,8 +10,8 @@ import uuid
 
 import pytest
 
-from harness.mqtt_client import MqttSession
-from harness.targets import Capability
+from hil.mqtt.client import MqttSession
+from hil.targets import Capability
 
 REALM = "hil"
 

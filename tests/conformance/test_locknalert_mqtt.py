@@ -15,10 +15,10 @@ import aiohttp
 import pytest
 from aiolocknalert import BootstrapResult, LocknAlertBridgeApi, LocknAlertPairingRequired
 
-from fixtures.locknalert import require_control
-from fixtures.locknalert_mqtt import SdkMqttSession, sdk_mqtt_config
-from harness.bridge_control import ControlAction
-from harness.locknalert_bridge import BridgeTopics, LocknAlertBridge
+from hil.fixtures.locknalert import require_control
+from hil.fixtures.locknalert_mqtt import SdkMqttSession, sdk_mqtt_config
+from hil.locknalert.control import ControlAction
+from hil.locknalert.bridge import BridgeTopics, LocknAlertBridge
 
 # The client retries every 10 s after a failed reconnect; a broker restart costs one interval.
 RECONNECT_TIMEOUT = 25.0

@@ -24,10 +24,10 @@ from aiolocknalert import (
     LocknAlertPairingRequired,
 )
 
-from fixtures.locknalert import require_control
-from harness.bridge_control import ControlAction, Fault
-from harness.locknalert_bridge import LocknAlertBridge
-from harness.services.ports import pick_free_port
+from hil.fixtures.locknalert import require_control
+from hil.locknalert.control import ControlAction, Fault
+from hil.locknalert.bridge import LocknAlertBridge
+from hil.services.ports import pick_free_port
 
 SDK = "aiolocknalert==0.2.0"
 type Call[T] = Callable[[LocknAlertBridgeApi, aiohttp.ClientSession], Awaitable[T]]

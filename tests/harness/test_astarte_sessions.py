@@ -9,10 +9,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from harness.broker import MosquittoBroker
-from harness.components.astarte import AstarteClient
-from harness.mqtt_client import MqttSession
-from simulators.astarte.broker_log import SessionChange, SessionEvent, parse_log_line
+from hil.mqtt.broker import MosquittoBroker
+from hil.components.astarte import AstarteClient
+from hil.mqtt.client import MqttSession
+from hil.simulators.astarte.broker_log import SessionChange, SessionEvent, parse_log_line
 
 ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 

@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from harness.components.astarte import AstarteClient, random_device_id
-from harness.errors import TargetError
+from hil.components.astarte import AstarteClient, random_device_id
+from hil.errors import TargetError
 
 ELIXIR_DATETIME = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}Z$")
 

@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from fixtures.astarte_device_driver import RealmLog
-from harness.bsonwire import BsonDocument, BsonType, BsonValue, decode, encode
-from harness.broker import MosquittoBroker
-from harness.components.astarte import INTERFACES_DIR, AstarteClient, random_device_id
-from harness.mqtt_client import MqttSession
+from hil.fixtures.astarte_device_driver import RealmLog
+from hil.astarte.bsonwire import BsonDocument, BsonType, BsonValue, decode, encode
+from hil.mqtt.broker import MosquittoBroker
+from hil.components.astarte import INTERFACES_DIR, AstarteClient, random_device_id
+from hil.mqtt.client import MqttSession
 
 ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 EMPTY_PURGE = b"\x00\x00\x00\x00" + zlib.compress(b"")
@@ -386,8 +386,8 @@ def test_sdk_end_to_end(astarte: AstarteClient, hil_pki: Any, tmp_path: Any, mon
 
 def test_message_numbers_survive_dropping_the_oldest(monkeypatch: pytest.MonkeyPatch) -> None:
     """The realm keeps a bounded log; a reader's ``since`` must still mean the same messages."""
-    from simulators.astarte import realm as realm_module
-    from simulators.astarte.realm import RawMessage, Realm
+    from hil.simulators.astarte import realm as realm_module
+    from hil.simulators.astarte.realm import RawMessage, Realm
 
     monkeypatch.setattr(realm_module, "RAW_MESSAGE_LIMIT", 4)
     realm = Realm("hil", b"", "mqtts://x")
@@ -420,7 +420,7 @@ def test_the_client_refuses_to_hide_a_gap(astarte: AstarteClient, monkeypatch: p
     a reader that only follows the latest events gets the page and where it starts."""
     import httpx
 
-    from harness.errors import TargetError
+    from hil.errors import TargetError
 
     answer = {"data": [{"topic": "hil/d/t"}], "first": 7, "total": 8}
     monkeypatch.setattr(astarte, "_control", lambda *a, **k: httpx.Response(200, json=answer))
@@ -432,7 +432,7 @@ def test_the_client_refuses_to_hide_a_gap(astarte: AstarteClient, monkeypatch: p
 
 def test_a_reset_empties_the_log_but_numbers_go_on() -> None:
     """A cursor taken before a /_sim/reset must not point past the end of a renumbered log."""
-    from simulators.astarte.realm import RawMessage, Realm
+    from hil.simulators.astarte.realm import RawMessage, Realm
 
     realm = Realm("hil", b"", "mqtts://x")
     for n in range(3):

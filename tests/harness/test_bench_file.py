@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.errors import ConfigError
-from harness.targets import PhysicalTarget, load_bench, resolve_target
+from hil.errors import ConfigError
+from hil.targets import PhysicalTarget, load_bench, resolve_target
 
 
 def test_a_physical_target_offers_what_its_bench_file_describes(tmp_path):

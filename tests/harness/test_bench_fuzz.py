@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from fixtures import fuzz_benchmark as fuzz
-from harness.cli.main import build_parser, main
-from harness.errors import ConfigError
+from hil.fixtures import fuzz_benchmark as fuzz
+from hil.cli.main import build_parser, main
+from hil.errors import ConfigError
 
 
 def test_bench_accepts_fuzz_with_an_example_count() -> None:

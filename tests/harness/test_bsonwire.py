@@ -9,8 +9,8 @@ import struct
 import bson  # py-bson, the third-party codec the Astarte SDK uses
 import pytest
 
-from harness.bsonwire import BsonDocument, BsonError, BsonType, BsonValue, decode, encode, from_python
-from harness.errors import HilError
+from hil.astarte.bsonwire import BsonDocument, BsonError, BsonType, BsonValue, decode, encode, from_python
+from hil.errors import HilError
 
 
 def _hex(text: str) -> bytes:

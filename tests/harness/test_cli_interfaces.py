@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli.interfaces import register
+from hil.cli.interfaces import register
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "interfaces"

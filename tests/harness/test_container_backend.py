@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.errors import ConfigError
-from harness.services import docker_unavailable_reason, make_backend
+from hil.errors import ConfigError
+from hil.services import docker_unavailable_reason, make_backend
 
 REASON = docker_unavailable_reason()
 needs_docker = pytest.mark.skipif(REASON is not None, reason=f"container backend: {REASON}")
@@ -13,9 +13,9 @@ needs_docker = pytest.mark.skipif(REASON is not None, reason=f"container backend
 
 @needs_docker
 def test_mosquitto_runs_in_a_container_with_the_same_readiness(tmp_path):
-    from harness.broker import MosquittoBroker
-    from harness.mqtt_client import MqttSession
-    from harness.pki import HarnessPKI
+    from hil.mqtt.broker import MosquittoBroker
+    from hil.mqtt.client import MqttSession
+    from hil.pki import HarnessPKI
 
     pki = HarnessPKI(tmp_path / "pki")
     broker = MosquittoBroker(pki, make_backend("container", tmp_path / "services"))
@@ -42,9 +42,9 @@ def test_an_unknown_backend_name_is_refused(tmp_path):
 def test_a_spec_without_an_image_runs_as_a_process_beside_the_containers(tmp_path, monkeypatch):
     """hil's own simulators have no image: under the container backend they still run (as
     processes), so a whole target can use one backend."""
-    from harness.services import ServiceSpec
-    from harness.services import container as container_module
-    from harness.services.process import ProcessService
+    from hil.services import ServiceSpec
+    from hil.services import container as container_module
+    from hil.services.process import ProcessService
 
     monkeypatch.setattr(container_module, "docker_unavailable_reason", lambda: None)
     backend = container_module.ContainerBackend(tmp_path)

@@ -10,11 +10,11 @@ import importlib
 import pkgutil
 import re
 
-import fixtures
-import harness
-import simulators
-from harness import errors
-from harness.errors import HilError
+import hil.fixtures
+import hil
+import hil.simulators
+from hil import errors
+from hil.errors import HilError
 
 _PACKAGES = (harness, simulators, fixtures)
 

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from fixtures.fuzzing import (
+from hil.fixtures.fuzzing import (
     BUDGET_RUN_EXAMPLES,
     FIRST_RUN_EXAMPLES,
     FuzzStats,
@@ -19,7 +19,7 @@ from fixtures.fuzzing import (
     run_machine,
     run_property,
 )
-from harness.fuzzing.properties import Disagreement
+from hil.fuzzing.properties import Disagreement
 
 
 class FakeClock:

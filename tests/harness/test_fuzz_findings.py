@@ -12,12 +12,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.cli.main import main
-from harness.errors import ConfigError
-from harness.findings import Capsule, read_capsule, write_capsule
-from harness.fuzzing.jsonvalues import from_json, to_json
-from harness.fuzzing.properties import INTERFACE_ACCEPTANCE, SEND_VALIDATION_OFFLINE, request_to_json
-from harness.fuzzing.requests import SendRequest
+from hil.cli.main import main
+from hil.errors import ConfigError
+from hil.fuzzing.capsules import Capsule, read_capsule, write_capsule
+from hil.fuzzing.jsonvalues import from_json, to_json
+from hil.fuzzing.properties import INTERFACE_ACCEPTANCE, SEND_VALIDATION_OFFLINE, request_to_json
+from hil.fuzzing.requests import SendRequest
 
 _values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**80), 2**80) | st.floats() | st.text() | st.binary()

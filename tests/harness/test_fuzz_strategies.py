@@ -12,7 +12,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fixtures.strategies import (
+from hil.fixtures.strategies import (
     NEAR_MISS_RULES,
     NearMiss,
     concrete_paths,
@@ -23,8 +23,8 @@ from fixtures.strategies import (
     valid_interfaces,
     valid_values,
 )
-from harness.fuzzing.requests import Expectation, WrongPythonType, encode_python_value, judge_request
-from harness.oracle import RULES, ValueType, check_value, parse_interface, resolve, validate_interface
+from hil.fuzzing.requests import Expectation, WrongPythonType, encode_python_value, judge_request
+from hil.oracle import RULES, ValueType, check_value, parse_interface, resolve, validate_interface
 
 
 @settings(max_examples=300)
@@ -41,7 +41,7 @@ def test_every_near_miss_breaks_exactly_its_labelled_rule(near: NearMiss) -> Non
 
 def test_near_misses_cover_every_must_rule_that_can_be_broken_alone() -> None:
     interface_musts = {r.id for r in RULES.values() if r.id.startswith("ASTARTE-IFACE-") and r.level == "MUST"}
-    not_alone = {"ASTARTE-IFACE-NAME-03", "ASTARTE-IFACE-NAME-05"}  # see fixtures.strategies.interfaces
+    not_alone = {"ASTARTE-IFACE-NAME-03", "ASTARTE-IFACE-NAME-05"}  # see hil.fixtures.strategies.interfaces
     assert set(NEAR_MISS_RULES) == interface_musts - not_alone
 
 

@@ -28,14 +28,14 @@ import paho.mqtt.client as mqtt
 import pytest
 from aiolocknalert import BootstrapResult, LocknAlertBridgeApi
 
-from harness.bridge_control import ControlAction, EmulatorBridgeControl, Fault, OperatorBridgeControl, OperatorDeclined
-from harness.components.locknalert import LocknAlertComponent, LocknAlertEmulator
-from harness.errors import TargetError
-from harness.locknalert_bridge import BridgeTopics, LocknAlertBridge
-from harness.rundir import RunDirectory
-from harness.services import ProcessBackend
-from simulators.locknalert.emulator import BridgeEmulator, BrokerAddress
-from simulators.locknalert.onboarding import Decision, MqttCredentials, Onboarding
+from hil.locknalert.control import ControlAction, EmulatorBridgeControl, Fault, OperatorBridgeControl, OperatorDeclined
+from hil.components.locknalert import LocknAlertComponent, LocknAlertEmulator
+from hil.errors import TargetError
+from hil.locknalert.bridge import BridgeTopics, LocknAlertBridge
+from hil.rundir import RunDirectory
+from hil.services import ProcessBackend
+from hil.simulators.locknalert.emulator import BridgeEmulator, BrokerAddress
+from hil.simulators.locknalert.onboarding import Decision, MqttCredentials, Onboarding
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -416,7 +416,7 @@ def test_the_emulator_control_reports_an_unreachable_emulator_in_one_line() -> N
 )
 def test_command_line_mistakes_are_one_line(args: list[str], env: dict[str, str], message: str) -> None:
     environment = {k: v for k, v in os.environ.items() if k != "HIL_LOCKNALERT_BROKER_ADMIN_PASSWORD"} | env
-    done = subprocess.run([sys.executable, "-m", "simulators.locknalert", *args], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-m", "hil.simulators.locknalert", *args], capture_output=True, text=True,
                           env=environment, timeout=30)
     assert done.returncode == 2
     assert message in done.stderr and "Traceback" not in done.stderr
@@ -426,7 +426,7 @@ def test_an_unreachable_broker_is_one_line_and_exit_1() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    done = subprocess.run([sys.executable, "-m", "simulators.locknalert", "--broker-port", str(port)],
+    done = subprocess.run([sys.executable, "-m", "hil.simulators.locknalert", "--broker-port", str(port)],
                           capture_output=True, text=True, timeout=30,
                           env=os.environ | {"HIL_LOCKNALERT_BROKER_ADMIN_PASSWORD": "x"})
     assert done.returncode == 1
@@ -466,7 +466,7 @@ def test_the_state_the_emulator_writes_is_restored() -> None:
 
 
 def run_emulator(*args: str, password: str = "x", timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "simulators.locknalert", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "hil.simulators.locknalert", *args], capture_output=True, text=True,
                           timeout=timeout, env=os.environ | {"HIL_LOCKNALERT_BROKER_ADMIN_PASSWORD": password})
 
 
@@ -482,7 +482,7 @@ def test_an_unresolvable_host_is_named() -> None:
     done = run_emulator("--broker-port", "1", "--host", "no-such-host.invalid")
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines()[-1].startswith(
-        "python -m simulators.locknalert: error: --host no-such-host.invalid: ")
+        "python -m hil.simulators.locknalert: error: --host no-such-host.invalid: ")
 
 
 def test_an_unloadable_bridge_certificate_is_one_line_naming_the_state_dir(

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from harness.errors import ConfigError
-from harness.oracle import (
+from hil.errors import ConfigError
+from hil.oracle import (
     RULES,
     Aggregation,
     InvalidInterface,
@@ -23,7 +23,7 @@ from harness.oracle import (
     parse_interface,
     validate_interface,
 )
-from harness.requirements import default_registry
+from hil.requirements import default_registry
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = sorted((ROOT / "interfaces").glob("*.json"))

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from harness.oracle import Interface, PathStatus, parse_interface, resolve, server_resolve
+from hil.oracle import Interface, PathStatus, parse_interface, resolve, server_resolve
 
 
 def make(mappings: list[str], *, aggregation: str = "individual") -> Interface:

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from harness.bsonwire import BsonDocument, BsonValue, encode
-from harness.oracle import (
+from hil.astarte.bsonwire import BsonDocument, BsonValue, encode
+from hil.oracle import (
     Interface,
     ValueType,
     astarte_bson_value,

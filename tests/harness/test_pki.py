@@ -28,8 +28,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from harness.errors import PKIError
-from harness.pki import (
+from hil.errors import PKIError
+from hil.pki import (
     DEVICE_CERTIFICATE_LIFETIME,
     CertificateFiles,
     HarnessPKI,

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import RequirementError
-from harness.requirements import Requirement, RequirementRegistry, default_registry
+from hil.errors import RequirementError
+from hil.requirements import Requirement, RequirementRegistry, default_registry
 
-CATALOG = Path(str(files("harness").joinpath("catalog")))
+CATALOG = Path(str(files("hil").joinpath("catalog")))
 ID_PATTERN = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)*-\d{2}$")
 
 GOOD_ENTRY = """

@@ -6,9 +6,9 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-from fixtures.astarte import AstarteDevice
-from harness.components.astarte import RegisteredDevice
-from harness.components.destiny import DestinyRobot
+from hil.fixtures.astarte import AstarteDevice
+from hil.components.astarte import RegisteredDevice
+from hil.components.destiny import DestinyRobot
 
 SECRET = "s3cr3t-credential-value"
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import PortInUse, ServiceError, ServiceExited, StartupTimeout
-from harness.services import (
+from hil.errors import PortInUse, ServiceError, ServiceExited, StartupTimeout
+from hil.services import (
     AllOf,
     GrpcChannelReady,
     HttpStatus,
@@ -154,7 +154,7 @@ def test_a_missing_executable_is_one_clear_error(backend):
 
 
 def test_tls_handshake_readiness_uses_the_harness_ca(backend, tmp_path):
-    from harness.pki import HarnessPKI
+    from hil.pki import HarnessPKI
 
     pki = HarnessPKI(tmp_path / "pki")
     cert = pki.issue_server("tls")
@@ -219,9 +219,9 @@ def test_grpc_channel_ready_waits_for_an_http2_server(backend):
 
 
 def test_mqtt_connack_readiness_fails_with_an_identity_the_broker_refuses(tmp_path):
-    from harness.broker import MosquittoBroker
-    from harness.pki import HarnessPKI
-    from harness.services import ClientIdentity, MqttConnack
+    from hil.mqtt.broker import MosquittoBroker
+    from hil.pki import HarnessPKI
+    from hil.services import ClientIdentity, MqttConnack
 
     pki = HarnessPKI(tmp_path / "pki")
     broker = MosquittoBroker(pki, ProcessBackend(tmp_path / "services"))
@@ -229,7 +229,7 @@ def test_mqtt_connack_readiness_fails_with_an_identity_the_broker_refuses(tmp_pa
     try:
         foreign = pki.foreign_client("hil/intruder")
         intruder = ClientIdentity(foreign.cert_path, foreign.key_path, pki.ca_cert_path, "hil/intruder")
-        from harness.services.readiness import Deadline
+        from hil.services.readiness import Deadline
 
         with pytest.raises(StartupTimeout, match="MQTT CONNACK"):
             MqttConnack(intruder, port="mqtts").wait(broker.service, Deadline(0.5))

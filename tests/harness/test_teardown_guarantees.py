@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import HarnessLeak
-from harness.services import HttpStatus, ProcessBackend, ServiceSpec, current_tracker
+from hil.errors import HarnessLeak
+from hil.services import HttpStatus, ProcessBackend, ServiceSpec, current_tracker
 
 PY = sys.executable
 
@@ -36,7 +36,7 @@ def test_sigkill_of_the_owner_leaves_no_mosquitto(tmp_path):
     script = textwrap.dedent(
         """
         import sys
-        from harness.targets import SimulatedTarget
+        from hil.targets import SimulatedTarget
         target = SimulatedTarget()
         broker = target.broker()
         print(broker.service.pid, target.run_dir.path, flush=True)
@@ -85,7 +85,7 @@ def test_leak_audit_names_a_leaked_process(tmp_path):
 
 
 def test_leak_audit_names_a_leaked_temp_dir():
-    from harness.rundir import RunDirectory
+    from hil.rundir import RunDirectory
 
     run_dir = RunDirectory()
     try:
@@ -100,7 +100,7 @@ def test_a_pytest_session_that_leaks_fails_with_the_leak_named(pytester):
         test_leaks=textwrap.dedent(
             """
             import sys
-            from harness.services import ProcessBackend, ServiceSpec, LogLine
+            from hil.services import ProcessBackend, ServiceSpec, LogLine
 
             def test_forgets_to_stop(tmp_path):
                 backend = ProcessBackend(tmp_path)
