@@ -6,6 +6,7 @@ cd "$(dirname "$0")"
 cmd="${1:-}"; shift || true
 case "$cmd" in
     main) scripts/setup; exec .venv/bin/hil run --target sim "$@" ;;
-    test) scripts/setup; exec .venv/bin/python -m pytest "$@" ;;
+    # Lint and type-check first: they take seconds, and fail the run before minutes of tests.
+    test) scripts/setup; .venv/bin/ruff check; scripts/typecheck; exec .venv/bin/python -m pytest "$@" ;;
     *) echo "usage: ./hil.sh main|test [args...]" >&2; exit 2 ;;
 esac

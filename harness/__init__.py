@@ -20,41 +20,19 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__all__ = [
-    # errors
-    "ConfigError",
-    "HarnessLeak",
-    "HilError",
-    "PKIError",
-    "ReportError",
-    "RequirementError",
-    "ServiceError",
-    "ServiceExited",
-    "StartupTimeout",
-    "TargetError",
-    # targets and benches
-    "Target",
-    "load_bench",
-    "resolve_target",
-    # the oracle
-    "Interface",
-    "InvalidInterface",
-    "judge_device_payload",
-    "load_interface",
-    "parse_interface",
-    "validate_interface",
-    # what fixtures hand out
-    "AstarteClient",
-    "ClientIdentity",
-    "HarnessPKI",
-    "MqttSession",
-    "RegisteredDevice",
-    # Hypothesis strategies (a module)
-    "strategies",
-]
-
+# Public name -> the module that defines it (errors, targets and benches, the oracle, what
+# fixtures hand out). ``strategies`` is a module: :mod:`hil.fixtures.strategies`.
 _EXPORTS: dict[str, str] = {
-    **{name: "hil.errors" for name in __all__[:10]},
+    "ConfigError": "hil.errors",
+    "HarnessLeak": "hil.errors",
+    "HilError": "hil.errors",
+    "PKIError": "hil.errors",
+    "ReportError": "hil.errors",
+    "RequirementError": "hil.errors",
+    "ServiceError": "hil.errors",
+    "ServiceExited": "hil.errors",
+    "StartupTimeout": "hil.errors",
+    "TargetError": "hil.errors",
     "Target": "hil.targets",
     "load_bench": "hil.targets",
     "resolve_target": "hil.targets",
@@ -70,6 +48,34 @@ _EXPORTS: dict[str, str] = {
     "HarnessPKI": "hil.pki",
     "MqttSession": "hil.mqtt.client",
 }
+
+__all__ = [
+    "AstarteClient",
+    "ClientIdentity",
+    "ConfigError",
+    "HarnessLeak",
+    "HarnessPKI",
+    "HilError",
+    "Interface",
+    "InvalidInterface",
+    "MqttSession",
+    "PKIError",
+    "RegisteredDevice",
+    "ReportError",
+    "RequirementError",
+    "ServiceError",
+    "ServiceExited",
+    "StartupTimeout",
+    "Target",
+    "TargetError",
+    "judge_device_payload",
+    "load_bench",
+    "load_interface",
+    "parse_interface",
+    "resolve_target",
+    "strategies",
+    "validate_interface",
+]
 
 
 def __getattr__(name: str) -> Any:

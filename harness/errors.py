@@ -4,12 +4,16 @@
 
     HilError                      base: catch this to catch everything hil means to raise
     ├── ConfigError               bad user input: bench file, CLI option, target name, interface file
+    │   └── InvalidInterface      an Astarte interface that breaks the specification's rules
     ├── ServiceError              a service could not be started, reached or stopped
     │   ├── StartupTimeout        readiness did not arrive in time
     │   ├── ServiceExited         the process/container ended while it should be running
-    │   └── PortInUse             the port picked for it was taken (the backend retries)
+    │   ├── PortInUse             the port picked for it was taken (the backend retries)
+    │   └── DynamicSecurityError  Mosquitto's dynamic-security plugin refused a command
     ├── PKIError                  a certificate could not be issued, signed or loaded
     ├── TargetError               the target cannot do what a check needs (missing capability)
+    │   └── OperatorDeclined      the bench operator could not carry out an instruction
+    ├── BsonError                 bytes that are not BSON we support, or a value BSON cannot hold
     ├── RequirementError          an unknown or malformed requirement id
     ├── ReportError               a run record that does not validate, or cannot be written
     └── HarnessLeak               a process, port or temp dir of ours outlived its run
@@ -31,10 +35,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hil.oracle.violations import Violation
+
 __all__ = [
+    "BsonError",
     "ConfigError",
+    "DynamicSecurityError",
     "HarnessLeak",
     "HilError",
+    "InvalidInterface",
+    "OperatorDeclined",
     "PKIError",
     "PortInUse",
     "ReportError",
@@ -66,6 +79,17 @@ class ConfigError(HilError):
     def __init__(self, message: str, *, source: str | Path | None = None) -> None:
         self.source = source
         super().__init__(f"{source}: {message}" if source else message)
+
+
+class InvalidInterface(ConfigError):
+    """An interface definition that breaks at least one rule; ``violations`` lists them all."""
+
+    def __init__(self, violations: Sequence[Violation], *, source: str | Path | None = None) -> None:
+        self.violations = tuple(violations)
+        first = self.violations[0] if self.violations else None
+        more = f" (and {len(self.violations) - 1} more)" if len(self.violations) > 1 else ""
+        summary = f"invalid interface: {first}{more}" if first else "invalid interface"
+        super().__init__(summary, source=source)
 
 
 class ServiceError(HilError):
@@ -102,6 +126,15 @@ class PortInUse(ServiceError):
     """The port picked for the service was taken before it could bind it."""
 
 
+class DynamicSecurityError(ServiceError):
+    """The plugin refused a command (``error`` is its text, e.g. ``Client already exists``)."""
+
+    def __init__(self, service: str, command: str, error: str) -> None:
+        self.command = command
+        self.error = error
+        super().__init__(service, f"dynamic security {command}: {error}")
+
+
 class PKIError(HilError):
     """A certificate, key or CSR could not be produced or parsed."""
 
@@ -112,6 +145,21 @@ class TargetError(HilError):
     def __init__(self, target: str, message: str) -> None:
         self.target = target
         super().__init__(f"target {target!r}: {message}")
+
+
+class OperatorDeclined(TargetError):
+    """The bench operator could not (or would not) carry out an instruction."""
+
+
+class BsonError(HilError):
+    """Bytes that are not a well-formed BSON document we support, or a value BSON cannot hold.
+
+    ``offset`` is the byte position where decoding failed (``None`` when encoding).
+    """
+
+    def __init__(self, message: str, *, offset: int | None = None) -> None:
+        self.offset = offset
+        super().__init__(f"BSON: {message}" + (f" (at byte {offset})" if offset is not None else ""))
 
 
 class RequirementError(HilError):

@@ -639,7 +639,7 @@ def _system_ca_file(*, exclude: Path) -> Path | None:
     paths = ssl.get_default_verify_paths()
     candidates: list[str | None] = [paths.cafile, paths.openssl_cafile]
     try:
-        import certifi  # noqa: PLC0415 - optional; present wherever requests is
+        import certifi  # optional; present wherever requests is
 
         candidates.append(certifi.where())
     except ImportError:

@@ -94,7 +94,7 @@ class Target(ABC):
         """Label/value lines a user needs to talk to the target (``hil up`` prints them)."""
         return [("target", f"{self.name} ({self.kind})")]
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - not abstract: a target that starts nothing stops nothing
         """Stop what the target started; idempotent."""
 
 
@@ -200,7 +200,7 @@ class SimulatedTarget(Target):
         for name in reversed(list(self._components)):
             try:
                 self._components.pop(name).stop()
-            except Exception as exc:  # keep stopping the rest; report every failure at the end
+            except Exception as exc:  # noqa: BLE001 - keep stopping the rest; report every failure at the end
                 errors.append(f"{name}: {exc}")
         self._components.clear()
         if self._run_dir is not None:

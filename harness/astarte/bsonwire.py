@@ -28,7 +28,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from hil.errors import HilError
+from hil.errors import BsonError
 
 __all__ = [
     "BsonDocument",
@@ -53,17 +53,6 @@ _EPOCH: Final = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
 _INT32 = struct.Struct("<i")
 _INT64 = struct.Struct("<q")
 _DOUBLE = struct.Struct("<d")
-
-
-class BsonError(HilError):
-    """Bytes that are not a well-formed BSON document we support, or a value BSON cannot hold.
-
-    ``offset`` is the byte position where decoding failed (``None`` when encoding).
-    """
-
-    def __init__(self, message: str, *, offset: int | None = None) -> None:
-        self.offset = offset
-        super().__init__(f"BSON: {message}" + (f" (at byte {offset})" if offset is not None else ""))
 
 
 class BsonType(enum.IntEnum):
@@ -361,9 +350,8 @@ def encode(document: BsonDocument | Mapping[str, BsonValue | Any]) -> bytes:
         BsonError: a value does not fit its declared wire type (an int32 out of range, a key
             containing NUL, a string that cannot be UTF-8 encoded, ...).
     """
-    if not isinstance(document, BsonDocument):
-        document = from_python(dict(document)).value
-    return _encode_document(document, 0)
+    typed = document if isinstance(document, BsonDocument) else from_python(dict(document)).value
+    return _encode_document(typed, 0)
 
 
 def _encode_document(document: BsonDocument, depth: int) -> bytes:
@@ -418,7 +406,8 @@ def _encode_value(value: BsonValue, depth: int) -> bytes:
     if kind is BsonType.BINARY:
         if not 0 <= value.subtype <= 0xFF:
             raise BsonError(f"binary subtype {value.subtype} is not a byte")
-        return _INT32.pack(len(payload)) + bytes([value.subtype]) + payload
+        data: bytes = payload
+        return _INT32.pack(len(data)) + bytes([value.subtype]) + data
     if kind is BsonType.DOCUMENT:
         return _encode_document(payload, depth + 1)
     if kind is BsonType.ARRAY:

@@ -14,6 +14,9 @@ import time
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 from hil.errors import ServiceError, ServiceExited, StartupTimeout, describe_os_error
 
@@ -22,10 +25,13 @@ FLOOR_SERVICE = "floor-mosquitto"
 
 def connack(port: int, ctx: ssl.SSLContext, until: float) -> bool:
     done: dict[str, object] = {}
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
     client.tls_set_context(ctx)
-    client.on_connect = lambda c, u, f, rc, p: done.setdefault("rc", rc)
-    client.on_disconnect = lambda c, u, f, rc, p: done.setdefault("rc", rc)
+
+    def settle(c: mqtt.Client, u: object, f: object, rc: ReasonCode, p: Properties | None) -> None:
+        done.setdefault("rc", rc)
+
+    client.on_connect = client.on_disconnect = settle
     try:
         client.connect("127.0.0.1", port, keepalive=10)
         while "rc" not in done and time.monotonic() < until:

@@ -9,6 +9,7 @@ a number out of range).
 from __future__ import annotations
 
 import argparse
+from typing import NoReturn
 
 __all__ = ["OneLineParser", "check_port_options"]
 
@@ -16,7 +17,7 @@ __all__ = ["OneLineParser", "check_port_options"]
 class OneLineParser(argparse.ArgumentParser):
     """argparse that reports a usage error as one line, ``<prog>: error: <message>``, and exits 2."""
 
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from hil.errors import ConfigError
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("benchmark", help="measure hil against a floor (startup, grpc, fuzz)")
     parser.add_argument("name", choices=["startup", "grpc", "fuzz"], help="which benchmark")
     parser.add_argument("--runs", type=int, default=None,
@@ -53,7 +53,8 @@ def run_grpc(args: argparse.Namespace) -> int:
     realm, floor, ceiling = result["realm_path"], result["floor"], result["sdk_ceiling"]
     print(f"DeviceGrpc -> hub -> realm : {realm['median_msgs_per_s']:.0f} msg/s (median of {runs})")
     print(f"bare client -> discard hub : {floor['median_msgs_per_s']:.0f} msg/s")
-    print(f"DeviceGrpc -> discard hub  : {ceiling['median_msgs_per_s']:.0f} msg/s (SDK ceiling, ratio {ceiling['ratio_to_floor']:.2f})")
+    print(f"DeviceGrpc -> discard hub  : {ceiling['median_msgs_per_s']:.0f} msg/s "
+          f"(SDK ceiling, ratio {ceiling['ratio_to_floor']:.2f})")
     verdict = "meets" if result["meets_goal"] else "MISSES"
     print(f"ratio {result['ratio_median']:.2f} ({verdict} the goal of >= {result['goal_ratio']}); "
           f"the realm path keeps {ceiling['realm_path_ratio']:.2f} of the SDK ceiling; saved {path}")

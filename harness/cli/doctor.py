@@ -29,7 +29,7 @@ class Finding:
         return f"{mark}  {self.what}: {self.detail}"
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("doctor", help="say what is missing on this machine")
     parser.set_defaults(func=run)
 

@@ -23,7 +23,7 @@ from hil.errors import ConfigError
 __all__ = ["register", "run", "summarise"]
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("fuzz", help="fuzz the SDKs against the spec oracle for a time budget")
     parser.add_argument("--budget", type=float, required=True, metavar="SECONDS", help="total fuzzing time")
     parser.add_argument("--checks", type=Path, default=None,

@@ -26,7 +26,7 @@ from hil.oracle import (
 __all__ = ["register", "validate_files"]
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("interfaces", help="work with Astarte interface files")
     parser.set_defaults(func=lambda args: _usage(parser))
     commands = parser.add_subparsers(dest="interfaces_command", metavar="COMMAND")

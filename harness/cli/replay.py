@@ -10,13 +10,13 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from hil.errors import ConfigError
+from hil.errors import ConfigError, TargetError
 from hil.fuzzing.capsules import read_capsule
 
 __all__ = ["register", "run"]
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("replay", help="re-run a counterexample file (reports/findings/*.json)")
     parser.add_argument("file", type=Path, metavar="FILE", help="a capsule written by hil fuzz")
     parser.add_argument("--target", default="sim", help="target for properties that need a server (default: sim)")
@@ -66,12 +66,14 @@ def _replay_on_target(args: argparse.Namespace, check: Any, example: dict[str, A
     from hil.fuzzing.astarte_grpc import ConnectedGrpcDevice
     from hil.fuzzing.astarte_sdk import ConnectedDevice
     from hil.fuzzing.jsonvalues import from_json
-    from hil.targets import resolve_target
+    from hil.targets import resolve_target, SimulatedTarget
 
     target = resolve_target(args.target, args.bench)
     saved = dict(os.environ)
     try:
         target.require(*check.needs)
+        if not isinstance(target, SimulatedTarget):  # only it has the components required above
+            raise TargetError(target.name, "has no simulated Astarte to replay on")
         os.environ.update(target.pki.trust_environment())
         astarte = target.component("astarte").client
         with tempfile.TemporaryDirectory(prefix="hil-replay-") as directory:
@@ -95,12 +97,14 @@ def _replay_session_on_target(args: argparse.Namespace, over_hub: bool, example:
     import os
 
     from hil.fuzzing.session_driver import HubSessionDriver, SessionDriver, replay_session
-    from hil.targets import resolve_target
+    from hil.targets import resolve_target, SimulatedTarget
 
     target = resolve_target(args.target, args.bench)
     saved = dict(os.environ)
     try:
         target.require("astarte.pairing", "astarte.appengine", *(("astarte.message-hub",) if over_hub else ()))
+        if not isinstance(target, SimulatedTarget):  # only it has the components required above
+            raise TargetError(target.name, "has no simulated Astarte to replay on")
         os.environ.update(target.pki.trust_environment())
         astarte = target.component("astarte").client
         if over_hub:

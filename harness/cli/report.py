@@ -12,7 +12,7 @@ from hil.report.atomic_file import write_atomically
 from hil.report.html import render_merged_html
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("report", help="combine run records")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=type(parser))
     merge = actions.add_parser("merge", help="merge run records into one matrix (HTML and JSON)")

@@ -10,7 +10,7 @@ from hil.services.backends import BACKEND_NAMES
 from hil.targets import resolve_target
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("run", help="run the conformance checks against a target")
     parser.add_argument("--target", default="sim", help="target name: 'sim' or one from --bench (default: sim)")
     parser.add_argument("--bench", type=Path, help="bench file (TOML) describing targets")

@@ -10,7 +10,7 @@ from hil.services.backends import BACKEND_NAMES
 from hil.targets import SimulatedTarget
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("up", help="start the simulated stack until Ctrl-C")
     parser.add_argument("--backend", choices=BACKEND_NAMES, default="process")
     parser.set_defaults(func=run)
@@ -26,7 +26,8 @@ def run(args: argparse.Namespace) -> int:
         target.start_all()
         broker = target.broker()
         device = target.device_identity("hil", "hil-example-device")
-        lines = target.describe() + [
+        lines = [
+            *target.describe(),
             ("example device (CN hil/hil-example-device) certificate", str(device.cert_path)),
             ("example device key", str(device.key_path)),
             ("trust the harness CA", " ".join(f"{k}={v}" for k, v in target.pki.trust_environment().items())),

@@ -83,7 +83,7 @@ class AstarteClient:
                    extra: Mapping[str, Any] | None = None) -> str:
         """Another realm JWT (default: every API); needs the realm private key."""
         if self.private_key_path is None:
-            raise RuntimeError("this Astarte client has no realm private key to mint tokens with")
+            raise TargetError("astarte", "this Astarte client has no realm private key to mint tokens with")
         return mint_realm_token(self.private_key_path, claims=claims, ttl=ttl, extra=extra)
 
     def http(self, *, token: str | None = None, timeout: float = 10.0) -> httpx.Client:
@@ -111,7 +111,7 @@ class AstarteClient:
         with self.http() as client:
             response = client.post(f"{self.pairing_base_url}/v1/{self.realm}/agent/devices", json={"data": data})
         if response.status_code != 201:
-            raise RuntimeError(f"device registration failed: {response.status_code} {response.text}")
+            raise TargetError("astarte", f"device registration failed: {response.status_code} {response.text}")
         return RegisteredDevice(device_id, response.json()["data"]["credentials_secret"])
 
     # -- /_sim (simulator only) ------------------------------------------------------------

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import httpx
@@ -58,8 +58,9 @@ class DestinySim:
     def close(self) -> None:
         self.http.close()
 
-    def _call(self, method: str, path: str, **kwargs: object) -> httpx.Response:
-        response = self.http.request(method, path, **kwargs)  # type: ignore[arg-type]
+    def _call(self, method: str, path: str, *, json: object = None,
+              params: Mapping[str, str] | None = None) -> httpx.Response:
+        response = self.http.request(method, path, json=json, params=params)
         response.raise_for_status()
         return response
 
@@ -73,27 +74,31 @@ class DestinySim:
         data = self._call("POST", "/_sim/robots", json=body).json()
         return DestinyRobot(client_id=UUID(data["client_id"]), secret=data["client_secret"], name=data["name"])
 
-    def enqueue(self, robot_id: UUID, *, count: int | None = None, reference_ids: list[UUID] | None = None) -> dict:
+    def enqueue(self, robot_id: UUID, *, count: int | None = None, reference_ids: list[UUID] | None = None) -> dict[str, Any]:
         """Create an enhancement request for ``robot_id`` (``count`` new references by default)."""
         body: dict[str, object] = {"robot_id": str(robot_id)}
         if reference_ids is not None:
             body["reference_ids"] = [str(r) for r in reference_ids]
         else:
             body["count"] = count or 1
-        return self._call("POST", "/_sim/enhancement-requests", json=body).json()
+        created: dict[str, Any] = self._call("POST", "/_sim/enhancement-requests", json=body).json()
+        return created
 
     def advance_clock(self, seconds: float) -> None:
         self._call("POST", "/_sim/clock/advance", json={"seconds": seconds})
 
-    def batch(self, batch_id: UUID) -> dict:
-        return self._call("GET", f"/_sim/batches/{batch_id}").json()
+    def batch(self, batch_id: UUID) -> dict[str, Any]:
+        batch: dict[str, Any] = self._call("GET", f"/_sim/batches/{batch_id}").json()
+        return batch
 
-    def pending(self, robot_id: UUID | None = None) -> list[dict]:
+    def pending(self, robot_id: UUID | None = None) -> list[dict[str, Any]]:
         params = {"robot_id": str(robot_id)} if robot_id else None
-        return self._call("GET", "/_sim/pending-enhancements", params=params).json()
+        pending: list[dict[str, Any]] = self._call("GET", "/_sim/pending-enhancements", params=params).json()
+        return pending
 
-    def journal(self) -> list[dict]:
-        return self._call("GET", "/_sim/requests").json()
+    def journal(self) -> list[dict[str, Any]]:
+        journal: list[dict[str, Any]] = self._call("GET", "/_sim/requests").json()
+        return journal
 
 
 
@@ -110,7 +115,8 @@ class DestinyComponent:
         return [
             ("DESTINY repository (robot API)", f"{self.base_url}/v1/"),
             ("DESTINY control API (robots, work, clock)", f"{self.base_url}/_sim/"),
-            ("create a robot", f"curl -s -X POST {self.base_url}/_sim/robots -H 'content-type: application/json' -d '{{\"name\": \"me\"}}'"),
+            ("create a robot", f"curl -s -X POST {self.base_url}/_sim/robots "
+                               "-H 'content-type: application/json' -d '{\"name\": \"me\"}'"),
             ("DESTINY log", str(self.service.log_path)),
         ]
 

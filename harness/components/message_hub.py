@@ -68,8 +68,8 @@ class HubIdentity:
         argv = [f"--realm={self.realm}", f"--device-id={self.device_id}", f"--ca-file={self.ca_path}"]
         if self.pairing_url is not None:
             # The secret goes through the environment (see env()): a command line ends up in logs.
-            return argv + [f"--pairing-url={self.pairing_url}"]
-        return argv + [f"--broker-url={self.broker_url or ''}", f"--cert={self.cert_path}", f"--key={self.key_path}"]
+            return [*argv, f"--pairing-url={self.pairing_url}"]
+        return [*argv, f"--broker-url={self.broker_url or ''}", f"--cert={self.cert_path}", f"--key={self.key_path}"]
 
 
 def message_hub_spec(name: str, store_dir: Path, identity: HubIdentity | None, *, discard: bool = False) -> ServiceSpec:
@@ -79,7 +79,7 @@ def message_hub_spec(name: str, store_dir: Path, identity: HubIdentity | None, *
         argv = [sys.executable, "-m", "hil.simulators.message_hub", "--host", "127.0.0.1",
                 "--port", str(ports["grpc"]), "--control-port", str(ports["control"]), "--store-dir", str(store_dir)]
         if discard:
-            return argv + ["--discard"]
+            return [*argv, "--discard"]
         assert identity is not None
         return argv + identity.arguments()
 

@@ -22,9 +22,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from hil.fuzzing.requests import SendRequest
+
+if TYPE_CHECKING:
+    import grpc
+
+    from hil.components.astarte import AstarteClient
 
 __all__ = [
     "AttemptTiming",
@@ -89,13 +94,13 @@ def _classify(exc: BaseException) -> SdkOutcome:
         return SdkOutcome(SdkStatus.REJECTED, type(exc).__name__, text)
     if _is_rpc_error(exc):
         # DeviceGrpc documents that the hub's refusal of a Send reaches the caller as grpc.RpcError.
-        code = exc.code()  # type: ignore[attr-defined]
-        details = (exc.details() or "")[:300]  # type: ignore[attr-defined]
+        code = exc.code()
+        details = (exc.details() or "")[:300]
         return SdkOutcome(SdkStatus.REJECTED, f"RpcError({getattr(code, 'name', code)})", details)
     return SdkOutcome(SdkStatus.CRASHED, type(exc).__name__, text)
 
 
-def _is_rpc_error(exc: BaseException) -> bool:
+def _is_rpc_error(exc: BaseException) -> TypeGuard[grpc.RpcError]:
     try:
         import grpc
     except ImportError:  # pragma: no cover - grpcio comes with the SDK
@@ -217,7 +222,7 @@ class ConnectedDevice:
 
     transport = "mqtt"
 
-    def __init__(self, astarte: Any, persistency_dir: Path, interface_docs: list[dict[str, Any]]) -> None:
+    def __init__(self, astarte: AstarteClient, persistency_dir: Path, interface_docs: list[dict[str, Any]]) -> None:
         import threading
 
         self.astarte = astarte
@@ -529,7 +534,8 @@ class ConnectedDevice:
 
         if self._http is None:
             self._http = self.astarte.http()
-        url = f"{self.astarte.appengine_url}/v1/{self.astarte.realm}/{appengine_values_path(self.device_id, interface, path)}"
+        values_path = appengine_values_path(self.device_id, interface, path)
+        url = f"{self.astarte.appengine_url}/v1/{self.astarte.realm}/{values_path}"
         response = self._http.get(url, params=params)
         try:
             return response.status_code, response.json()

@@ -18,6 +18,7 @@ Format (``format = "hil-finding/1"``)::
 
 from __future__ import annotations
 
+import builtins
 import datetime as _dt
 import hashlib
 import json
@@ -56,7 +57,7 @@ class Capsule:
     def to_json(self) -> dict[str, Any]:
         return {"format": CAPSULE_FORMAT, **asdict(self)}
 
-    @property
+    @builtins.property  # the field ``property`` shadows the builtin in this class body
     def fingerprint(self) -> str:
         """Stable short id of (property, requirement, example): equal findings get one file."""
         key = json.dumps([self.property, self.requirement, self.example], sort_keys=True)

@@ -39,8 +39,21 @@ from hil.fuzzing.stored import reads_as_unset
 from hil.oracle import Interface, ValueType, parse_interface, resolve
 
 __all__ = [
-    "DEVICE_PATHS", "DIVERGES", "DOCS", "DP", "HubSessionDriver", "SERVER_PATHS", "SERVER_UNSETTABLE", "SESSION_MODEL",
-    "SESSION_MODEL_GRPC", "SP", "SessionDriver", "UNSETTABLE", "mapping_type", "realm_mismatches", "replay_session",
+    "DEVICE_PATHS",
+    "DIVERGES",
+    "DOCS",
+    "DP",
+    "SERVER_PATHS",
+    "SERVER_UNSETTABLE",
+    "SESSION_MODEL",
+    "SESSION_MODEL_GRPC",
+    "SP",
+    "UNSETTABLE",
+    "HubSessionDriver",
+    "SessionDriver",
+    "mapping_type",
+    "realm_mismatches",
+    "replay_session",
     "step_allowed",
 ]
 
@@ -305,7 +318,7 @@ class HubSessionDriver(SessionDriver):
 
     property_name = SESSION_MODEL_GRPC
 
-    def __init__(self, astarte: AstarteClient, hub: Any) -> None:  # noqa: D107 - the class docstring says it
+    def __init__(self, astarte: AstarteClient, hub: Any) -> None:
         self.hub = hub
         super().__init__(astarte)
         try:

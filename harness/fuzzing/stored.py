@@ -12,9 +12,9 @@ interface (astarte-apis.md 3.5, 3.6):
   examples may have used any instant, so the read is the window of the millisecond the wire
   message carried (``since`` inclusive, ``to`` exclusive), oldest first; without the wire ``t``,
   the window ``[floor, ceil + 1 ms)`` of the passed instant, which an earlier example's row in
-  the neighbouring millisecond can shadow (a sender may truncate or round); rows with the same value timestamp are ordered by
-  reception, so the window's last row is this call's. Object interfaces read the same way on
-  their common path.
+  the neighbouring millisecond can shadow (a sender may truncate or round); rows with the same
+  value timestamp are ordered by reception, so the window's last row is this call's. Object
+  interfaces read the same way on their common path.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ from typing import Any, TextIO
 
 import httpx
 
-from hil.errors import TargetError
+from hil.errors import OperatorDeclined, TargetError
 
 __all__ = [
     "BridgeControl",
@@ -65,10 +65,6 @@ class ControlAction(enum.StrEnum):
     SET_MQTT_TLS = "set_mqtt_tls"
     TRIGGER_ALERT = "trigger_alert"
     RESTART_BROKER = "restart_broker"
-
-
-class OperatorDeclined(TargetError):
-    """The bench operator could not (or would not) carry out an instruction."""
 
 
 class BridgeControl(ABC):
@@ -192,7 +188,7 @@ class OperatorBridgeControl(BridgeControl):
     def __init__(
         self,
         *,
-        input: TextIO | None = None,  # noqa: A002 - it is the operator's input stream
+        input: TextIO | None = None,  # the operator's input stream
         output: TextIO | None = None,
         faults: frozenset[Fault] = frozenset(),
     ) -> None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Self
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from hil.mqtt.broker import BrokerEndpoint
@@ -75,12 +76,13 @@ class MqttSession:
         self.identity = identity
         version = {"5": mqtt.MQTTv5, "3.1.1": mqtt.MQTTv311}[protocol]
         self._client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=version, reconnect_on_failure=reconnect
+            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=version, reconnect_on_failure=reconnect
         )
         self._client.tls_set_context(self._ssl_context())
         # paho's reconnect back-off starts at 1 s and close() cannot interrupt it; a check client
         # that reconnects does so at once.
-        self._client.reconnect_delay_set(min_delay=0.05, max_delay=1)
+        # paho annotates the delays as int, but waits float seconds.
+        self._client.reconnect_delay_set(min_delay=0.05, max_delay=1)  # type: ignore[arg-type]
         self._connack = threading.Event()
         self._online = False  # connected right now (paho may have reconnected since a drop)
         self._connect_result: ConnectResult | None = None
@@ -185,6 +187,7 @@ class MqttSession:
         result, mid = self._client.subscribe(topic, qos=qos)
         if result != mqtt.MQTT_ERR_SUCCESS:
             return [f"not sent: {mqtt.error_string(result)}"]
+        assert mid is not None  # paho numbers every request it sent
         pending = self._track(mid)
         if not pending.event.wait(timeout):
             return [f"no SUBACK within {timeout:g}s"]

@@ -41,8 +41,9 @@ from types import TracebackType
 from typing import Any, Self
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
-from hil.errors import ServiceError
+from hil.errors import DynamicSecurityError, ServiceError
 
 __all__ = ["Acl", "DynamicSecurityClient", "DynamicSecurityError", "initial_config"]
 
@@ -50,15 +51,6 @@ CONTROL_TOPIC = "$CONTROL/dynamic-security/v1"
 RESPONSE_TOPIC = "$CONTROL/dynamic-security/v1/response"
 # mosquitto_ctrl's own choice; the plugin accepts any iteration count stored in the file.
 PASSWORD_ITERATIONS = 101
-
-
-class DynamicSecurityError(ServiceError):
-    """The plugin refused a command (``error`` is its text, e.g. ``Client already exists``)."""
-
-    def __init__(self, service: str, command: str, error: str) -> None:
-        self.command = command
-        self.error = error
-        super().__init__(service, f"dynamic security {command}: {error}")
 
 
 @dataclass(frozen=True)
@@ -151,13 +143,14 @@ class DynamicSecurityClient:
         self._pending: dict[str, _Pending] = {}
         self._lock = threading.Lock()
         self._client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2, client_id=f"hil-dynsec-{uuid.uuid4().hex[:12]}", protocol=mqtt.MQTTv5
+            CallbackAPIVersion.VERSION2, client_id=f"hil-dynsec-{uuid.uuid4().hex[:12]}", protocol=mqtt.MQTTv5
         )
         self._client.username_pw_set(username, password)
         if ca_path is not None:
             self._client.tls_set_context(ssl.create_default_context(cafile=str(ca_path)))
         # A broker restart must not cost the provisioner a second: retry fast, capped at 1 s.
-        self._client.reconnect_delay_set(min_delay=0.05, max_delay=1)
+        # paho annotates the delays as int, but waits float seconds.
+        self._client.reconnect_delay_set(min_delay=0.05, max_delay=1)  # type: ignore[arg-type]
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_subscribe = self._on_subscribe

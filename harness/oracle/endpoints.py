@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
-__all__ = ["EndpointTemplate", "Level", "ENDPOINT_PATTERN", "is_placeholder"]
+__all__ = ["ENDPOINT_PATTERN", "EndpointTemplate", "Level", "is_placeholder"]
 
 _NAME: Final = r"[a-zA-Z_][a-zA-Z0-9_]*"
 #: One level: a literal name or a ``%{name}`` parameter; 1 to 64 levels (mapping.json pattern).

@@ -135,7 +135,7 @@ def read_interface_json(path: str | Path) -> Any:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise InvalidInterface([Violation("ASTARTE-IFACE-DOC-01", "$", f"cannot read file: {reason}")], source=path)
+        raise InvalidInterface([Violation("ASTARTE-IFACE-DOC-01", "$", f"cannot read file: {reason}")], source=path) from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:

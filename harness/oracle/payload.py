@@ -44,10 +44,10 @@ from hil.oracle.rules import rule
 from hil.oracle.violations import Violation
 
 __all__ = [
+    "ARRAY_MAX_ITEMS",
+    "BLOB_MAX_BYTES",
     "NO_DISCONNECT_ERRORS",
     "STRING_MAX_BYTES",
-    "BLOB_MAX_BYTES",
-    "ARRAY_MAX_ITEMS",
     "Verdict",
     "astarte_bson_value",
     "check_value",
@@ -258,10 +258,9 @@ def check_value(value_type: ValueType, value: BsonValue, where: str = "$.v") -> 
         elif len(value.value.encode("utf-8")) > STRING_MAX_BYTES:
             size = len(value.value.encode("utf-8"))
             found.append(Violation("ASTARTE-PAYLOAD-STRING-02", where, f"{size} bytes, at most {STRING_MAX_BYTES}"))
-    elif value_type is ValueType.BINARYBLOB and value.kind is BsonType.BINARY:
-        if len(value.value) > BLOB_MAX_BYTES:
-            found.append(Violation("ASTARTE-PAYLOAD-BINARYBLOB-02", where,
-                                   f"{len(value.value)} bytes; a blob must be shorter than 64 KiB"))
+    elif value_type is ValueType.BINARYBLOB and value.kind is BsonType.BINARY and len(value.value) > BLOB_MAX_BYTES:
+        found.append(Violation("ASTARTE-PAYLOAD-BINARYBLOB-02", where,
+                               f"{len(value.value)} bytes; a blob must be shorter than 64 KiB"))
     return found
 
 

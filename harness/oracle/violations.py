@@ -1,4 +1,5 @@
-"""What the oracle reports: one :class:`Violation` per broken rule, and the error that carries them.
+"""What the oracle reports: one :class:`Violation` per broken rule, and the error that carries them
+(:class:`~hil.errors.InvalidInterface`, defined in the error tree and re-exported here).
 
 A violation names the rule (a requirement id of ``harness/catalog/astarte-*.toml``), where in the
 judged document it happened (a JSONPath-like ``$.mappings[2].endpoint``) and a one-line message,
@@ -7,11 +8,9 @@ so a CLI can print ``FILE: JSON_PATH: RULE_ID: message`` and a test can assert o
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
-from hil.errors import ConfigError
+from hil.errors import InvalidInterface
 
 __all__ = ["InvalidInterface", "Violation"]
 
@@ -33,14 +32,3 @@ class Violation:
 
     def __str__(self) -> str:
         return f"{self.json_path}: {self.rule_id}: {self.message}"
-
-
-class InvalidInterface(ConfigError):
-    """An interface definition that breaks at least one rule; ``violations`` lists them all."""
-
-    def __init__(self, violations: Sequence[Violation], *, source: str | Path | None = None) -> None:
-        self.violations = tuple(violations)
-        first = self.violations[0] if self.violations else None
-        more = f" (and {len(self.violations) - 1} more)" if len(self.violations) > 1 else ""
-        summary = f"invalid interface: {first}{more}" if first else "invalid interface"
-        super().__init__(summary, source=source)

@@ -23,11 +23,13 @@ _STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2rem;color:#1b1f24;max-width:1200px}
 h1{font-size:1.5rem;margin:0 0 .3rem}h2{font-size:1.15rem;margin:2rem 0 .5rem}h3{font-size:1rem;margin:1.2rem 0 .3rem}
 table{border-collapse:collapse;width:100%;margin:.3rem 0}th,td{border:1px solid #d0d7de;padding:.3rem .5rem;
-text-align:left;vertical-align:top}th{background:#f6f8fa}code{font-size:12px;white-space:nowrap}a code,.wrap{white-space:normal;overflow-wrap:anywhere}
+text-align:left;vertical-align:top}th{background:#f6f8fa}code{font-size:12px;white-space:nowrap}
+a code,.wrap{white-space:normal;overflow-wrap:anywhere}
 .badge{display:inline-block;padding:0 .45rem;border-radius:.6rem;font-size:12px;font-weight:600;white-space:nowrap}
 .passed,.covered-passing{background:#dafbe1;color:#116329}.failed,.error,.xpassed,.failing{background:#ffebe9;color:#a40e26}
 .xfailed,.finding{background:#fff8c5;color:#7d4e00}.skipped,.not-checked{background:#eaeef2;color:#57606a}
-.meta td:first-child{width:14rem;color:#57606a}.msg{white-space:pre-wrap;font-family:ui-monospace,monospace;font-size:12px}
+.meta td:first-child{width:14rem;color:#57606a}
+.msg{white-space:pre-wrap;font-family:ui-monospace,monospace;font-size:12px}
 """
 
 

@@ -36,14 +36,23 @@ class TargetLike(Protocol):
 class CollectedCheck(Protocol):
     """What the plugin collects per test (``hil.fixtures.recording._Check`` satisfies it)."""
 
-    nodeid: str
-    name: str
-    requirement_ids: Sequence[str]
-    finding: Mapping[str, str] | None
-    outcome: str
-    duration: float
-    message: str
-    evidence: Sequence[Mapping[str, str]]
+    # Read-only: a mutable ``list`` attribute of the plugin's check satisfies a ``Sequence`` one.
+    @property
+    def nodeid(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def requirement_ids(self) -> Sequence[str]: ...
+    @property
+    def finding(self) -> Mapping[str, str] | None: ...
+    @property
+    def outcome(self) -> str: ...
+    @property
+    def duration(self) -> float: ...
+    @property
+    def message(self) -> str: ...
+    @property
+    def evidence(self) -> Sequence[Mapping[str, str]]: ...
 
 
 def write_reports(

@@ -38,7 +38,7 @@ def docker_unavailable_reason() -> str | None:
         import docker  # imported lazily: the client library is optional at run time
 
         docker.from_env(timeout=3).ping()
-    except Exception as exc:  # any failure to reach the engine means "not available"
+    except Exception as exc:  # noqa: BLE001 - any failure to reach the engine means "not available"
         return f"Docker engine did not answer a ping: {type(exc).__name__}: {str(exc).splitlines()[0][:120]}"
     return None
 
@@ -54,6 +54,7 @@ class ContainerService(Service):
         super().__init__(spec, workdir, log_path)
         if spec.image is None:
             raise ServiceError(spec.name, "has no container image; it can only run as a process")
+        self._image: str = spec.image
         self._container: Any = None
         self._log: LogStream | None = None
         self._status: int | None = None
@@ -68,7 +69,7 @@ class ContainerService(Service):
         wrapped = self._container.get_wrapped_container()
         try:
             wrapped.reload()
-        except Exception:
+        except Exception:  # noqa: BLE001 - an engine that cannot report the container has lost it
             return -1
         if wrapped.status in ("exited", "dead"):
             return int(wrapped.attrs.get("State", {}).get("ExitCode", -1))
@@ -97,7 +98,7 @@ class ContainerService(Service):
         self.state = ServiceState.STARTING
         argv = list(self.spec.command(self.ports, self.workdir))
         container = (
-            DockerContainer(self.spec.image)
+            DockerContainer(self._image)
             .with_command(argv)
             .with_volume_mapping(str(self.workdir), str(self.workdir), "rw")
         )
@@ -113,7 +114,7 @@ class ContainerService(Service):
         self._log = LogStream(self.log_path)
         try:
             container.start()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - docker, requests and urllib3 errors alike: it did not start
             self._log.close()
             self.state = ServiceState.STOPPED
             raise ServiceError(self.name, f"container did not start: {exc}", log_path=self.log_path) from None

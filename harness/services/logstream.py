@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import IO
 
@@ -44,11 +44,10 @@ class LogStream:
         def pump() -> None:
             try:
                 if hasattr(source, "read1"):
-                    reader: Callable[[], bytes] = lambda: source.read1(65536)  # type: ignore[union-attr]
-                    while chunk := reader():
+                    while chunk := source.read1(65536):
                         self.feed(chunk)
                 else:
-                    for chunk in source:  # type: ignore[union-attr]
+                    for chunk in source:
                         self.feed(chunk)
             except (OSError, ValueError):
                 pass  # the pipe was closed under us during stop(): that is the end of output

@@ -63,7 +63,7 @@ class _Launcher:
             make, future = self._requests.get()
             try:
                 future.set_result(make())
-            except BaseException as exc:  # handed to the caller, who raises it in its own thread
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller, who raises it in its own thread
                 future.set_exception(exc)
 
 

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, TYPE_CHECKING, Protocol, TypeVar
+from typing import ClassVar, Protocol, TYPE_CHECKING
 
 from hil.errors import ServiceExited, StartupTimeout
 from hil.services.base import ReadinessTarget
@@ -44,8 +44,6 @@ __all__ = [
     "TcpPort",
     "TlsHandshake",
 ]
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -114,7 +112,7 @@ def _timeout(target: ReadinessTarget, waiting_for: str, deadline: Deadline, last
     )
 
 
-def _retry(target: ReadinessTarget, what: str, deadline: Deadline, attempt: Callable[[], T]) -> T:
+def _retry[T](target: ReadinessTarget, what: str, deadline: Deadline, attempt: Callable[[], T]) -> T:
     """Run ``attempt`` until it returns, backing off 2 ms -> 50 ms between failures.
 
     The back-off waits on the service's output closing (its exit), not on a bare sleep, so an
@@ -212,9 +210,9 @@ class TlsHandshake:
         address = (target.host, target.port(self.port))
 
         def attempt() -> None:
-            with socket.create_connection(address, timeout=max(0.05, deadline.remaining())) as raw:
-                with ctx.wrap_socket(raw, server_hostname=self.server_hostname):
-                    pass
+            with (socket.create_connection(address, timeout=max(0.05, deadline.remaining())) as raw,
+                  ctx.wrap_socket(raw, server_hostname=self.server_hostname)):
+                pass
 
         _retry(target, self.describe(), deadline, attempt)
 
@@ -261,10 +259,11 @@ class _HostHTTPSConnection(http.client.HTTPSConnection):
     def __init__(self, host: str, port: int, server_hostname: str, ctx: ssl.SSLContext, timeout: float) -> None:
         super().__init__(host, port, context=ctx, timeout=timeout)
         self._server_hostname = server_hostname
+        self._ssl_context = ctx
 
     def connect(self) -> None:
         sock = socket.create_connection((self.host, self.port), self.timeout)
-        self.sock = self._context.wrap_socket(sock, server_hostname=self._server_hostname)  # type: ignore[attr-defined]
+        self.sock = self._ssl_context.wrap_socket(sock, server_hostname=self._server_hostname)
 
 
 @dataclass(frozen=True)
@@ -291,12 +290,18 @@ class MqttConnack:
 def mqtt_connack(host: str, port: int, identity: ClientIdentity, deadline: Deadline) -> None:
     """One mutual-TLS MQTT 3.1.1 connect; returns on CONNACK success, raises otherwise."""
     import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+    from paho.mqtt.properties import Properties
+    from paho.mqtt.reasoncodes import ReasonCode
 
     outcome: dict[str, object] = {}
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="", protocol=mqtt.MQTTv311)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="", protocol=mqtt.MQTTv311)
     client.tls_set_context(identity.ssl_context())
-    client.on_connect = lambda c, u, flags, rc, props: outcome.setdefault("rc", rc)
-    client.on_disconnect = lambda c, u, flags, rc, props: outcome.setdefault("rc", rc)
+
+    def settle(c: mqtt.Client, u: object, flags: object, rc: ReasonCode, props: Properties | None) -> None:
+        outcome.setdefault("rc", rc)
+
+    client.on_connect = client.on_disconnect = settle
     try:
         client.connect(host, port, keepalive=10)
         while "rc" not in outcome:
@@ -337,7 +342,7 @@ class GrpcChannelReady:
         import grpc
 
         channel = grpc.insecure_channel(f"{target.host}:{target.port(self.port)}")
-        probe = channel.unary_unary(self.PROBE_METHOD)
+        probe: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(self.PROBE_METHOD)
         try:
             while True:
                 _raise_if_exited(target, self.describe())
@@ -347,7 +352,7 @@ class GrpcChannelReady:
                     probe(b"", timeout=min(0.25, max(0.01, deadline.remaining())), wait_for_ready=True)
                     return
                 except grpc.RpcError as exc:
-                    if exc.code().name not in self.NOT_YET:  # type: ignore[attr-defined]
+                    if exc.code().name not in self.NOT_YET:
                         return
                 if deadline.expired():
                     raise _timeout(target, self.describe(), deadline)

@@ -18,6 +18,7 @@ from hil.cli.arguments import OneLineParser, check_port_options
 from hil.errors import HilError, describe_os_error, named_os_error
 from hil.oracle import InvalidInterface, Profile, load_interface
 from hil.pki import HarnessPKI
+from hil.simulators.astarte.api_errors import ApiError
 from hil.simulators.astarte.app import create_app
 from hil.simulators.astarte.broker_link import BackOffice, SessionKicker
 from hil.simulators.astarte.data_updater import DataUpdater
@@ -56,7 +57,7 @@ def _install_all(directory: Path | None, api: RealmManagementApi) -> None:
                 api.install_parsed(load_interface(path, profile=Profile.SERVER))
             except InvalidInterface as exc:
                 raise HilError(f"{path}: {exc}") from None
-            except Exception as exc:  # an ApiError 409: two files for one interface
+            except (ApiError, OSError) as exc:  # a 409: two files for one interface; an unreadable file
                 raise HilError(f"{path}: cannot install: {exc}") from None
 
 

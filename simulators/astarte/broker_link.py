@@ -30,6 +30,7 @@ local ports of its connections so the realm can tell them from the device's.
 from __future__ import annotations
 
 import logging
+import socket
 import ssl
 import threading
 import time
@@ -39,6 +40,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
@@ -93,11 +95,12 @@ class BackOffice:
         # Two sessions: a subscriber that hears devices, and a publisher with no subscriptions of
         # its own, so that "no matching subscribers" means "no device session" (a subscriber's
         # own <realm>/# would always match, even with no-local).
-        self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="", protocol=mqtt.MQTTv5)
-        self._publisher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="", protocol=mqtt.MQTTv5)
+        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="", protocol=mqtt.MQTTv5)
+        self._publisher = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="", protocol=mqtt.MQTTv5)
         for client in (self._client, self._publisher):
             client.tls_set_context(context)
-            client.reconnect_delay_set(0.05, 2.0)
+            # paho annotates the delays as int, but waits float seconds.
+            client.reconnect_delay_set(0.05, 2.0)  # type: ignore[arg-type]
         self._client.on_connect = self._connected
         self._client.on_disconnect = self._disconnected
         self._client.on_message = self._message
@@ -211,7 +214,7 @@ class SessionKicker:
 
     def kick(self, common_name: str, timeout: float = 5.0) -> bool:
         """Take the session of ``common_name`` over and drop it; True when the broker accepted us."""
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="", protocol=mqtt.MQTTv5)
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="", protocol=mqtt.MQTTv5)
         client.tls_set_context(self._context(common_name))
         connack = threading.Event()
         accepted: list[bool] = []
@@ -230,7 +233,7 @@ class SessionKicker:
         try:
             client.connect(self.host, self.port, keepalive=10, clean_start=True, properties=properties)
             sock = client.socket()
-            if sock is not None:
+            if isinstance(sock, socket.socket):  # also an SSLSocket; paho types it as a bare protocol
                 self.own_ports.add(sock.getsockname()[1])
             deadline = time.monotonic() + timeout
             while not connack.is_set() and time.monotonic() < deadline:

@@ -340,14 +340,11 @@ class DataUpdater:
             _log.warning("device %s: producer/properties shorter than 4 bytes (Astarte's handler crashes)",
                          device.device_id)
             return
-        if payload == b"\x00\x00\x00\x00":
-            listed: set[str] | None = set()
-        else:
-            listed = _inflate_entries(payload[4:])
-            if listed is None:
-                _log.info("device %s: purge_properties_error", device.device_id)
-                self._ask_clean_session(device, "purge_properties_error")
-                return
+        listed = set() if payload == b"\x00\x00\x00\x00" else _inflate_entries(payload[4:])
+        if listed is None:
+            _log.info("device %s: purge_properties_error", device.device_id)
+            self._ask_clean_session(device, "purge_properties_error")
+            return
         with self.realm.lock:
             for name, (major, _minor) in device.introspection.items():
                 interface = self.realm.installed(name, major)
@@ -407,6 +404,7 @@ class DataUpdater:
                 by_key = interface.object_mappings()
                 stored_value = {k: (from_bson(m.type, items[k]) if k in items else None) for k, m in by_key.items()}
             else:
+                assert value is not None  # judge_device_payload refused an unset of a datastream
                 stored_value = from_bson(mappings[0].type, value)
             rows = device.datastreams.setdefault(key, {}).setdefault(_canonical_path(path), [])
             rows.append(StoredRow(stored_value, value_ts, msg.received_at))

@@ -31,7 +31,7 @@ from hil.locknalert.control import Fault
 from hil.simulators.locknalert.emulator import BridgeEmulator
 from hil.simulators.locknalert.http_server import DropConnection, Request, Response, json_response
 
-__all__ = ["BridgeApi", "MAX_SERIAL_LENGTH", "MAX_TOKEN_LENGTH"]
+__all__ = ["MAX_SERIAL_LENGTH", "MAX_TOKEN_LENGTH", "BridgeApi"]
 
 MAX_SERIAL_LENGTH = 64
 MAX_TOKEN_LENGTH = 256

@@ -80,7 +80,7 @@ class ControlApi:
             await emulator.factory_reset()
         elif path == "/_sim/fault":
             try:
-                fault = Fault(data.get("mode"))
+                fault = Fault(data.get("mode", ""))
             except ValueError:
                 raise _Invalid(f"mode must be one of {', '.join(f.value for f in Fault)}") from None
             emulator.set_fault(fault, _number(data, "delay", 0.0, MAX_FAULT_DELAY, 0.0) or 0.0)

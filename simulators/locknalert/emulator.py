@@ -123,14 +123,14 @@ class BridgeEmulator:
                 LOG.warning("broker unavailable during bootstrap: %s", exc)
                 return Outcome(503, {"error": "broker_unavailable", "detail": "the MQTT broker did not answer"})
             self._save()
-            credentials = self.onboarding.credentials
-            assert credentials is not None
+            granted = self.onboarding.credentials
+            assert granted is not None
             port = self.broker.tls_port if self.mqtt_tls and self.broker.tls_port else self.broker.port
             return Outcome(200, {
                 "host": self.broker.host,
                 "port": port,
-                "username": credentials.username,
-                "password": credentials.password,
+                "username": granted.username,
+                "password": granted.password,
                 "tls_required": bool(self.mqtt_tls and self.broker.tls_port),
                 "topic_prefix": self.topics.prefix,
                 "pairing_token": new_token,

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
 from hil.locknalert.bridge import BridgeTopics
 from hil.simulators.locknalert.onboarding import MqttCredentials
@@ -45,11 +46,12 @@ class BridgeLink:
         self._alert_seq = 0
         self._host, self._port = host, port
         self._client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2, client_id=f"locknalert-bridge-{topics.serial}", protocol=mqtt.MQTTv311
+            CallbackAPIVersion.VERSION2, client_id=f"locknalert-bridge-{topics.serial}", protocol=mqtt.MQTTv311
         )
         self._client.username_pw_set(credentials.username, credentials.password)
         self._client.will_set(topics.availability, "offline", qos=1, retain=True)
-        self._client.reconnect_delay_set(min_delay=0.05, max_delay=1)
+        # paho annotates the delays as int, but waits float seconds.
+        self._client.reconnect_delay_set(min_delay=0.05, max_delay=1)  # type: ignore[arg-type]
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message

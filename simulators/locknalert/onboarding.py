@@ -129,7 +129,7 @@ class Onboarding:
             ValueError: ``data`` is not what :meth:`snapshot` writes (a state file edited by
                 hand, or from something else); nothing is restored then.
         """
-        if not isinstance(data, dict) or not _SNAPSHOT_KEYS <= data.keys():
+        if not isinstance(data, dict) or not data.keys() >= _SNAPSHOT_KEYS:
             raise ValueError(f"expected a JSON object with {', '.join(sorted(_SNAPSHOT_KEYS))}, "
                              f"got {_json_shape(data)}")
         username, password, token = data["username"], data["password"], data["token"]

@@ -27,10 +27,13 @@ import ssl
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hil.cli.arguments import OneLineParser, check_port_options
 from hil.errors import HilError, describe_os_error, named_os_error
+
+if TYPE_CHECKING:
+    from hil.simulators.message_hub.server import HubConfig
 
 DESCRIPTION = __doc__.splitlines()[0] if __doc__ else ""
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -85,7 +88,7 @@ def _check_tls(ca_file: Path, cert: Path | None = None, key: Path | None = None)
         raise named_os_error(exc, f"--cert {cert} with --key {key}") from None
 
 
-def _hub_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _hub_config(args: argparse.Namespace) -> HubConfig:
     from hil.errors import ConfigError
     from hil.services.readiness import ClientIdentity
     from hil.simulators.message_hub.pairing import obtain_credentials, parse_broker_url

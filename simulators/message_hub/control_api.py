@@ -36,10 +36,10 @@ class ControlApi:
         api = self
 
         class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
+            def log_message(self, format: str, *args: Any) -> None:  # the stdlib names it so
                 log.debug(format, *args)
 
-            def do_GET(self) -> None:  # noqa: N802 - stdlib name
+            def do_GET(self) -> None:  # the stdlib names it so
                 try:
                     status, body = api.route(self.path)
                 except Exception as exc:  # a control call must never take the hub down

@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, Final
 
 import grpc
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, Message
 
 from hil.simulators.message_hub.codec import Codec, CodecError
 from hil.simulators.message_hub.hub import CLOSE, PUBLISH_ERROR, HubError, MessageHub
@@ -64,7 +64,8 @@ def node_id_from_metadata(metadata: tuple[tuple[str, str | bytes], ...] | None) 
         data = raw if isinstance(raw, bytes) else raw.encode("latin-1")
         if len(data) != 16:
             raise _Refused(grpc.StatusCode.INVALID_ARGUMENT,
-                           f"invalid argument: Invalid Uuid bytes value for Node ID, invalid length: expected 16 bytes, found {len(data)}")
+                           "invalid argument: Invalid Uuid bytes value for Node ID, invalid length: "
+                           f"expected 16 bytes, found {len(data)}")
         return uuid.UUID(bytes=data)
     text = values.get("node-id")
     if text is None:
@@ -94,7 +95,7 @@ class MessageHubService:
         self._stream_slots = threading.BoundedSemaphore(max_streams)
 
     def handler(self) -> grpc.GenericRpcHandler:
-        handlers: dict[str, grpc.RpcMethodHandler] = {}
+        handlers: dict[str, grpc.RpcMethodHandler[bytes, Any]] = {}
         implemented: dict[str, Callable[..., Any]] = {
             "Attach": self._attach,
             "Send": self._send,
@@ -123,7 +124,8 @@ class MessageHubService:
                     raise _Refused(grpc.StatusCode.UNAUTHENTICATED, "node not authenticated")
                 if len(raw) > MAX_MESSAGE_BYTES:
                     raise _Refused(grpc.StatusCode.OUT_OF_RANGE,
-                                   f"Error, message length too large: found {len(raw)} bytes, the limit is: {MAX_MESSAGE_BYTES} bytes")
+                                   f"Error, message length too large: found {len(raw)} bytes, "
+                                   f"the limit is: {MAX_MESSAGE_BYTES} bytes")
                 try:
                     request = request_class.FromString(raw)
                 except DecodeError as exc:
@@ -137,7 +139,8 @@ class MessageHubService:
         if method == "Attach":
             # A streaming handler must return an iterator; refusals happen before the first event.
             def run_stream(raw: bytes, context: grpc.ServicerContext) -> Iterator[Any]:
-                return run(raw, context)  # type: ignore[no-any-return]
+                events: Iterator[Any] = run(raw, context)
+                return events
 
             return run_stream
         return run
@@ -199,8 +202,8 @@ class MessageHubService:
         return self.empty()
 
 
-def _serialize(message: Any) -> bytes:
-    return message.SerializeToString()  # type: ignore[no-any-return]
+def _serialize(message: Message) -> bytes:
+    return message.SerializeToString()
 
 
 def _empty_class() -> Any:
@@ -233,7 +236,7 @@ class DiscardService:
         def other(raw: bytes, context: grpc.ServicerContext) -> Any:
             return empty()
 
-        handlers = {
+        handlers: dict[str, grpc.RpcMethodHandler[bytes, Any]] = {
             "Attach": grpc.unary_stream_rpc_method_handler(attach, response_serializer=_serialize),
             "Send": grpc.unary_unary_rpc_method_handler(send, response_serializer=_serialize),
             "Detach": grpc.unary_unary_rpc_method_handler(other, response_serializer=_serialize),

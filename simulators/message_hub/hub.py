@@ -180,7 +180,7 @@ class MessageHub:
         """
         installed = self.device_interfaces()
         fresh: list[Interface] = []
-        for interface, document in parsed:
+        for interface, _document in parsed:
             old = installed.get(interface.name)
             if old is not None and old == interface:
                 continue
@@ -323,7 +323,8 @@ class MessageHub:
 
     def _resolve_mapping(self, interface: Interface, path: str) -> Any:
         if interface.is_object:
-            raise _publish_error(f'Astarte(Aggregation {{ interface: "{interface.name}", path: "{path}", exp: Individual, got: Object }})')
+            raise _publish_error(f'Astarte(Aggregation {{ interface: "{interface.name}", path: "{path}", '
+                                 "exp: Individual, got: Object })")
         resolution = resolve(interface, path)
         if resolution.status is PathStatus.INVALID_PATH:
             raise _publish_error(f'Astarte(InvalidEndpoint("{path}"))')
@@ -353,7 +354,8 @@ class MessageHub:
     def _send_object(self, interface: Interface, path: str, fields: dict[str, TypedValue], timestamp: int | None) -> None:
         if not interface.is_object:
             raise _publish_error(
-                f'Astarte(Aggregation {{ interface: "{interface.name}", path: "{path}", exp: Object, got: Individual }})'
+                f'Astarte(Aggregation {{ interface: "{interface.name}", path: "{path}", '
+                "exp: Object, got: Individual })"
             )
         resolution = resolve(interface, path)
         if not resolution.ok:

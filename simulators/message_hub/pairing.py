@@ -60,7 +60,8 @@ def obtain_credentials(
                     headers={"Authorization": f"Bearer {pairing_token}"},
                 )
                 if registered.status_code != 201:
-                    raise ConfigError(f"Pairing refused to register {device_id}: HTTP {registered.status_code} {registered.text[:200]}")
+                    raise ConfigError(f"Pairing refused to register {device_id}: "
+                                      f"HTTP {registered.status_code} {registered.text[:200]}")
                 credentials_secret = registered.json()["data"]["credentials_secret"]
             auth = {"Authorization": f"Bearer {credentials_secret}"}
             key = ec.generate_private_key(ec.SECP256R1())

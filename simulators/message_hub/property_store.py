@@ -62,7 +62,8 @@ class PropertyStore:
     def get(self, interface: str, path: str) -> StoredProperty | None:
         with self._lock:
             row = self._db.execute(
-                "SELECT interface, path, major, ownership, value_type, payload FROM properties WHERE interface=? AND path=?",
+                "SELECT interface, path, major, ownership, value_type, payload FROM properties "
+                "WHERE interface=? AND path=?",
                 (interface, path),
             ).fetchone()
         return StoredProperty(*row) if row else None

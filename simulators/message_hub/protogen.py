@@ -34,9 +34,13 @@ import tempfile
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hil.errors import ConfigError
 from hil.package_data import cache_dir
+
+if TYPE_CHECKING:
+    from google.protobuf.descriptor import FileDescriptor
 
 __all__ = [
     "PROTO_DISTRIBUTION",
@@ -154,15 +158,15 @@ def _installed_descriptor_set() -> tuple[bytes, list[str]]:
     )
     if not modules:
         raise ConfigError(f"{PROTO_PACKAGE} has no _pb2 modules to read descriptors from")
-    ordered: list[object] = []
+    ordered: list[FileDescriptor] = []
     seen: set[str] = set()
 
-    def visit(file_descriptor: object) -> None:
-        name = file_descriptor.name  # type: ignore[attr-defined]
+    def visit(file_descriptor: FileDescriptor) -> None:
+        name = file_descriptor.name
         if name in seen:
             return
         seen.add(name)
-        for dependency in file_descriptor.dependencies:  # type: ignore[attr-defined]
+        for dependency in file_descriptor.dependencies:
             visit(dependency)
         ordered.append(file_descriptor)
 
@@ -174,7 +178,7 @@ def _installed_descriptor_set() -> tuple[bytes, list[str]]:
     file_set = descriptor_pb2.FileDescriptorSet()
     for file_descriptor in ordered:
         proto = file_set.file.add()
-        file_descriptor.CopyToProto(proto)  # type: ignore[attr-defined]
+        file_descriptor.CopyToProto(proto)
     return file_set.SerializeToString(), targets
 
 

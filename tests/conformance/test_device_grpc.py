@@ -208,7 +208,7 @@ def test_server_property_set_and_unset_reach_on_data_received(grpc_node, astarte
     received = node.received.wait_for(SERVER_PROPERTIES, path)
     assert received is not None and received.value == 11
     assert astarte.appengine("DELETE", base).status_code == 204
-    with node.received._cond:  # noqa: SLF001 - wait for the second delivery on the same path
+    with node.received._cond:  # wait for the second delivery on the same path
         arrived = node.received._cond.wait_for(
             lambda: len([r for r in node.received._items if r.path == path]) >= 2, 5.0)
     assert arrived, "the unset never reached on_data_received"

@@ -3,10 +3,11 @@
 ``mqtt``: a ``DeviceMqtt`` paired with the simulated Astarte and connected through the harness
 broker. ``grpc``: a ``DeviceGrpc`` node attached to the simulated Message Hub, whose own Astarte
 device publishes what the node sends (so a gRPC disagreement is the SDK's ``Send`` or the hub's
-doing). Either way the realm records every raw message of the device. For each call: if the oracle accepts it the SDK must take it;
-whatever the SDK publishes must be a message the oracle accepts, at the oracle's QoS, carrying the
-value passed (see :func:`hil.fuzzing.properties.check_send_wire`). Calls use the shipped
-device-owned interfaces (``interfaces/``), which the realm has installed.
+doing). Either way the realm records every raw message of the device. For each call: if the oracle
+accepts it the SDK must take it; whatever the SDK publishes must be a message the oracle accepts,
+at the oracle's QoS, carrying the value passed (see
+:func:`hil.fuzzing.properties.check_send_wire`). Calls use the shipped device-owned interfaces
+(``interfaces/``), which the realm has installed.
 """
 
 from __future__ import annotations

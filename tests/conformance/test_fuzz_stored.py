@@ -1,12 +1,13 @@
 """Property 4 end to end: what the realm stores is what the SDK was given, type and value.
 
 Per transport: the real ``DeviceMqtt`` paired with the simulated Astarte and connected through the
-harness broker, or the real ``DeviceGrpc`` attached to the simulated Message Hub (whose own
-Astarte device stores what the node sends, so the read-back is of the hub's device); every call the oracle accepts (or leaves to the API) that the SDK publishes and the realm
-stores is read back through the AppEngine API (the public one, so the check means the same
-against a real Astarte) and compared with the value passed, in the documented rendering of its
-type (see :func:`hil.fuzzing.properties.check_send_stored`). The explicit examples pin the
-edges: years below 1000, sub-millisecond instants, ``-0.0``, 64-bit integers, objects, unsets.
+harness broker, or the real ``DeviceGrpc`` attached to the simulated Message Hub (whose own Astarte
+device stores what the node sends, so the read-back is of the hub's device); every call the oracle
+accepts (or leaves to the API) that the SDK publishes and the realm stores is read back through the
+AppEngine API (the public one, so the check means the same against a real Astarte) and compared
+with the value passed, in the documented rendering of its type (see
+:func:`hil.fuzzing.properties.check_send_stored`). The explicit examples pin the edges: years
+below 1000, sub-millisecond instants, ``-0.0``, 64-bit integers, objects, unsets.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import aiohttp
 import pytest
@@ -30,11 +30,10 @@ from hil.locknalert.bridge import LocknAlertBridge
 from hil.services.ports import pick_free_port
 
 SDK = "aiolocknalert==0.2.0"
-T = TypeVar("T")
-Call = Callable[[LocknAlertBridgeApi, aiohttp.ClientSession], Awaitable[T]]
+type Call[T] = Callable[[LocknAlertBridgeApi, aiohttp.ClientSession], Awaitable[T]]
 
 
-def call(bridge: LocknAlertBridge, op: Call[T], *, timeout: int = 10, verify_ssl: bool = False,
+def call[T](bridge: LocknAlertBridge, op: Call[T], *, timeout: int = 10, verify_ssl: bool = False,
          port: int | None = None) -> T:
     """Run one client call in a fresh event loop and aiohttp session, as an application would."""
 
@@ -136,7 +135,8 @@ def test_other_http_errors_are_cannot_connect_with_the_status(locknalert: LocknA
                      marks=pytest.mark.requirement("LOCKNALERT-API-ERRORS-07")),
         pytest.param(Fault.MALFORMED_BOOTSTRAP, None, marks=pytest.mark.finding(
             "LOCKNALERT-API-ERRORS-08", sdk=SDK,
-            reason="int(port) runs unguarded: a non-numeric port escapes as ValueError, not LocknAlertInvalidResponse",
+            reason="int(port) runs unguarded: a non-numeric port escapes as ValueError, "
+                   "not LocknAlertInvalidResponse",
             raises=ValueError)),
         pytest.param(Fault.UNDECODABLE, None, marks=pytest.mark.finding(
             "LOCKNALERT-API-ERRORS-09", sdk=SDK,

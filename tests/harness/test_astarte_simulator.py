@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from hil.components.astarte import AstarteClient, random_device_id
+from hil.errors import TargetError
 
 ELIXIR_DATETIME = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}Z$")
 
@@ -457,3 +458,13 @@ def test_bad_input_never_gets_a_500(astarte: AstarteClient, http: httpx.Client) 
     for method, url in (targets[0], targets[5]):
         oversized = http.request(method, url, headers=auth, content=b"x" * 8_100_000)
         assert (oversized.status_code, oversized.json()) == (413, {"errors": {"detail": "Request entity too large"}})
+
+
+def test_client_refusals_are_hil_errors(astarte: AstarteClient) -> None:
+    """What the client cannot do is a one-line TargetError naming Astarte, never a bare RuntimeError."""
+    with pytest.raises(TargetError, match=r"^target 'astarte': device registration failed: 422 .*128 bits id"):
+        astarte.register_device("not-an-id")
+    keyless = AstarteClient(base_url=astarte.base_url, realm=astarte.realm, ca_path=astarte.ca_path,
+                            private_key_path=None, token=astarte.token)
+    with pytest.raises(TargetError, match=r"^target 'astarte': .* no realm private key"):
+        keyless.mint_token()

@@ -631,7 +631,7 @@ class _Interrupted(Exception):
 
 
 def test_an_attach_that_fails_while_waiting_uninstalls_its_interfaces(local_hub, monkeypatch):
-    hub, loop = local_hub
+    hub, _loop = local_hub
     kept, node = uuid.uuid4(), uuid.uuid4()
     hub.attach(kept, [_interface_json(SERVER_DATASTREAM)])
 

@@ -155,9 +155,9 @@ def _server_context(cert: CertificateFiles, *, client_ca: Path | None = None) ->
 
 def _handshake(port: int, context: ssl.SSLContext, server_hostname: str) -> bytes:
     """Connect, handshake, and read the server's ``ok``."""
-    with socket.create_connection(("127.0.0.1", port), timeout=_IO_TIMEOUT) as raw:
-        with context.wrap_socket(raw, server_hostname=server_hostname) as tls:
-            return tls.recv(2)
+    with (socket.create_connection(("127.0.0.1", port), timeout=_IO_TIMEOUT) as raw,
+          context.wrap_socket(raw, server_hostname=server_hostname) as tls):
+        return tls.recv(2)
 
 
 # ---- files ----------------------------------------------------------------------------------
@@ -575,16 +575,16 @@ _CHILD = textwrap.dedent(
 def _run_child(pki: HarnessPKI, env: dict[str, str]) -> tuple[str, list[_ServerOutcome]]:
     """Run the child against two one-shot servers; return its report and the servers' outcomes."""
     server = _server_context(pki.issue_server("pairing"))
-    with _tls_server(server) as (ssl_port, ssl_outcomes):
-        with _tls_server(server, http=True) as (https_port, https_outcomes):
-            done = subprocess.run(
-                [sys.executable, "-c", _CHILD, str(ssl_port), str(https_port)],
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=60,
-                check=False,
-            )
+    with (_tls_server(server) as (ssl_port, ssl_outcomes),
+          _tls_server(server, http=True) as (https_port, https_outcomes)):
+        done = subprocess.run(
+            [sys.executable, "-c", _CHILD, str(ssl_port), str(https_port)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
     assert done.returncode == 0, done.stderr
     outcomes = [q.get(timeout=_IO_TIMEOUT) for q in (ssl_outcomes, https_outcomes)]
     return done.stdout.strip(), outcomes

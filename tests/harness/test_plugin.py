@@ -48,7 +48,8 @@ def test_the_run_record_validates_and_names_exact_sdk_versions(pytester):
             def test_fails():
                 assert 1 == 2, "the broker said no"
 
-            @pytest.mark.finding("ASTARTE-MQTT-INTROSPECTION-01", reason="known deviation", sdk="astarte-device-sdk==0.14.0")
+            @pytest.mark.finding("ASTARTE-MQTT-INTROSPECTION-01", reason="known deviation",
+                                 sdk="astarte-device-sdk==0.14.0")
             def test_known_finding():
                 assert False
 

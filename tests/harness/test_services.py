@@ -82,7 +82,7 @@ def test_a_service_that_exits_during_start_raises_with_its_log(backend):
 def test_a_service_that_never_gets_ready_times_out_and_is_stopped(backend):
     spec = ServiceSpec("sleeper", command=lambda ports, wd: [PY, "-c", "import threading; threading.Event().wait()"])
     service = backend.create(spec)
-    with pytest.raises(StartupTimeout, match="not ready after 0.3s"):
+    with pytest.raises(StartupTimeout, match=r"not ready after 0\.3s"):
         service.start(LogLine("never printed"), timeout=0.3)
     assert service.exited() is not None, "a service that failed readiness must be stopped"
 
@@ -90,7 +90,7 @@ def test_a_service_that_never_gets_ready_times_out_and_is_stopped(backend):
 def test_probe_readiness_notices_an_exit_instead_of_timing_out(backend):
     spec = ServiceSpec("quitter", command=lambda ports, wd: [PY, "-c", "print('usage: quitter');print()"], ports=("http",))
     service = backend.create(spec)
-    with pytest.raises(ServiceExited, match="exited with status 0 while waiting for .*; it said: usage: quitter$"):
+    with pytest.raises(ServiceExited, match=r"exited with status 0 while waiting for .*; it said: usage: quitter$"):
         service.start(TcpPort("http"), timeout=30)
 
 
@@ -149,7 +149,7 @@ def test_start_twice_is_refused(backend):
 
 def test_a_missing_executable_is_one_clear_error(backend):
     service = backend.create(ServiceSpec("ghost", command=lambda ports, wd: ["/nonexistent/binary"]))
-    with pytest.raises(ServiceError, match="cannot run .*not found"):
+    with pytest.raises(ServiceError, match=r"cannot run .*not found"):
         service.start(LogLine("never printed"), timeout=5)
 
 
