@@ -85,6 +85,14 @@ class DestinySim:
     def advance_clock(self, seconds: float) -> None:
         self._call("POST", "/_sim/clock/advance", json={"seconds": seconds})
 
+    def run_expiry_job(self) -> dict:
+        """Run the repository's lease-expiry job now: ``{"expired": n, "replaced_with": m}``."""
+        return self._call("POST", "/_sim/jobs/expire-leases").json()
+
+    def run_imports(self) -> list[UUID]:
+        """End every result import under way now; the batches imported."""
+        return [UUID(b) for b in self._call("POST", "/_sim/jobs/import-results").json()["imported"]]
+
     def batch(self, batch_id: UUID) -> dict:
         return self._call("GET", f"/_sim/batches/{batch_id}").json()
 

@@ -1,4 +1,5 @@
-"""``python -m simulators.destiny --host H --port N [--tls-cert F --tls-key F] [--seed-file F]``.
+"""``python -m simulators.destiny --host H --port N [--tls-cert F --tls-key F] [--seed-file F]
+[--lease-expiry-interval S] [--import-seconds S]``.
 
 Mistakes (bad seed file, unusable TLS files, port taken) print one line on stderr and exit 2
 (usage) or 1 (runtime), never a traceback.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import ssl
 import sys
 from pathlib import Path
@@ -17,6 +19,7 @@ from harness.cli.arguments import OneLineParser, check_port_options
 from harness.errors import ConfigError, describe_os_error, named_os_error
 from simulators.destiny.app import create_app, new_store
 from simulators.destiny.seed import load_seed_file
+from simulators.destiny.store import DEFAULT_EXPIRY_INTERVAL, DEFAULT_IMPORT_SECONDS
 from simulators.destiny.server import serve
 
 
@@ -27,6 +30,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--tls-cert", type=Path, help="PEM certificate chain; enables HTTPS")
     parser.add_argument("--tls-key", type=Path, help="PEM private key for --tls-cert")
     parser.add_argument("--seed-file", type=Path, help="JSON scene to start with (see simulators/destiny/seed.py)")
+    parser.add_argument(
+        "--lease-expiry-interval", type=float, default=DEFAULT_EXPIRY_INTERVAL, metavar="SECONDS",
+        help="simulated seconds between runs of the lease-expiry job (default 600, as deployed; 0: never)",
+    )
+    parser.add_argument(
+        "--import-seconds", type=float, default=DEFAULT_IMPORT_SECONDS, metavar="SECONDS",
+        help=f"simulated seconds a result import takes after its 202 (default {DEFAULT_IMPORT_SECONDS:g})",
+    )
     return parser
 
 
@@ -60,8 +71,12 @@ def main(argv: list[str] | None = None) -> int:
     if (args.tls_cert is None) != (args.tls_key is None):
         parser.error("--tls-cert and --tls-key go together")
     check_port_options(parser, args, "port")
+    if not (math.isfinite(args.lease_expiry_interval) and args.lease_expiry_interval >= 0):
+        parser.error("--lease-expiry-interval must be a finite number of seconds, 0 or more")
+    if not (math.isfinite(args.import_seconds) and args.import_seconds >= 0):
+        parser.error("--import-seconds must be a finite number of seconds, 0 or more")
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    store = new_store()
+    store = new_store(args.lease_expiry_interval or None, args.import_seconds)
     try:
         if args.seed_file is not None:
             load_seed_file(args.seed_file, store)

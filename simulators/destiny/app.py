@@ -23,7 +23,7 @@ from simulators.destiny.control_api import build_control_router, build_storage_r
 from simulators.destiny.hmac_auth import AuthFailure
 from simulators.destiny.journal import Journal, JournalMiddleware
 from simulators.destiny.robot_api import build_robot_router
-from simulators.destiny.store import NotFound, Store
+from simulators.destiny.store import DEFAULT_EXPIRY_INTERVAL, DEFAULT_IMPORT_SECONDS, NotFound, Store
 
 __all__ = ["create_app", "new_store"]
 
@@ -53,9 +53,11 @@ def _renderable_json(value: object) -> object:
     return value
 
 
-def new_store() -> Store:
-    """An empty store on a fresh clock."""
-    return Store(SimClock(), BlobStore())
+def new_store(
+    expiry_interval: float | None = DEFAULT_EXPIRY_INTERVAL, import_seconds: float = DEFAULT_IMPORT_SECONDS
+) -> Store:
+    """An empty store on a fresh clock (job timings: see :mod:`simulators.destiny.store`)."""
+    return Store(SimClock(), BlobStore(), expiry_interval=expiry_interval, import_seconds=import_seconds)
 
 
 def create_app(store: Store | None = None, journal: Journal | None = None) -> FastAPI:

@@ -12,6 +12,9 @@ the outcome. It carries no authentication (the simulator listens on loopback).
   received, and the reference/result/validation files as text
 * ``GET /_sim/requests`` — the journal of ``/v1`` calls (method, path, query, client id, status)
 * ``GET /_sim/clock``, ``POST /_sim/clock/advance`` ``{"seconds": n}`` (negative moves it back)
+* ``POST /_sim/jobs/expire-leases`` — run the repository's lease-expiry job now →
+  ``{"expired": n, "replaced_with": m}``; ``POST /_sim/jobs/import-results`` — end every result
+  import under way now → ``{"imported": [batch ids]}`` (both otherwise run by the clock)
 * ``POST /_sim/reset`` — forget everything and zero the clock offset
 * ``GET|PUT /_sim/storage/<name>?sig=`` — the blob storage behind the batch URLs
 """
@@ -190,6 +193,14 @@ def build_control_router(store: Store, journal: Journal) -> APIRouter:
         store.clock.advance(body.seconds)
         store.sweep()
         return {"now": store.clock.now().isoformat(), "offset_seconds": store.clock.offset}
+
+    @router.post("/jobs/expire-leases")
+    async def run_expiry_job() -> dict[str, int]:
+        return store.run_expiry_job()
+
+    @router.post("/jobs/import-results")
+    async def run_imports() -> dict[str, list[str]]:
+        return {"imported": [str(b) for b in store.run_imports()]}
 
     @router.post("/reset", status_code=status.HTTP_204_NO_CONTENT)
     async def reset() -> Response:

@@ -6,10 +6,12 @@ slash with a 307 that the SDK does not follow):
 * ``POST /robot-enhancement-batches/?robot_id&limit&lease`` — claim a batch: 200 with
   ``RobotEnhancementBatch``, or 204 with an empty body when nothing is pending;
 * ``PATCH /robot-enhancement-batches/{id}/renew-lease/?lease`` — 200 with the new expiry as a bare
-  ISO 8601 timestamp (no content type), 409 when the batch has no PROCESSING item left;
+  ISO 8601 timestamp (no content type), 409 when the batch has no PROCESSING item left (a lapsed
+  lease is still PROCESSING until the expiry job ran);
 * ``GET /robot-enhancement-batches/{id}/`` — the batch again, with fresh URLs;
 * ``POST /robot-enhancement-batches/{id}/results/`` — 400 on an id mismatch, 200 when the robot
-  reports an error, 202 when results are accepted for import, 422 on an invalid state move;
+  reports an error, 202 when results are accepted for import (which ends later, see
+  :mod:`simulators.destiny.store`), 422 on an invalid state move;
 * ``POST /enhancement-requests/`` — ask for enhancements of existing references by a robot: 202
   with the request (``request_status`` ``received``), 422 ``Reference with id {…} does not
   exist.`` when a reference is unknown;
@@ -195,8 +197,7 @@ def build_robot_router(store: Store) -> APIRouter:
             store.record_result(batch_id, None, 422)
             raise HTTPException(422, f"Cannot process results: {exc.detail}") from None
         answer = batch_read(request, batch)  # the batch as it is before the import, like the real 202
-        store.record_result(batch_id, None, 202)
-        store.import_results(batch_id)
+        store.record_result(batch_id, None, 202)  # the import itself ends later, by the clock
         return answer
 
     def request_read(found: EnhancementRequest) -> EnhancementRequestRead:

@@ -192,6 +192,7 @@ def test_expired_items_are_retried_three_times(api: TestClient, store: Store, ro
     for _ in range(4):
         assert poll(api, robot, "&lease=PT1M").status_code == 200
         store.clock.advance(61)
+        store.run_expiry_job()
     assert poll(api, robot).status_code == 204
     assert sorted(p.status.value for p in store.pending.values()) == ["expired"] * 4
 
@@ -313,6 +314,7 @@ def test_unusable_leases_are_422_not_500(api: TestClient, store: Store, robot: R
 def test_error_report_on_expired_batch_is_422(api: TestClient, store: Store, robot: Robot) -> None:
     batch_id = claim(api, store, robot, lease="PT1M")
     store.clock.advance(61)
+    store.run_expiry_job()
     response = post_json(api, robot, f"{BATCHES}{batch_id}/results/", {"request_id": batch_id, "error": {"message": "x"}})
     assert (response.status_code, response.json()) == (
         422,
@@ -347,7 +349,9 @@ def upload_and_report(
     batch = poll(api, robot, "&lease=PT1M").json()
     content = result_file.replace(b"%s", str(reference).encode())
     assert api.put(batch["result_storage_url"], content=content).status_code == 201
-    return post_json(api, robot, f"{BATCHES}{batch['id']}/results/", {"request_id": batch["id"]}), batch["id"]
+    response = post_json(api, robot, f"{BATCHES}{batch['id']}/results/", {"request_id": batch["id"]})
+    store.run_imports()
+    return response, batch["id"]
 
 
 @pytest.mark.requirement("DESTINY-ROBOT-RESULT-05", "DESTINY-ROBOT-HTTP-04")
@@ -567,6 +571,143 @@ def test_polls_take_pydantics_other_lease_forms(
     (item,) = store.items_of(uuid.UUID(response.json()["id"]))
     assert item.expires_at is not None
     assert abs(item.expires_at - store.clock.now() - length) < datetime.timedelta(seconds=5)
+
+
+# -- jobs the clock runs: lease expiry, result import -----------------------------------------------
+def stamped(store: Store, robot: Robot, body: bytes = b"") -> dict[str, str]:
+    """Signed at the simulator's time, so the clock can move past the 300 s signature window."""
+    return signed(robot, body, timestamp=repr(store.clock.time()))
+
+
+def item_statuses(store: Store, batch_id: str) -> list[str]:
+    store.sweep()
+    return [p.status.value for p in store.items_of(uuid.UUID(batch_id))]
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-LEASE-05", "DESTINY-ROBOT-LEASE-02")
+def test_a_lapsed_lease_stays_processing_until_the_expiry_job_runs(api: TestClient, store: Store, robot: Robot) -> None:
+    batch_id = claim(api, store, robot, lease="PT1S")
+    store.clock.advance(3)
+
+    assert poll(api, robot).status_code == 204  # the lapsed item is not handed out again yet
+    renewed = api.patch(f"{BATCHES}{batch_id}/renew-lease/?lease=PT1S", headers=signed(robot))
+    assert renewed.status_code == 200, renewed.text
+    assert item_statuses(store, batch_id) == ["processing"]
+
+    store.clock.advance(3)
+    assert api.post("/_sim/jobs/expire-leases").json() == {"expired": 1, "replaced_with": 1}
+    assert item_statuses(store, batch_id) == ["expired"]
+    assert api.patch(f"{BATCHES}{batch_id}/renew-lease/", headers=signed(robot)).status_code == 409
+    assert poll(api, robot).status_code == 200  # the replacement is claimable
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-LEASE-05", "DESTINY-ROBOT-RESULT-01")
+def test_results_for_a_lapsed_lease_are_accepted_before_the_job_runs(api: TestClient, store: Store, robot: Robot) -> None:
+    batch_id = claim(api, store, robot, lease="PT1S")
+    store.clock.advance(3)
+    response = post_json(api, robot, f"{BATCHES}{batch_id}/results/", {"request_id": batch_id})
+    assert response.status_code == 202, response.text
+    assert api.post("/_sim/jobs/expire-leases").json() == {"expired": 0, "replaced_with": 0}  # importing now
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-LEASE-05")
+def test_the_expiry_job_runs_on_its_interval_by_the_simulated_clock(api: TestClient, store: Store, robot: Robot) -> None:
+    assert store.expiry_interval == 600  # the deployed schedule
+    store.add_enhancement_request(robot.client_id, [uuid.uuid4()])
+    batch_id = api.post(f"{BATCHES}?robot_id={robot.client_id}&lease=PT1M", headers=stamped(store, robot)).json()["id"]
+    store.clock.advance(590)  # the lease lapsed long ago, the job has not run yet
+    assert api.post(f"{BATCHES}?robot_id={robot.client_id}", headers=stamped(store, robot)).status_code == 204
+    assert item_statuses(store, batch_id) == ["processing"]
+    store.clock.advance(11)
+    assert item_statuses(store, batch_id) == ["expired"]
+    assert api.post(f"{BATCHES}?robot_id={robot.client_id}", headers=stamped(store, robot)).status_code == 200
+
+
+def test_an_unscheduled_expiry_job_runs_only_when_asked() -> None:
+    store = new_store(expiry_interval=None)
+    robot = store.add_robot("r")
+    store.add_enhancement_request(robot.client_id, [uuid.uuid4()])
+    batch = store.claim_batch(robot.client_id, 1, datetime.timedelta(minutes=1))
+    assert batch is not None
+    store.clock.advance(86_400 * 30)
+    assert item_statuses(store, str(batch.id)) == ["processing"]
+    assert store.run_expiry_job() == {"expired": 1, "replaced_with": 1}
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-RESULT-04", "DESTINY-ROBOT-RESULT-07")
+def test_a_second_report_during_the_import_meets_importing(api: TestClient, store: Store, robot: Robot) -> None:
+    batch_id = claim(api, store, robot)
+    path = f"{BATCHES}{batch_id}/results/"
+    assert post_json(api, robot, path, {"request_id": batch_id}).status_code == 202
+    assert item_statuses(store, batch_id) == ["importing"]
+    again = post_json(api, robot, path, {"request_id": batch_id})
+    assert (again.status_code, again.json()) == (
+        422,
+        {"detail": "Cannot process results: Cannot transition from status 'importing' to 'importing'"},
+    )
+    store.clock.advance(store.import_seconds)  # the import ends by the clock alone
+    assert item_statuses(store, batch_id) == ["failed"]  # nothing was uploaded
+    third = post_json(api, robot, path, {"request_id": batch_id})
+    assert third.json()["detail"].endswith("from status 'failed' to 'importing'")
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-RESULT-07")
+def test_the_import_job_can_be_run_now(api: TestClient, store: Store, robot: Robot) -> None:
+    batch_id = claim(api, store, robot)
+    assert post_json(api, robot, f"{BATCHES}{batch_id}/results/", {"request_id": batch_id}).status_code == 202
+    assert api.post("/_sim/jobs/import-results").json() == {"imported": [batch_id]}
+    assert item_statuses(store, batch_id) == ["failed"]
+    assert api.post("/_sim/jobs/import-results").json() == {"imported": []}
+
+
+def _enhancement(reference: uuid.UUID, text: str) -> bytes:
+    return json.dumps({"reference_id": str(reference), "source": "s", "visibility": "public", "robot_version": "1",
+                       "content": {"enhancement_type": "abstract", "process": "other", "abstract": text}}).encode()
+
+
+def _fulfil(api: TestClient, store: Store, robot: Robot, line: bytes) -> str:
+    batch = poll(api, robot).json()
+    assert api.put(batch["result_storage_url"], content=line + b"\n",
+                   headers={"x-ms-blob-type": "BlockBlob"}).status_code == 201
+    assert post_json(api, robot, f"{BATCHES}{batch['id']}/results/", {"request_id": batch["id"]}).status_code == 202
+    store.run_imports()
+    return str(batch["id"])
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-RESULT-08", "DESTINY-ROBOT-REQUEST-01")
+def test_an_exact_duplicate_enhancement_is_discarded(api: TestClient, store: Store, robot: Robot) -> None:
+    reference = store.add_reference().id
+    first = store.add_enhancement_request(robot.client_id, [reference])
+    first_batch = _fulfil(api, store, robot, _enhancement(reference, "same"))
+    second = store.add_enhancement_request(robot.client_id, [reference])
+    second_batch = _fulfil(api, store, robot, _enhancement(reference, "same"))
+    third = store.add_enhancement_request(robot.client_id, [reference])
+    _fulfil(api, store, robot, _enhancement(reference, "different"))
+
+    (item,) = store.items_of(uuid.UUID(second_batch))
+    assert (item.status.value, item.outcome) == ("discarded", "Exact duplicate enhancement already exists on reference.")
+    validation = api.get(f"/_sim/batches/{second_batch}").json()["validation_file"]
+    assert json.loads(validation) == {"reference_id": str(reference),
+                                      "error": "Exact duplicate enhancement already exists on reference."}
+    assert item_statuses(store, first_batch) == ["completed"]
+    statuses = [api.get(f"/v1/enhancement-requests/{r.id}/", headers=signed(robot)).json()["request_status"]
+                for r in (first, second, third)]
+    assert statuses == ["completed", "partial_failed", "completed"]  # a discard is no completion
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-POLL-09", "DESTINY-ROBOT-POLL-08")
+def test_reference_files_list_references_newest_request_first(api: TestClient, store: Store, robot: Robot) -> None:
+    a, b, c = (store.add_reference().id for _ in range(3))
+    store.add_enhancement_request(robot.client_id, [a, b])
+    store.add_enhancement_request(robot.client_id, [c, a])
+    batch = poll(api, robot).json()
+    lines = api.get(batch["reference_storage_url"]).text.splitlines()
+    assert [json.loads(line)["id"] for line in lines] == [str(a), str(c), str(b)]
+    # each reference once, by its oldest item; the newer item of ``a`` waits for the next batch
+    claimed = {p.reference_id: p.enhancement_request_id for p in store.items_of(uuid.UUID(batch["id"]))}
+    first_request = next(iter(store.requests))
+    assert claimed[a] == first_request
+    assert [p.reference_id for p in store.pending.values() if p.status.value == "pending"] == [a]
 
 
 # -- enhancement requests (POST /v1/enhancement-requests/) -----------------------------------------
