@@ -19,10 +19,11 @@ from fastapi.responses import JSONResponse
 from simulators.destiny.blobs import BlobStore
 from simulators.destiny.body_limit import STORAGE_BODY_LIMIT, BodyLimitMiddleware
 from simulators.destiny.clock import SimClock
-from simulators.destiny.control_api import build_control_router, build_storage_router
+from simulators.destiny.control_api import build_control_router
 from simulators.destiny.hmac_auth import AuthFailure
 from simulators.destiny.journal import Journal, JournalMiddleware
 from simulators.destiny.robot_api import build_robot_router
+from simulators.destiny.storage_api import FALLBACK_PREFIX, build_storage_router
 from simulators.destiny.store import DEFAULT_EXPIRY_INTERVAL, DEFAULT_IMPORT_SECONDS, NotFound, Store
 
 __all__ = ["create_app", "new_store"]
@@ -60,8 +61,12 @@ def new_store(
     return Store(SimClock(), BlobStore(), expiry_interval=expiry_interval, import_seconds=import_seconds)
 
 
-def create_app(store: Store | None = None, journal: Journal | None = None) -> FastAPI:
-    """The ASGI app; pass ``store`` to share state with in-process tests or a seed loader."""
+def create_app(store: Store | None = None, journal: Journal | None = None, storage_base: str | None = None) -> FastAPI:
+    """The ASGI app; pass ``store`` to share state with in-process tests or a seed loader.
+
+    ``storage_base`` is the URL of the storage listener (``https://host:port``) that blob URLs
+    point at; without it the app serves the blobs itself under ``/_sim/storage/``.
+    """
     store = store or new_store()
     journal = journal or Journal()
     app = FastAPI(title="DESTINY repository simulator", openapi_url=None, docs_url=None, redoc_url=None)
@@ -81,9 +86,10 @@ def create_app(store: Store | None = None, journal: Journal | None = None) -> Fa
         in_path = exc.value_text in request.url.path
         return JSONResponse({"detail": exc.detail}, status_code=404 if in_path else 422)
 
-    app.include_router(build_robot_router(store))
+    app.include_router(build_robot_router(store, storage_base))
     app.include_router(build_control_router(store, journal))
-    app.include_router(build_storage_router(store))
+    if storage_base is None:
+        app.include_router(build_storage_router(store, FALLBACK_PREFIX))
     app.add_middleware(JournalMiddleware, journal=journal)
-    app.add_middleware(BodyLimitMiddleware, limits=[("/_sim/storage/", STORAGE_BODY_LIMIT)])
+    app.add_middleware(BodyLimitMiddleware, limits=[(FALLBACK_PREFIX + "/", STORAGE_BODY_LIMIT)])
     return app

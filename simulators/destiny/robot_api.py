@@ -8,7 +8,9 @@ slash with a 307 that the SDK does not follow):
 * ``PATCH /robot-enhancement-batches/{id}/renew-lease/?lease`` — 200 with the new expiry as a bare
   ISO 8601 timestamp (no content type), 409 when the batch has no PROCESSING item left (a lapsed
   lease is still PROCESSING until the expiry job ran);
-* ``GET /robot-enhancement-batches/{id}/`` — the batch again, with fresh URLs;
+* ``GET /robot-enhancement-batches/{id}/`` — the batch again, with fresh URLs (Azure service-SAS
+  URLs: read-only for references and validation, write-only for results, see
+  :mod:`simulators.destiny.blobs`);
 * ``POST /robot-enhancement-batches/{id}/results/`` — 400 on an id mismatch, 200 when the robot
   reports an error, 202 when results are accepted for import (which ends later, see
   :mod:`simulators.destiny.store`), 422 on an invalid state move;
@@ -43,6 +45,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import PlainValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
+from simulators.destiny.blobs import SasPermission
 from simulators.destiny.durations import DurationError, parse_duration
 from simulators.destiny.hmac_auth import AuthFailure, HmacIdentity, verify_hmac_request
 from simulators.destiny.models import (
@@ -53,6 +56,7 @@ from simulators.destiny.models import (
     RobotEnhancementBatchRead,
     RobotEnhancementBatchResult,
 )
+from simulators.destiny.storage_api import FALLBACK_PREFIX, blob_url
 from simulators.destiny.store import (
     MAX_BATCH_SIZE,
     Batch,
@@ -89,9 +93,10 @@ Lease = Annotated[
 ]
 
 
-def storage_url(request: Request, store: Store, name: str) -> str:
-    """A usable, token-carrying URL for a blob, on the address the robot reached us by."""
-    return f"{request.base_url}_sim/storage/{name}?sig={store.blobs.token(name)}"
+def storage_url(request: Request, store: Store, name: str, permission: SasPermission, storage_base: str | None) -> str:
+    """A signed URL for a blob: on the storage listener, else on the address the robot reached us by."""
+    base = storage_base or str(request.base_url).rstrip("/") + FALLBACK_PREFIX
+    return blob_url(base, store, name, permission)
 
 
 def _lease_error(exc: LeaseError, value: object) -> RequestValidationError:
@@ -100,8 +105,8 @@ def _lease_error(exc: LeaseError, value: object) -> RequestValidationError:
     )
 
 
-def build_robot_router(store: Store) -> APIRouter:
-    """The ``/v1`` routes, bound to ``store``."""
+def build_robot_router(store: Store, storage_base: str | None = None) -> APIRouter:
+    """The ``/v1`` routes, bound to ``store``; blob URLs point at ``storage_base`` when given."""
 
     async def robot_auth(request: Request) -> HmacIdentity:
         """HMAC auth of :mod:`hmac_auth`, behind the repository's Bearer/HMAC switch.
@@ -118,20 +123,24 @@ def build_robot_router(store: Store) -> APIRouter:
     batches = APIRouter(prefix="/robot-enhancement-batches", dependencies=[Depends(robot_auth)])
     requests = APIRouter(prefix="/enhancement-requests", dependencies=[Depends(robot_auth)])
 
+    def url(request: Request, name: str, permission: SasPermission) -> str:
+        return storage_url(request, store, name, permission, storage_base)
+
     def batch_view(request: Request, batch: Batch) -> RobotEnhancementBatch:
         return RobotEnhancementBatch(
             id=batch.id,
-            reference_storage_url=storage_url(request, store, batch.reference_blob),
-            result_storage_url=storage_url(request, store, batch.result_blob),
+            reference_storage_url=url(request, batch.reference_blob, SasPermission.READ),
+            result_storage_url=url(request, batch.result_blob, SasPermission.WRITE),
         )
 
     def batch_read(request: Request, batch: Batch) -> RobotEnhancementBatchRead:
+        validation = batch.validation_blob
         return RobotEnhancementBatchRead(
             robot_id=batch.robot_id,
             id=batch.id,
-            reference_data_url=storage_url(request, store, batch.reference_blob),
-            result_storage_url=storage_url(request, store, batch.result_blob),
-            validation_result_url=storage_url(request, store, batch.validation_blob) if batch.validation_blob else None,
+            reference_data_url=url(request, batch.reference_blob, SasPermission.READ),
+            result_storage_url=url(request, batch.result_blob, SasPermission.WRITE),
+            validation_result_url=url(request, validation, SasPermission.READ) if validation else None,
             error=batch.error,
         )
 

@@ -1,17 +1,52 @@
-"""How the DESTINY simulator is served: see :mod:`simulators.asgi_serving`."""
+"""How the DESTINY simulator is served: see :mod:`simulators.asgi_serving`.
+
+The API and, when configured, the blob storage listen on separate sockets of one process (as the
+real repository and its storage account are separate hosts). The storage's ready line comes
+first; the API's, last, says the whole process is ready.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI
+from simulators.asgi_serving import Listener, bind_listener, serve_listeners
+from simulators.destiny.app import create_app
+from simulators.destiny.storage_api import create_storage_app
+from simulators.destiny.store import Store
 
-from simulators.asgi_serving import serve as _serve
-
-__all__ = ["READY_PREFIX", "serve"]
+__all__ = ["READY_PREFIX", "STORAGE_READY_PREFIX", "StorageListener", "serve"]
 
 READY_PREFIX = "destiny simulator listening on "
+STORAGE_READY_PREFIX = "destiny storage listening on "
 
 
-def serve(app: FastAPI, host: str, port: int, tls_cert: Path | None = None, tls_key: Path | None = None) -> None:
-    _serve(app, host, port, ready_prefix=READY_PREFIX, tls_cert=tls_cert, tls_key=tls_key)
+class StorageListener:
+    """Where the blob storage listens: a port and the TLS pair (robots get ``https`` URLs)."""
+
+    def __init__(self, port: int, tls_cert: Path, tls_key: Path) -> None:
+        self.port = port
+        self.tls_cert = tls_cert
+        self.tls_key = tls_key
+
+
+def serve(
+    store: Store,
+    host: str,
+    port: int,
+    tls_cert: Path | None = None,
+    tls_key: Path | None = None,
+    storage: StorageListener | None = None,
+) -> None:
+    """Bind every socket first (an OSError names nothing yet served), then serve until stopped."""
+    api = bind_listener(host, port, tls_cert, tls_key)
+    blobs: Listener | None = None
+    try:
+        if storage is not None:
+            blobs = bind_listener(host, storage.port, storage.tls_cert, storage.tls_key)
+    except OSError:
+        api.sock.close()
+        raise
+    served = [(create_app(store, storage_base=blobs.url if blobs else None), api, READY_PREFIX)]
+    if blobs is not None:
+        served.insert(0, (create_storage_app(store), blobs, STORAGE_READY_PREFIX))
+    serve_listeners(served)

@@ -7,6 +7,7 @@ line, clean stop on SIGTERM/SIGINT, TLS, seed files, and one-line errors.
 
 from __future__ import annotations
 
+import base64
 import datetime
 import hashlib
 import hmac
@@ -21,6 +22,9 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+from xml.etree import ElementTree
 
 import httpx
 import pytest
@@ -31,6 +35,7 @@ from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
 from simulators.destiny import READY_PREFIX, create_app, new_store
+from simulators.destiny.blobs import SasPermission
 from simulators.destiny.durations import DurationError, parse_duration
 from simulators.destiny.store import MAX_BATCH_SIZE, Robot, Store
 
@@ -218,15 +223,97 @@ def test_request_id_mismatch(api: TestClient, store: Store, robot: Robot) -> Non
     assert (response.status_code, response.json()) == (400, {"detail": "Request ID mismatch"})
 
 
-@pytest.mark.requirement("DESTINY-ROBOT-POLL-07")
-def test_storage_urls_need_their_token(api: TestClient, store: Store, robot: Robot) -> None:
+BLOCK_BLOB = {"x-ms-blob-type": "BlockBlob"}
+
+
+def azure_error(response: httpx.Response) -> tuple[int, str, str]:
+    """(status, Code, first line of Message) of an Azure XML error, checking its shape."""
+    assert response.headers["content-type"].startswith("application/xml"), response.headers
+    root = ElementTree.fromstring(response.content.decode("utf-8-sig"))
+    assert root.tag == "Error" and response.headers["x-ms-error-code"] == root.findtext("Code")
+    message = root.findtext("Message") or ""
+    assert re.search(r"\nRequestId:[0-9a-f-]{36}\nTime:\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{7}Z$", message), message
+    return response.status_code, root.findtext("Code") or "", message.split("\n")[0]
+
+
+def batch_urls(api: TestClient, store: Store, robot: Robot) -> dict[str, str]:
     store.add_enhancement_request(robot.client_id, [uuid.uuid4()])
-    urls = poll(api, robot).json()
-    reference_url = urls["reference_storage_url"]
-    assert api.get(reference_url).status_code == 200
-    assert api.get(reference_url.split("?")[0]).status_code == 403
-    assert api.put(urls["result_storage_url"], content=b"{}\n").status_code == 201
-    assert api.put(urls["result_storage_url"].replace("sig=", "sig=0"), content=b"").status_code == 403
+    return dict(poll(api, robot).json())
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-STORAGE-01")
+def test_storage_urls_are_service_sas_urls(api: TestClient, store: Store, robot: Robot) -> None:
+    urls = batch_urls(api, store, robot)
+    read = parse_qs(urlsplit(urls["reference_storage_url"]).query, strict_parsing=True)
+    write = parse_qs(urlsplit(urls["result_storage_url"]).query, strict_parsing=True)
+    assert set(read) == {"se", "sp", "sv", "sr", "rscd", "sig"} and set(write) == {"se", "sp", "sv", "sr", "sig"}
+    assert (read["sp"], read["sr"], read["rscd"], write["sp"], write["sr"]) == (["r"], ["b"], ["attachment"], ["w"], ["b"])
+    expiry = datetime.datetime.strptime(read["se"][0], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
+    assert abs(expiry - store.clock.now() - datetime.timedelta(hours=1)) < datetime.timedelta(seconds=5)
+    assert urlsplit(urls["reference_storage_url"]).path.startswith("/_sim/storage/operations/")
+    got = api.get(urls["reference_storage_url"])
+    assert (got.status_code, got.headers["content-disposition"], got.headers["x-ms-blob-type"]) == (200, "attachment", "BlockBlob")
+    put = api.put(urls["result_storage_url"], content=b"{}\n", headers=BLOCK_BLOB)
+    assert (put.status_code, put.content) == (201, b"")
+    assert put.headers["content-md5"] == base64.b64encode(hashlib.md5(b"{}\n").digest()).decode()
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-STORAGE-02")
+def test_storage_refuses_the_wrong_permission_with_azures_403(api: TestClient, store: Store, robot: Robot) -> None:
+    urls = batch_urls(api, store, robot)
+    mismatch = (403, "AuthorizationPermissionMismatch",
+                "This request is not authorized to perform this operation using this permission.")
+    assert azure_error(api.get(urls["result_storage_url"])) == mismatch
+    assert azure_error(api.put(urls["reference_storage_url"], content=b"x", headers=BLOCK_BLOB)) == mismatch
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-STORAGE-03")
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda url: url.replace("sp=w", "sp=rw"),
+        lambda url: url.replace("sig=", "sig=A"),
+        lambda url: url.split("?")[0],
+        lambda url: re.sub(r"se=[^&]+", "se=2999-01-01T00%3A00%3A00Z", url),
+        lambda url: url.replace("_robot.jsonl", "_other.jsonl"),
+    ],
+    ids=["permission", "signature", "no-sas", "expiry", "other-blob"],
+)
+def test_storage_refuses_an_altered_sas(api: TestClient, store: Store, robot: Robot, tamper: Any) -> None:
+    url = batch_urls(api, store, robot)["result_storage_url"]
+    status, code, message = azure_error(api.put(tamper(url), content=b"x", headers=BLOCK_BLOB))
+    assert (status, code) == (403, "AuthenticationFailed")
+    assert message.startswith("Server failed to authenticate the request.")
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-STORAGE-03")
+def test_storage_urls_expire_after_an_hour_of_simulated_time(api: TestClient, store: Store, robot: Robot) -> None:
+    urls = batch_urls(api, store, robot)
+    store.clock.advance(3601)
+    assert azure_error(api.get(urls["reference_storage_url"]))[:2] == (403, "AuthenticationFailed")
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-STORAGE-04")
+@pytest.mark.parametrize(("headers", "code"), [({}, "MissingRequiredHeader"),
+                                                ({"x-ms-blob-type": "PageBlob"}, "InvalidHeaderValue")])
+def test_storage_puts_must_name_a_block_blob(
+    api: TestClient, store: Store, robot: Robot, headers: dict[str, str], code: str
+) -> None:
+    urls = batch_urls(api, store, robot)
+    response = api.put(urls["result_storage_url"], content=b"{}\n", headers=headers)
+    assert azure_error(response)[:2] == (400, code)
+    assert ElementTree.fromstring(response.content.decode("utf-8-sig")).findtext("HeaderName") == "x-ms-blob-type"
+    batch_id = uuid.UUID(urls["id"])
+    assert store.blobs.get(store.batches[batch_id].result_blob) is None  # nothing was stored
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-STORAGE-01")
+def test_storage_names_a_missing_blob(api: TestClient, store: Store, robot: Robot) -> None:
+    url = batch_urls(api, store, robot)["result_storage_url"]
+    store.blobs.clear()
+    name = urlsplit(url).path.removeprefix("/_sim/storage/operations/")
+    readable = f"/_sim/storage/operations/{name}?{store.blobs.sas_query(name, SasPermission.READ, store.clock.now())}"
+    assert azure_error(api.get(readable)) == (404, "BlobNotFound", "The specified blob does not exist.")
 
 
 # -- bad input: answered like FastAPI / the real server, never a 500 --------------------------------
@@ -348,7 +435,7 @@ def upload_and_report(
     store.add_enhancement_request(robot.client_id, [reference])
     batch = poll(api, robot, "&lease=PT1M").json()
     content = result_file.replace(b"%s", str(reference).encode())
-    assert api.put(batch["result_storage_url"], content=content).status_code == 201
+    assert api.put(batch["result_storage_url"], content=content, headers=BLOCK_BLOB).status_code == 201
     response = post_json(api, robot, f"{BATCHES}{batch['id']}/results/", {"request_id": batch["id"]})
     store.run_imports()
     return response, batch["id"]
@@ -874,6 +961,49 @@ def test_process_serves_tls_and_seed_file(tmp_path: Path) -> None:
         proc.wait(timeout=10)
         proc.stdout.close() if proc.stdout else None
         proc.stderr.close() if proc.stderr else None
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-STORAGE-01")
+def test_process_serves_blobs_on_its_own_tls_listener(tmp_path: Path) -> None:
+    ca = trustme.CA()
+    leaf = ca.issue_cert("127.0.0.1", "localhost")
+    cert, key, ca_file = tmp_path / "cert.pem", tmp_path / "key.pem", tmp_path / "ca.pem"
+    leaf.cert_chain_pems[0].write_to_path(cert)
+    leaf.private_key_pem.write_to_path(key)
+    ca.cert_pem.write_to_path(ca_file)
+    robot_id = uuid.uuid4()
+    seed = tmp_path / "seed.json"
+    seed.write_text(json.dumps({"robots": [{"name": "s", "client_id": str(robot_id), "secret": "k"}],
+                                "enhancement_requests": [{"robot_id": str(robot_id), "count": 1}]}))
+    proc = subprocess.Popen([sys.executable, "-m", "simulators.destiny", "--port", "0", "--seed-file", str(seed),
+                             "--storage-port", "0", "--storage-tls-cert", str(cert), "--storage-tls-key", str(key)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        storage_line, api_line = proc.stdout.readline().rstrip("\n"), proc.stdout.readline().rstrip("\n")
+        storage = re.fullmatch(r"destiny storage listening on (https://127\.0\.0\.1:\d+)", storage_line)
+        api = re.fullmatch(re.escape(READY_PREFIX) + r"(http://127\.0\.0\.1:\d+)", api_line)
+        assert storage and api, (storage_line, api_line)
+        robot = Robot(client_id=robot_id, secret="k", name="s")
+        batch = httpx.post(f"{api[1]}{BATCHES}?robot_id={robot_id}", headers=signed(robot)).json()
+        assert batch["reference_storage_url"].startswith(f"{storage[1]}/operations/robot_enhancement_batch_reference_data/")
+        with httpx.Client(verify=ssl.create_default_context(cafile=ca_file)) as blobs:
+            assert blobs.get(batch["reference_storage_url"]).status_code == 200
+            assert blobs.put(batch["result_storage_url"], content=b"{}\n", headers=BLOCK_BLOB).status_code == 201
+        on_api = batch["reference_storage_url"].replace(f"{storage[1]}/", f"{api[1]}/_sim/storage/")
+        assert httpx.get(on_api).status_code == 404  # plain HTTP blob access is gone
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        proc.stdout.close() if proc.stdout else None
+        proc.stderr.close() if proc.stderr else None
+
+
+def test_storage_options_go_together() -> None:
+    done = subprocess.run([sys.executable, "-m", "simulators.destiny", "--port", "0", "--storage-port", "0"],
+                          capture_output=True, text=True, timeout=30)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.strip().endswith("--storage-port, --storage-tls-cert and --storage-tls-key go together")
 
 
 @pytest.mark.parametrize(
