@@ -64,15 +64,11 @@ def _check_tls(cert: Path, key: Path, cert_option: str, key_option: str) -> None
 
 
 def _serve(store: Any, args: argparse.Namespace) -> None:
-    """Serve until stopped; a socket error names the address, which the OS leaves out."""
+    """Serve until stopped, on the API address and the storage's when asked."""
     storage = None
     if args.storage_port is not None:
         storage = StorageListener(args.storage_port, args.storage_tls_cert, args.storage_tls_key)
-    try:
-        serve(store, args.host, args.port, args.tls_cert, args.tls_key, storage)
-    except OSError as exc:
-        ports = f"{args.port}" if storage is None else f"{args.port} or {args.storage_port}"
-        raise named_os_error(exc, f"cannot listen on {args.host}:{ports}") from None
+    serve(store, args.host, args.port, args.tls_cert, args.tls_key, storage)  # its OSErrors name the address
 
 
 def main(argv: list[str] | None = None) -> int:

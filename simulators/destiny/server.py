@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from harness.errors import named_os_error
 from simulators.asgi_serving import Listener, bind_listener, serve_listeners
 from simulators.destiny.app import create_app
 from simulators.destiny.storage_api import create_storage_app
@@ -37,15 +38,23 @@ def serve(
     tls_key: Path | None = None,
     storage: StorageListener | None = None,
 ) -> None:
-    """Bind every socket first (an OSError names nothing yet served), then serve until stopped."""
-    api = bind_listener(host, port, tls_cert, tls_key)
+    """Bind every socket first, then serve until stopped.
+
+    Raises:
+        OSError: a socket could not be bound; the message names its address (and says when it
+            was the storage's).
+    """
+    try:
+        api = bind_listener(host, port, tls_cert, tls_key)
+    except OSError as exc:
+        raise named_os_error(exc, f"cannot listen on {host}:{port}") from None
     blobs: Listener | None = None
     try:
         if storage is not None:
             blobs = bind_listener(host, storage.port, storage.tls_cert, storage.tls_key)
-    except OSError:
+    except OSError as exc:
         api.sock.close()
-        raise
+        raise named_os_error(exc, f"cannot listen on {host}:{storage.port} (--storage-port)") from None
     served = [(create_app(store, storage_base=blobs.url if blobs else None), api, READY_PREFIX)]
     if blobs is not None:
         served.insert(0, (create_storage_app(store), blobs, STORAGE_READY_PREFIX))
