@@ -3,7 +3,8 @@
 Error bodies follow the repository: FastAPI's ``{"detail": "..."}`` for HTTP errors, 401 for every
 authentication failure, its not-found rule (404 when the missing id appears in the URL path,
 otherwise 422, text ``<Model> with id <value> does not exist.``), FastAPI's default 404/405, and
-FastAPI's list-form 422 for request validation.
+FastAPI's list-form 422 for request validation (a malformed UUID worded as the repository's
+pydantic-core words it, see :func:`_uuid_error_as_deployed`).
 """
 
 from __future__ import annotations
@@ -54,6 +55,29 @@ def _renderable_json(value: object) -> object:
     return value
 
 
+_UUID_BAD_CHARACTER = re.compile(r"invalid character: found `(.+)` at (\d+)$", re.DOTALL)
+
+
+def _uuid_error_as_deployed(error: dict[str, object]) -> dict[str, object]:
+    """Word a ``uuid_parsing`` error as the repository's pydantic-core does.
+
+    The text comes from the Rust ``uuid`` crate inside pydantic-core. The repository's build
+    says ``invalid character: expected an optional prefix of `urn:uuid:` followed by
+    [0-9a-fA-F-], found `x` at 1`` (the position counted from 1); ours says ``invalid character:
+    found `x` at 0``. Only that case is rewritten: the other wordings (length, group count) were
+    not observed on the real server, so they are left as our pydantic-core writes them.
+    """
+    ctx = error.get("ctx")
+    if error.get("type") != "uuid_parsing" or not isinstance(ctx, dict):
+        return error
+    match = _UUID_BAD_CHARACTER.match(str(ctx.get("error", "")))
+    if match is None:
+        return error
+    text = (f"invalid character: expected an optional prefix of `urn:uuid:` followed by [0-9a-fA-F-], "
+            f"found `{match[1]}` at {int(match[2]) + 1}")
+    return {**error, "msg": f"Input should be a valid UUID, {text}", "ctx": {**ctx, "error": text}}
+
+
 def new_store(
     expiry_interval: float | None = DEFAULT_EXPIRY_INTERVAL, import_seconds: float = DEFAULT_IMPORT_SECONDS
 ) -> Store:
@@ -79,7 +103,8 @@ def create_app(store: Store | None = None, journal: Journal | None = None, stora
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"detail": _renderable_json(jsonable_encoder(exc.errors()))}, status_code=422)
+        errors = [_uuid_error_as_deployed(e) for e in jsonable_encoder(exc.errors())]
+        return JSONResponse({"detail": _renderable_json(errors)}, status_code=422)
 
     @app.exception_handler(NotFound)
     async def not_found(request: Request, exc: NotFound) -> JSONResponse:

@@ -881,6 +881,15 @@ def test_an_enhancement_request_for_an_unknown_robot_is_422_not_500(
     assert not store.requests
 
 
+@pytest.mark.requirement("DESTINY-ROBOT-HTTP-03")
+def test_a_malformed_uuid_is_worded_as_the_repository_words_it(api: TestClient, robot: Robot) -> None:
+    response = api.get("/v1/robot-enhancement-batches/xyz/", headers=signed(robot))
+    text = "invalid character: expected an optional prefix of `urn:uuid:` followed by [0-9a-fA-F-], found `x` at 1"
+    assert response.status_code == 422
+    assert [(e["type"], e["msg"], e["ctx"]) for e in response.json()["detail"]] == [
+        ("uuid_parsing", f"Input should be a valid UUID, {text}", {"error": text})] * 2  # one per UUID version
+
+
 # -- the control API --------------------------------------------------------------------------------
 def test_clock_control(api: TestClient, store: Store) -> None:
     before = store.clock.offset
