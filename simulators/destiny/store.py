@@ -80,8 +80,13 @@ MAX_RETRY_COUNT = 3
 DEFAULT_EXPIRY_INTERVAL = 600.0
 """Seconds between runs of the lease-expiry job: the deployed schedule (cron ``*/10 * * * *``)."""
 
-DEFAULT_IMPORT_SECONDS = 5.0
-"""Simulated seconds between a 202 for results and the end of their import (a queued task)."""
+DEFAULT_IMPORT_SECONDS = 30.0
+"""Simulated seconds between a 202 for results and the end of their import.
+
+The repository imports in a queued task (download, validation, database, search index), which
+takes seconds to minutes; 30 s leaves a robot's immediate second report well inside the window
+however loaded the machine, and tests end imports at once with :meth:`Store.run_imports`.
+"""
 
 DUPLICATE_DISCARDED = "Exact duplicate enhancement already exists on reference."
 ENHANCEMENT_ADDED = "Enhancement added."

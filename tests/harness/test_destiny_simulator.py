@@ -702,10 +702,10 @@ def test_the_expiry_job_runs_on_its_interval_by_the_simulated_clock(api: TestCli
     assert store.expiry_interval == 600  # the deployed schedule
     store.add_enhancement_request(robot.client_id, [uuid.uuid4()])
     batch_id = api.post(f"{BATCHES}?robot_id={robot.client_id}&lease=PT1M", headers=stamped(store, robot)).json()["id"]
-    store.clock.advance(590)  # the lease lapsed long ago, the job has not run yet
+    store.clock.advance(300)  # the lease lapsed long ago, the job (600 s after the store began) has not run
     assert api.post(f"{BATCHES}?robot_id={robot.client_id}", headers=stamped(store, robot)).status_code == 204
     assert item_statuses(store, batch_id) == ["processing"]
-    store.clock.advance(11)
+    store.clock.advance(301)
     assert item_statuses(store, batch_id) == ["expired"]
     assert api.post(f"{BATCHES}?robot_id={robot.client_id}", headers=stamped(store, robot)).status_code == 200
 
@@ -1006,6 +1006,14 @@ def test_process_serves_blobs_on_its_own_tls_listener(tmp_path: Path) -> None:
         proc.wait(timeout=10)
         proc.stdout.close() if proc.stdout else None
         proc.stderr.close() if proc.stderr else None
+
+
+@pytest.mark.parametrize(("option", "value"), [("--import-seconds", "-1"), ("--lease-expiry-interval", "nan")])
+def test_job_timings_must_be_finite_and_not_negative(option: str, value: str) -> None:
+    done = subprocess.run([sys.executable, "-m", "simulators.destiny", "--port", "0", option, value],
+                          capture_output=True, text=True, timeout=30)
+    assert (done.returncode, done.stdout, len(done.stderr.strip().splitlines())) == (2, "", 1)
+    assert option in done.stderr
 
 
 def test_storage_options_go_together() -> None:
