@@ -49,12 +49,12 @@ def serve(
     except OSError as exc:
         raise named_os_error(exc, f"cannot listen on {host}:{port}") from None
     blobs: Listener | None = None
-    try:
-        if storage is not None:
+    if storage is not None:
+        try:
             blobs = bind_listener(host, storage.port, storage.tls_cert, storage.tls_key)
-    except OSError as exc:
-        api.sock.close()
-        raise named_os_error(exc, f"cannot listen on {host}:{storage.port} (--storage-port)") from None
+        except OSError as exc:
+            api.sock.close()
+            raise named_os_error(exc, f"cannot listen on {host}:{storage.port} (--storage-port)") from None
     served = [(create_app(store, storage_base=blobs.url if blobs else None), api, READY_PREFIX)]
     if blobs is not None:
         served.insert(0, (create_storage_app(store), blobs, STORAGE_READY_PREFIX))
