@@ -18,7 +18,8 @@ behave as Azure's do, which is what a robot is written against:
 
 Azure checks a SAS in that order (signature and time, then permission, then the operation's
 headers), and so do we. What is not modelled: stored access policies, IP and protocol ranges,
-user-delegation keys, and any blob operation other than Put Blob and Get Blob.
+user-delegation keys, any blob operation other than Put Blob and Get Blob, and Azure's own size
+limits (a body over 64 MiB gets the simulator's JSON 413, not Azure's XML one).
 """
 
 from __future__ import annotations

@@ -15,6 +15,8 @@ What is modelled, following the repository's documented behaviour:
 * the lease-expiry job: PROCESSING items whose lease ended become EXPIRED and a fresh PENDING
   copy is queued (``retry_of`` the expired one) unless the chain already holds three retries;
 * result import, and per reference the enhancements it added (exact duplicates are discarded).
+  They are remembered only to recognise duplicates: unlike the real reference file, the one a
+  robot downloads does not carry the reference's earlier enhancements.
 
 Two things happen later on the real repository than the request that causes them, and both are
 driven here by the simulated clock (:meth:`Store.sweep` runs whatever has come due before any
