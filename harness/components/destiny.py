@@ -1,4 +1,4 @@
-"""The DESTINY repository component: ``python -m simulators.destiny`` as a harness Service.
+"""The DESTINY repository component: ``python -m hil.simulators.destiny`` as a harness Service.
 
 Besides the repository's own robot API, the simulator has a control API under ``/_sim/``
 (robots, work, clock); :class:`DestinySim` is the typed handle on both that tests and
@@ -16,12 +16,12 @@ from uuid import UUID
 
 import httpx
 
-from harness.components import component
-from harness.pki import CertificateFiles
-from harness.services import LogLine, Service, ServiceSpec, make_backend
+from hil.components import component
+from hil.pki import CertificateFiles
+from hil.services import LogLine, Service, ServiceSpec, make_backend
 
 if TYPE_CHECKING:
-    from harness.targets import SimulatedTarget
+    from hil.targets import SimulatedTarget
 
 __all__ = ["DestinyComponent", "DestinyRobot", "DestinySim", "destiny_spec"]
 
@@ -38,7 +38,7 @@ def destiny_spec(
     """
 
     def command(ports: Mapping[str, int], _workdir: Path) -> list[str]:
-        argv = [sys.executable, "-m", "simulators.destiny", "--host", "127.0.0.1", "--port", str(ports["http"])]
+        argv = [sys.executable, "-m", "hil.simulators.destiny", "--host", "127.0.0.1", "--port", str(ports["http"])]
         if storage_tls is not None:
             argv += ["--storage-port", str(ports["storage"]), "--storage-tls-cert", str(storage_tls.cert_path),
                      "--storage-tls-key", str(storage_tls.key_path)]

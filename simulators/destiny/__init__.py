@@ -1,4 +1,4 @@
-"""A simulated DESTINY repository for the robot API (``python -m simulators.destiny``).
+"""A simulated DESTINY repository for the robot API (``python -m hil.simulators.destiny``).
 
 It serves the robot routes of the real repository (same paths, parameters, bodies, status codes
 and error texts), authenticates them with our own HMAC implementation, keeps robots, references,
@@ -14,7 +14,7 @@ and rules, and the jobs the clock runs (lease expiry, result import) · ``hmac_a
 
 from __future__ import annotations
 
-from simulators.destiny.app import create_app, new_store
-from simulators.destiny.server import READY_PREFIX
+from hil.simulators.destiny.app import create_app, new_store
+from hil.simulators.destiny.server import READY_PREFIX
 
 __all__ = ["READY_PREFIX", "create_app", "new_store"]

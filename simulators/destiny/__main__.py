@@ -1,4 +1,4 @@
-"""``python -m simulators.destiny --host H --port N [--tls-cert F --tls-key F] [--seed-file F]
+"""``python -m hil.simulators.destiny --host H --port N [--tls-cert F --tls-key F] [--seed-file F]
 [--lease-expiry-interval S] [--import-seconds S] [--storage-port N --storage-tls-cert F --storage-tls-key F]``.
 
 With the ``--storage-*`` options the batch files are served from a TLS listener of their own,
@@ -18,16 +18,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from harness.cli.arguments import OneLineParser, check_port_options
-from harness.errors import ConfigError, describe_os_error, named_os_error
-from simulators.destiny.app import new_store
-from simulators.destiny.seed import load_seed_file
-from simulators.destiny.store import DEFAULT_EXPIRY_INTERVAL, DEFAULT_IMPORT_SECONDS
-from simulators.destiny.server import StorageListener, serve
+from hil.cli.arguments import OneLineParser, check_port_options
+from hil.errors import ConfigError, describe_os_error, named_os_error
+from hil.simulators.destiny.app import new_store
+from hil.simulators.destiny.seed import load_seed_file
+from hil.simulators.destiny.store import DEFAULT_EXPIRY_INTERVAL, DEFAULT_IMPORT_SECONDS
+from hil.simulators.destiny.server import StorageListener, serve
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="python -m simulators.destiny", description="DESTINY repository simulator")
+    parser = OneLineParser(prog="python -m hil.simulators.destiny", description="DESTINY repository simulator")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="port to listen on (0 picks a free one)")
     parser.add_argument("--tls-cert", type=Path, help="PEM certificate chain; enables HTTPS")

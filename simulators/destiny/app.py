@@ -17,15 +17,15 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from simulators.destiny.blobs import BlobStore
-from simulators.destiny.body_limit import STORAGE_BODY_LIMIT, BodyLimitMiddleware
-from simulators.destiny.clock import SimClock
-from simulators.destiny.control_api import build_control_router
-from simulators.destiny.hmac_auth import AuthFailure
-from simulators.destiny.journal import Journal, JournalMiddleware
-from simulators.destiny.robot_api import build_robot_router
-from simulators.destiny.storage_api import FALLBACK_PREFIX, build_storage_router
-from simulators.destiny.store import DEFAULT_EXPIRY_INTERVAL, DEFAULT_IMPORT_SECONDS, NotFound, Store
+from hil.simulators.destiny.blobs import BlobStore
+from hil.simulators.destiny.body_limit import STORAGE_BODY_LIMIT, BodyLimitMiddleware
+from hil.simulators.destiny.clock import SimClock
+from hil.simulators.destiny.control_api import build_control_router
+from hil.simulators.destiny.hmac_auth import AuthFailure
+from hil.simulators.destiny.journal import Journal, JournalMiddleware
+from hil.simulators.destiny.robot_api import build_robot_router
+from hil.simulators.destiny.storage_api import FALLBACK_PREFIX, build_storage_router
+from hil.simulators.destiny.store import DEFAULT_EXPIRY_INTERVAL, DEFAULT_IMPORT_SECONDS, NotFound, Store
 
 __all__ = ["create_app", "new_store"]
 
@@ -81,7 +81,7 @@ def _uuid_error_as_deployed(error: dict[str, object]) -> dict[str, object]:
 def new_store(
     expiry_interval: float | None = DEFAULT_EXPIRY_INTERVAL, import_seconds: float = DEFAULT_IMPORT_SECONDS
 ) -> Store:
-    """An empty store on a fresh clock (job timings: see :mod:`simulators.destiny.store`)."""
+    """An empty store on a fresh clock (job timings: see :mod:`hil.simulators.destiny.store`)."""
     return Store(SimClock(), BlobStore(), expiry_interval=expiry_interval, import_seconds=import_seconds)
 
 

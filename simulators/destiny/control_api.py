@@ -17,7 +17,7 @@ the outcome. It carries no authentication (the simulator listens on loopback).
   import under way now → ``{"imported": [batch ids]}`` (both otherwise run by the clock)
 * ``POST /_sim/reset`` — forget everything and zero the clock offset
 * ``GET|PUT /_sim/storage/<container>/<blob>?<SAS>`` — the blob storage behind the batch URLs, when
-  the simulator has no storage listener of its own (:mod:`simulators.destiny.storage_api`)
+  the simulator has no storage listener of its own (:mod:`hil.simulators.destiny.storage_api`)
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ from uuid import UUID
 from fastapi import APIRouter, HTTPException, Query, Response, status
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from simulators.destiny.journal import Journal
-from simulators.destiny.models import DestinyUUID, UnicodeText, require_utf8
-from simulators.destiny.store import Batch, PendingEnhancement, Store
+from hil.simulators.destiny.journal import Journal
+from hil.simulators.destiny.models import DestinyUUID, UnicodeText, require_utf8
+from hil.simulators.destiny.store import Batch, PendingEnhancement, Store
 
 __all__ = ["EnhancementRequestSeed", "ReferenceSeed", "RobotSeed", "build_control_router"]
 

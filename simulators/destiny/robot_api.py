@@ -10,16 +10,16 @@ slash with a 307 that the SDK does not follow):
   lease is still PROCESSING until the expiry job ran);
 * ``GET /robot-enhancement-batches/{id}/`` — the batch again, with fresh URLs (Azure service-SAS
   URLs: read-only for references and validation, write-only for results, see
-  :mod:`simulators.destiny.blobs`);
+  :mod:`hil.simulators.destiny.blobs`);
 * ``POST /robot-enhancement-batches/{id}/results/`` — 400 on an id mismatch, 200 when the robot
   reports an error, 202 when results are accepted for import (which ends later, see
-  :mod:`simulators.destiny.store`), 422 on an invalid state move;
+  :mod:`hil.simulators.destiny.store`), 422 on an invalid state move;
 * ``POST /enhancement-requests/`` — ask for enhancements of existing references by a robot: 202
   with the request (``request_status`` ``received``), 422 ``Reference with id {…} does not
   exist.`` when a reference is unknown;
 * ``GET /enhancement-requests/{id}/`` — the request with its derived status.
 
-Every route authenticates with HMAC (:mod:`simulators.destiny.hmac_auth`). Like the real routers,
+Every route authenticates with HMAC (:mod:`hil.simulators.destiny.hmac_auth`). Like the real routers,
 authentication is a router dependency: it runs after FastAPI decoded a JSON body (so malformed
 JSON is a 422 even without credentials) and before parameters are validated.
 
@@ -29,7 +29,7 @@ poll that has work or on a renewal (422), a JSON body that is not an object on a
 result post (422 from validation; the real server's tracing dependency crashes), an error
 report for a batch whose items can no longer fail (422 ``Cannot process results: ...``), and an
 error message holding a lone surrogate (422 ``string_unicode`` before any state change, see
-:func:`simulators.destiny.models.require_utf8`), and an enhancement request naming references
+:func:`hil.simulators.destiny.models.require_utf8`), and an enhancement request naming references
 for a robot that does not exist (422 ``Robot with id {…} does not exist.``; the real server's
 foreign key fails).
 """
@@ -45,10 +45,10 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import PlainValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
-from simulators.destiny.blobs import SasPermission
-from simulators.destiny.durations import DurationError, parse_duration
-from simulators.destiny.hmac_auth import AuthFailure, HmacIdentity, verify_hmac_request
-from simulators.destiny.models import (
+from hil.simulators.destiny.blobs import SasPermission
+from hil.simulators.destiny.durations import DurationError, parse_duration
+from hil.simulators.destiny.hmac_auth import AuthFailure, HmacIdentity, verify_hmac_request
+from hil.simulators.destiny.models import (
     DestinyUUID,
     EnhancementRequestIn,
     EnhancementRequestRead,
@@ -56,8 +56,8 @@ from simulators.destiny.models import (
     RobotEnhancementBatchRead,
     RobotEnhancementBatchResult,
 )
-from simulators.destiny.storage_api import FALLBACK_PREFIX, blob_url
-from simulators.destiny.store import (
+from hil.simulators.destiny.storage_api import FALLBACK_PREFIX, blob_url
+from hil.simulators.destiny.store import (
     MAX_BATCH_SIZE,
     Batch,
     EnhancementRequest,

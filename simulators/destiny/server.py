@@ -1,4 +1,4 @@
-"""How the DESTINY simulator is served: see :mod:`simulators.asgi_serving`.
+"""How the DESTINY simulator is served: see :mod:`hil.simulators.asgi_serving`.
 
 The API and, when configured, the blob storage listen on separate sockets of one process (as the
 real repository and its storage account are separate hosts). The storage's ready line comes
@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.errors import named_os_error
-from simulators.asgi_serving import Listener, bind_listener, serve_listeners
-from simulators.destiny.app import create_app
-from simulators.destiny.storage_api import create_storage_app
-from simulators.destiny.store import Store
+from hil.errors import named_os_error
+from hil.simulators.asgi_serving import Listener, bind_listener, serve_listeners
+from hil.simulators.destiny.app import create_app
+from hil.simulators.destiny.storage_api import create_storage_app
+from hil.simulators.destiny.store import Store
 
 __all__ = ["READY_PREFIX", "STORAGE_READY_PREFIX", "StorageListener", "serve"]
 

@@ -5,7 +5,7 @@ Served on the simulator's own TLS listener (``--storage-port`` with ``--storage-
 gets ``https`` URLs on another host:port than the API, as it does from the real repository. A
 simulator started without that listener serves the same routes under ``/_sim/storage/`` on its
 API address instead. The rules (signatures, permissions, headers, XML errors) are in
-:mod:`simulators.destiny.blobs`.
+:mod:`hil.simulators.destiny.blobs`.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import uuid
 
 from fastapi import APIRouter, FastAPI, Request, Response
 
-from simulators.destiny.blobs import CONTAINER, SERVICE_VERSION, SasPermission, StorageError, http_date
-from simulators.destiny.body_limit import STORAGE_BODY_LIMIT, BodyLimitMiddleware
-from simulators.destiny.store import Store
+from hil.simulators.destiny.blobs import CONTAINER, SERVICE_VERSION, SasPermission, StorageError, http_date
+from hil.simulators.destiny.body_limit import STORAGE_BODY_LIMIT, BodyLimitMiddleware
+from hil.simulators.destiny.store import Store
 
 __all__ = ["FALLBACK_PREFIX", "blob_url", "build_storage_router", "create_storage_app"]
 

@@ -29,7 +29,7 @@ from destiny_sdk.robots import (
     RobotResult,
 )
 
-from harness.components.destiny import DestinyRobot, DestinySim
+from hil.components.destiny import DestinyRobot, DestinySim
 
 SDK = "destiny-sdk==0.17.6"
 

@@ -34,10 +34,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
-from simulators.destiny import READY_PREFIX, create_app, new_store
-from simulators.destiny.blobs import SasPermission
-from simulators.destiny.durations import DurationError, parse_duration
-from simulators.destiny.store import MAX_BATCH_SIZE, Robot, Store
+from hil.simulators.destiny import READY_PREFIX, create_app, new_store
+from hil.simulators.destiny.blobs import SasPermission
+from hil.simulators.destiny.durations import DurationError, parse_duration
+from hil.simulators.destiny.store import MAX_BATCH_SIZE, Robot, Store
 
 BATCHES = "/v1/robot-enhancement-batches/"
 
@@ -921,7 +921,7 @@ def _free_port() -> int:
 
 
 def _start(*args: str) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen([sys.executable, "-m", "simulators.destiny", *args],
+    proc = subprocess.Popen([sys.executable, "-m", "hil.simulators.destiny", *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     line = proc.stdout.readline().rstrip("\n")  # blocks until the ready line (or EOF on failure)
@@ -984,7 +984,7 @@ def test_process_serves_blobs_on_its_own_tls_listener(tmp_path: Path) -> None:
     seed = tmp_path / "seed.json"
     seed.write_text(json.dumps({"robots": [{"name": "s", "client_id": str(robot_id), "secret": "k"}],
                                 "enhancement_requests": [{"robot_id": str(robot_id), "count": 1}]}))
-    proc = subprocess.Popen([sys.executable, "-m", "simulators.destiny", "--port", "0", "--seed-file", str(seed),
+    proc = subprocess.Popen([sys.executable, "-m", "hil.simulators.destiny", "--port", "0", "--seed-file", str(seed),
                              "--storage-port", "0", "--storage-tls-cert", str(cert), "--storage-tls-key", str(key)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -1010,14 +1010,14 @@ def test_process_serves_blobs_on_its_own_tls_listener(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("option", "value"), [("--import-seconds", "-1"), ("--lease-expiry-interval", "nan")])
 def test_job_timings_must_be_finite_and_not_negative(option: str, value: str) -> None:
-    done = subprocess.run([sys.executable, "-m", "simulators.destiny", "--port", "0", option, value],
+    done = subprocess.run([sys.executable, "-m", "hil.simulators.destiny", "--port", "0", option, value],
                           check=False, capture_output=True, text=True, timeout=30)
     assert (done.returncode, done.stdout, len(done.stderr.strip().splitlines())) == (2, "", 1)
     assert option in done.stderr
 
 
 def test_storage_options_go_together() -> None:
-    done = subprocess.run([sys.executable, "-m", "simulators.destiny", "--port", "0", "--storage-port", "0"],
+    done = subprocess.run([sys.executable, "-m", "hil.simulators.destiny", "--port", "0", "--storage-port", "0"],
                           check=False, capture_output=True, text=True, timeout=30)
     assert (done.returncode, done.stdout) == (2, "")
     assert done.stderr.strip().endswith("--storage-port, --storage-tls-cert and --storage-tls-key go together")
@@ -1030,7 +1030,7 @@ def test_storage_options_go_together() -> None:
 def test_bad_seed_file_is_one_line(tmp_path: Path, content: str, expected: str) -> None:
     seed = tmp_path / "seed.json"
     seed.write_text(content)
-    done = subprocess.run([sys.executable, "-m", "simulators.destiny", "--port", "0", "--seed-file", str(seed)],
+    done = subprocess.run([sys.executable, "-m", "hil.simulators.destiny", "--port", "0", "--seed-file", str(seed)],
                           capture_output=True, text=True, timeout=30)
     assert done.returncode == 2
     assert done.stdout == ""
