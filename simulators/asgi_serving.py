@@ -9,35 +9,58 @@ which would end the process with -15; our own handlers make a requested stop exi
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import signal
 import socket
 import sys
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
 import uvicorn
 from starlette.types import ASGIApp
 
-__all__ = ["serve"]
+__all__ = ["Listener", "bind_listener", "serve", "serve_listeners"]
+
+
+class _ServerGroup:
+    """Servers of one process that start, announce and stop together."""
+
+    def __init__(self, ready_lines: list[str]) -> None:
+        self.servers: list[_AnnouncingServer] = []
+        self._ready_lines = ready_lines
+        self._started = 0
+
+    def started(self) -> None:
+        """Called by each server once it accepts; the lines go out when the last one does."""
+        self._started += 1
+        if self._started == len(self.servers):
+            for line in self._ready_lines:
+                sys.stdout.write(line + "\n")
+            sys.stdout.flush()
+
+    def request_exit(self) -> None:
+        for server in self.servers:
+            server.should_exit = True
 
 
 class _AnnouncingServer(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config, ready_line: str) -> None:
+    def __init__(self, config: uvicorn.Config, group: _ServerGroup) -> None:
         super().__init__(config)
-        self._ready_line = ready_line
+        self._group = group
+        group.servers.append(self)
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=sockets)
         if self.started:
-            sys.stdout.write(self._ready_line + "\n")
-            sys.stdout.flush()
+            self._group.started()
 
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         def request_exit(_sig: int, _frame: FrameType | None) -> None:
-            self.should_exit = True
+            self._group.request_exit()
 
         previous = {sig: signal.signal(sig, request_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
@@ -45,6 +68,70 @@ class _AnnouncingServer(uvicorn.Server):
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+
+
+@dataclass
+class Listener:
+    """A bound listening socket, the app it serves and the URL it is reached at."""
+
+    sock: socket.socket
+    url: str
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+
+
+def bind_listener(host: str, port: int, tls_cert: Path | None = None, tls_key: Path | None = None) -> Listener:
+    """Bind (and listen on) ``host:port``; raises OSError when the address cannot be bound.
+
+    Listening at once lets a client that connects before the server loop runs wait in the
+    backlog instead of being refused.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # Accepted sockets inherit it. Without it a TLS response goes out as two records (headers,
+    # body) and Nagle holds the body until the client's delayed ACK: 40 ms on every request.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    bound_port = sock.getsockname()[1]
+    scheme = "https" if tls_cert else "http"
+    shown_host = f"[{host}]" if family == socket.AF_INET6 else host
+    return Listener(sock, f"{scheme}://{shown_host}:{bound_port}", tls_cert, tls_key)
+
+
+def serve_listeners(served: Sequence[tuple[ASGIApp, Listener, str]]) -> None:
+    """Serve each ``(app, listener, ready prefix)`` until a stop signal, then close the sockets.
+
+    Every ready line (prefix + URL, in the order given) is printed once all servers accept, so
+    the last line tells a waiting harness that the whole process is ready.
+    """
+    group = _ServerGroup([f"{prefix}{listener.url}" for _app, listener, prefix in served])
+    for app, listener, _prefix in served:
+        config = uvicorn.Config(
+            app,
+            log_config=None,  # uvicorn's default sends access logs to stdout; ours all go to stderr
+            access_log=True,
+            ssl_certfile=str(listener.tls_cert) if listener.tls_cert else None,
+            ssl_keyfile=str(listener.tls_key) if listener.tls_key else None,
+            lifespan="off",
+            timeout_graceful_shutdown=3,
+        )
+        _AnnouncingServer(config, group)
+
+    async def run_all() -> None:
+        await asyncio.gather(*(s.serve(sockets=[listener.sock])
+                               for s, (_app, listener, _prefix) in zip(group.servers, served, strict=True)))
+
+    try:
+        asyncio.run(run_all())
+    finally:
+        for _app, listener, _prefix in served:
+            listener.sock.close()
 
 
 def serve(
@@ -56,31 +143,4 @@ def serve(
         ready_prefix: the start of the ready line, e.g. ``"destiny simulator listening on "``;
             the URL with the real port follows it.
     """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    # Accepted sockets inherit it. Without it a TLS response goes out as two records (headers,
-    # body) and Nagle holds the body until the client's delayed ACK: 40 ms on every request.
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    try:
-        sock.bind((host, port))
-    except OSError:
-        sock.close()
-        raise
-    bound_port = sock.getsockname()[1]
-    scheme = "https" if tls_cert else "http"
-    shown_host = f"[{host}]" if family == socket.AF_INET6 else host
-    config = uvicorn.Config(
-        app,
-        log_config=None,  # uvicorn's default sends access logs to stdout; ours all go to stderr
-        access_log=True,
-        ssl_certfile=str(tls_cert) if tls_cert else None,
-        ssl_keyfile=str(tls_key) if tls_key else None,
-        lifespan="off",
-        timeout_graceful_shutdown=3,
-    )
-    server = _AnnouncingServer(config, f"{ready_prefix}{scheme}://{shown_host}:{bound_port}")
-    try:
-        server.run(sockets=[sock])
-    finally:
-        sock.close()
+    serve_listeners([(app, bind_listener(host, port, tls_cert, tls_key), ready_prefix)])

@@ -17,6 +17,7 @@ from uuid import UUID
 import httpx
 
 from hil.components import component
+from hil.pki import CertificateFiles
 from hil.services import LogLine, Service, ServiceSpec, make_backend
 
 if TYPE_CHECKING:
@@ -27,16 +28,25 @@ __all__ = ["DestinyComponent", "DestinyRobot", "DestinySim", "destiny_spec"]
 READY_PATTERN = r"^destiny simulator listening on https?://"
 
 
-def destiny_spec(name: str = "destiny", seed_file: Path | None = None) -> ServiceSpec:
-    """The simulator as a Service spec: one port named ``http``, ready on its stdout line."""
+def destiny_spec(
+    name: str = "destiny", seed_file: Path | None = None, storage_tls: CertificateFiles | None = None
+) -> ServiceSpec:
+    """The simulator as a Service spec, ready on its stdout line.
+
+    Port ``http`` is the API. With ``storage_tls`` the batch files are served over TLS on port
+    ``storage`` (``https`` blob URLs, as from the real repository); without it, from the API port.
+    """
 
     def command(ports: Mapping[str, int], _workdir: Path) -> list[str]:
         argv = [sys.executable, "-m", "hil.simulators.destiny", "--host", "127.0.0.1", "--port", str(ports["http"])]
+        if storage_tls is not None:
+            argv += ["--storage-port", str(ports["storage"]), "--storage-tls-cert", str(storage_tls.cert_path),
+                     "--storage-tls-key", str(storage_tls.key_path)]
         if seed_file is not None:
             argv += ["--seed-file", str(seed_file)]
         return argv
 
-    return ServiceSpec(name=name, command=command, ports=("http",))
+    return ServiceSpec(name=name, command=command, ports=("http", "storage") if storage_tls else ("http",))
 
 
 @dataclass(frozen=True)
@@ -51,8 +61,10 @@ class DestinyRobot:
 class DestinySim:
     """A thin handle on a running simulator: its base URL and its ``/_sim`` control API."""
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, storage_ca: Path | None = None) -> None:
         self.base_url = base_url
+        self.storage_ca = storage_ca
+        """The CA file that verifies the blob storage's TLS certificate (None: plain HTTP storage)."""
         self.http = httpx.Client(base_url=base_url, timeout=10.0)
 
     def close(self) -> None:
@@ -87,6 +99,15 @@ class DestinySim:
     def advance_clock(self, seconds: float) -> None:
         self._call("POST", "/_sim/clock/advance", json={"seconds": seconds})
 
+    def run_expiry_job(self) -> dict[str, int]:
+        """Run the repository's lease-expiry job now: ``{"expired": n, "replaced_with": m}``."""
+        counts: dict[str, int] = self._call("POST", "/_sim/jobs/expire-leases").json()
+        return counts
+
+    def run_imports(self) -> list[UUID]:
+        """End every result import under way now; the batches imported."""
+        return [UUID(b) for b in self._call("POST", "/_sim/jobs/import-results").json()["imported"]]
+
     def batch(self, batch_id: UUID) -> dict[str, Any]:
         batch: dict[str, Any] = self._call("GET", f"/_sim/batches/{batch_id}").json()
         return batch
@@ -103,20 +124,21 @@ class DestinySim:
 
 
 class DestinyComponent:
-    def __init__(self, service: Service) -> None:
+    def __init__(self, service: Service, storage_ca: Path | None = None) -> None:
         self.service = service
         self.base_url = f"http://{service.host}:{service.port('http')}"
+        self.storage_ca = storage_ca
 
     def client(self) -> DestinySim:
         """A new handle (the caller closes it)."""
-        return DestinySim(self.base_url)
+        return DestinySim(self.base_url, self.storage_ca)
 
     def describe(self) -> list[tuple[str, str]]:
         return [
             ("DESTINY repository (robot API)", f"{self.base_url}/v1/"),
-            ("DESTINY control API (robots, work, clock)", f"{self.base_url}/_sim/"),
-            ("create a robot", f"curl -s -X POST {self.base_url}/_sim/robots "
-                               "-H 'content-type: application/json' -d '{\"name\": \"me\"}'"),
+            ("DESTINY control API (robots, work, clock, jobs)", f"{self.base_url}/_sim/"),
+            ("create a robot", f"curl -s -X POST {self.base_url}/_sim/robots -H 'content-type: application/json' -d '{{\"name\": \"me\"}}'"),
+            *([("DESTINY blob storage CA file (https batch URLs)", str(self.storage_ca))] if self.storage_ca else []),
             ("DESTINY log", str(self.service.log_path)),
         ]
 
@@ -129,6 +151,9 @@ class DestinyComponent:
 
 @component("destiny", provides=("destiny.repository", "destiny.control"))
 def start_destiny(target: SimulatedTarget) -> DestinyComponent:
-    service = make_backend(target.backend_name, target.run_dir.sub("services")).create(destiny_spec())
+    storage_tls = target.pki.issue_server("destiny-storage")
+    service = make_backend(target.backend_name, target.run_dir.sub("services")).create(
+        destiny_spec(storage_tls=storage_tls)
+    )
     service.start(LogLine(READY_PATTERN), timeout=20.0)
-    return DestinyComponent(service)
+    return DestinyComponent(service, target.pki.ca_cert_path)

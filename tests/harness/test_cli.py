@@ -298,8 +298,20 @@ def _astarte_args(tmp_path: Path, *, realm_key: Path | None, broker_port: int) -
             str(admin.cert_path), "--admin-key", str(admin.key_path), "--device-broker-port", "1"]
 
 
+def _destiny_storage_args(tmp_path: Path, storage_port: int) -> list[str]:
+    from hil.pki import HarnessPKI
+
+    pki = HarnessPKI(tmp_path / "pki")
+    pair = pki.issue_server("destiny-storage")
+    return ["--port", "0", "--storage-port", str(storage_port), "--storage-tls-cert", str(pair.cert_path),
+            "--storage-tls-key", str(pair.key_path)]
+
+
 # id -> (tmp_path, a port something listens on, a closed port) -> (simulator argv, its last stderr line)
 NAMED_FAILURES = {
+    "destiny-storage-port-taken": lambda tmp, taken, closed: (
+        ["destiny", *_destiny_storage_args(tmp, taken)],
+        f"destiny simulator: cannot listen on 127.0.0.1:{taken} (--storage-port): Address already in use"),
     "destiny-port-taken": lambda tmp, taken, closed: (
         ["destiny", "--port", str(taken)], f"destiny simulator: cannot listen on 127.0.0.1:{taken}: Address already in use"),
     "destiny-tls-file-missing": lambda tmp, taken, closed: (
