@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from harness.targets.protocols import BrokerAdmin, MqttBroker
 from harness.errors import ServiceError
 from harness.services.backends import Backend
 from harness.services.base import Service, ServiceSpec
@@ -63,7 +64,7 @@ class BrokerEndpoint:
         return f"mqtts://{self.server_hostname}:{self.port}/"
 
 
-class Broker(ABC):
+class Broker(MqttBroker, BrokerAdmin):
     """The capability checks rely on: a broker they can connect to with mutual TLS.
 
     A simulated broker (:class:`MosquittoBroker`) and a physical one on a bench both provide it.

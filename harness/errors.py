@@ -9,7 +9,9 @@
     │   ├── ServiceExited         the process/container ended while it should be running
     │   └── PortInUse             the port picked for it was taken (the backend retries)
     ├── PKIError                  a certificate could not be issued, signed or loaded
-    ├── TargetError               the target cannot do what a check needs (missing capability)
+    ├── TargetError               the target cannot do what a check needs
+    │   ├── MissingCapability     it does not offer a capability protocol (checks skip)
+    │   └── TargetUnreachable     it offers it, but cannot be reached or refuses our credentials
     ├── RequirementError          an unknown or malformed requirement id
     ├── ReportError               a run record that does not validate, or cannot be written
     └── HarnessLeak               a process, port or temp dir of ours outlived its run
@@ -35,6 +37,7 @@ __all__ = [
     "ConfigError",
     "HarnessLeak",
     "HilError",
+    "MissingCapability",
     "PKIError",
     "PortInUse",
     "ReportError",
@@ -43,6 +46,7 @@ __all__ = [
     "ServiceExited",
     "StartupTimeout",
     "TargetError",
+    "TargetUnreachable",
     "describe_os_error",
     "named_os_error",
 ]
@@ -112,6 +116,21 @@ class TargetError(HilError):
     def __init__(self, target: str, message: str) -> None:
         self.target = target
         super().__init__(f"target {target!r}: {message}")
+
+
+class MissingCapability(TargetError):
+    """The target does not offer ``protocol`` (a capability class of
+    :mod:`harness.targets.protocols`); fixtures turn this into a skip with the message."""
+
+    def __init__(self, target: str, protocol: type, why: str = "") -> None:
+        self.protocol = protocol
+        name = getattr(protocol, "name", lambda: protocol.__name__)()
+        super().__init__(target, f"lacks {name} ({protocol.__name__})" + (f": {why}" if why else ""))
+
+
+class TargetUnreachable(TargetError):
+    """A capability the target claims cannot be used now: unreachable, or our credentials are
+    refused. A run that meets this before its checks is inconclusive, never an SDK failure."""
 
 
 class RequirementError(HilError):

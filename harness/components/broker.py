@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from harness.broker import MosquittoBroker
 from harness.components import component
 from harness.services.backends import make_backend
+from harness.targets.protocols import BrokerAdmin, MqttBroker
 
 if TYPE_CHECKING:
     from harness.services.base import Service
@@ -30,11 +31,14 @@ class BrokerComponent:
     def services(self) -> list[Service]:
         return [self.broker.service]
 
+    def provide(self, protocol: type) -> MosquittoBroker:
+        return self.broker
+
     def stop(self) -> None:
         self.broker.stop()
 
 
-@component("broker", provides=("broker", "broker.admin"))
+@component("broker", provides=(MqttBroker, BrokerAdmin))
 def start_broker(target: SimulatedTarget) -> BrokerComponent:
     broker = MosquittoBroker(target.pki, make_backend(target.backend_name, target.run_dir.sub("services")))
     broker.start()

@@ -18,11 +18,12 @@ import httpx
 
 from harness.components import component
 from harness.services import LogLine, Service, ServiceSpec, make_backend
+from harness.targets.protocols import DestinyControl, DestinyRepository
 
 if TYPE_CHECKING:
     from harness.targets import SimulatedTarget
 
-__all__ = ["DestinyComponent", "DestinyRobot", "DestinySim", "destiny_spec"]
+__all__ = ["DestinyComponent", "DestinyRobot", "DestinySim", "SimulatedRepository", "destiny_spec"]
 
 READY_PATTERN = r"^destiny simulator listening on https?://"
 
@@ -96,11 +97,41 @@ class DestinySim:
         return self._call("GET", "/_sim/requests").json()
 
 
+class SimulatedRepository(DestinyRepository):
+    """The simulator as a plain repository: one robot (registered through ``/_sim`` on first use,
+    as a repository administrator would register it) and work seeded through ``/_sim``."""
 
-class DestinyComponent:
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self._robot: DestinyRobot | None = None
+
+    @property
+    def robot(self) -> DestinyRobot:
+        if self._robot is None:
+            sim = DestinySim(self.base_url)
+            try:
+                self._robot = sim.create_robot("hil-bench-robot")
+            finally:
+                sim.close()
+        return self._robot
+
+    def seed_pending(self, count: int = 1) -> list[UUID]:
+        sim = DestinySim(self.base_url)
+        try:
+            request = sim.enqueue(self.robot.client_id, count=count)
+        finally:
+            sim.close()
+        return [UUID(str(r)) for r in request.get("reference_ids", [])]
+
+
+class DestinyComponent(DestinyControl):
     def __init__(self, service: Service) -> None:
         self.service = service
         self.base_url = f"http://{service.host}:{service.port('http')}"
+        self._repository = SimulatedRepository(self.base_url)
+
+    def provide(self, protocol: type) -> object:
+        return self._repository if protocol is DestinyRepository else self
 
     def client(self) -> DestinySim:
         """A new handle (the caller closes it)."""
@@ -121,7 +152,7 @@ class DestinyComponent:
         self.service.stop()
 
 
-@component("destiny", provides=("destiny.repository", "destiny.control"))
+@component("destiny", provides=(DestinyRepository, DestinyControl))
 def start_destiny(target: SimulatedTarget) -> DestinyComponent:
     service = make_backend(target.backend_name, target.run_dir.sub("services")).create(destiny_spec())
     service.start(LogLine(READY_PATTERN), timeout=20.0)
