@@ -176,6 +176,17 @@ class AstarteClient(AstartePairing, AppEngine, RealmManagement):
             time.sleep(0.05)  # polling a public API that offers no wait
         return True
 
+    def wait_status(self, device_id: str, predicate: Any, *, timeout: float = 5.0) -> dict[str, Any] | None:
+        """The device's AppEngine status once ``predicate(status)`` holds (None after ``timeout``)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            response = self.appengine("GET", f"devices/{device_id}")
+            if response.status_code == 200 and predicate(response.json()["data"]):
+                return dict(response.json()["data"])
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.05)  # polling a public API that offers no wait
+
     def wait_connected(self, device_id: str, connected: bool, *, timeout: float = 5.0) -> bool:
         """True once AppEngine's ``connected`` flag of the device is ``connected``."""
         deadline = time.monotonic() + timeout

@@ -11,7 +11,8 @@ import uuid
 import pytest
 
 from harness.mqtt_client import MqttSession
-from harness.targets import Capability
+from fixtures.plugin import hil_requires
+from harness.targets.protocols import BrokerAdmin, IdentityMint, ScenarioCertificates
 
 REALM = "hil"
 
@@ -29,9 +30,9 @@ def test_broker_accepts_a_device_certificate_from_the_realm_ca(hil_broker, hil_d
 
 
 @pytest.mark.requirement("ASTARTE-MQTT-TLS-01")
-@pytest.mark.hil_requires(Capability.SCENARIO_CERTIFICATES)
-def test_broker_refuses_a_certificate_from_another_ca(hil_broker, hil_target):
-    identity = hil_target.scenario_identity("foreign-ca", f"{REALM}/{_device_id()}")
+@hil_requires(ScenarioCertificates)
+def test_broker_refuses_a_certificate_from_another_ca(hil_broker, hil_scenario_certificates):
+    identity = hil_scenario_certificates.scenario_identity("foreign-ca", f"{REALM}/{_device_id()}")
     with MqttSession(hil_broker.endpoint, identity) as session:
         result = session.connect()
     assert not result.accepted, "broker accepted a certificate signed by a foreign CA"
@@ -45,10 +46,10 @@ def test_broker_refuses_a_client_without_certificate(hil_broker):
 
 
 @pytest.mark.requirement("ASTARTE-MQTT-TLS-03")
-@pytest.mark.hil_requires(Capability.SCENARIO_CERTIFICATES)
+@hil_requires(ScenarioCertificates)
 @pytest.mark.parametrize("scenario", ["expired", "not-yet-valid"])
-def test_broker_refuses_a_certificate_outside_its_validity(hil_broker, hil_target, scenario):
-    identity = hil_target.scenario_identity(scenario, f"{REALM}/{_device_id()}")
+def test_broker_refuses_a_certificate_outside_its_validity(hil_broker, hil_scenario_certificates, scenario):
+    identity = hil_scenario_certificates.scenario_identity(scenario, f"{REALM}/{_device_id()}")
     with MqttSession(hil_broker.endpoint, identity) as session:
         result = session.connect()
     assert not result.accepted, f"broker accepted a {scenario} certificate"
@@ -63,7 +64,7 @@ def test_broker_accepts_an_empty_client_id_with_clean_session(hil_broker, hil_de
 
 
 @pytest.mark.requirement("ASTARTE-MQTT-TOPICS-01", "ASTARTE-MQTT-TLS-02")
-@pytest.mark.hil_requires(Capability.BROKER_ADMIN, Capability.MINT_IDENTITIES)
+@hil_requires(BrokerAdmin, IdentityMint)
 def test_device_publishes_only_on_its_own_topic_tree(hil_broker, hil_device_identity):
     own, other = _device_id(), _device_id()
     identity = hil_device_identity(REALM, own)
@@ -86,7 +87,7 @@ def test_device_publishes_only_on_its_own_topic_tree(hil_broker, hil_device_iden
 
 
 @pytest.mark.requirement("ASTARTE-MQTT-TOPICS-01")
-@pytest.mark.hil_requires(Capability.BROKER_ADMIN, Capability.MINT_IDENTITIES)
+@hil_requires(BrokerAdmin, IdentityMint)
 def test_device_never_receives_another_devices_messages(hil_broker, hil_device_identity):
     snoop, victim = _device_id(), _device_id()
     with MqttSession(hil_broker.admin_endpoint, hil_broker.admin_identity) as server, MqttSession(

@@ -26,8 +26,11 @@ from harness.fuzzing.known import known_finding
 from harness.fuzzing.properties import SEND_WIRE_GRPC, SEND_WIRE_MQTT, Disagreement, check_send_wire
 from harness.fuzzing.requests import SendRequest
 from harness.oracle import parse_interface
+from harness.targets.protocols import AstartePairing, RealmMessageLog
+from fixtures.plugin import hil_requires
 
-pytestmark = [pytest.mark.hil_requires("astarte.pairing"), pytest.mark.filterwarnings("ignore::DeprecationWarning")]
+pytestmark = [hil_requires(AstartePairing, RealmMessageLog),  # judged on the realm's raw messages
+              pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 BY_NAME = {doc["interface_name"]: doc for doc in DEVICE_DOCS}
 #: End-to-end examples cost a round trip (and a reconnect when the realm disconnects the device).

@@ -15,6 +15,9 @@ import datetime as dt
 from typing import Any
 
 import pytest
+
+from fixtures.plugin import hil_requires
+from harness.targets.protocols import AppEngine, AstartePairing, MessageHubControl, MessageHubEndpoint, RealmMessageLog
 from hypothesis import example, given
 from hypothesis import strategies as st
 
@@ -26,7 +29,8 @@ from harness.fuzzing.properties import SEND_STORED, SEND_STORED_GRPC, check_send
 from harness.fuzzing.requests import SendRequest
 from harness.oracle import parse_interface
 
-pytestmark = [pytest.mark.hil_requires("astarte.pairing", "astarte.appengine"),
+pytestmark = [hil_requires(AstartePairing, AppEngine, RealmMessageLog),  # judged on the realm's raw messages
+             
               pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 BY_NAME = {doc["interface_name"]: doc for doc in DEVICE_DOCS}
