@@ -12,7 +12,7 @@ to this module, and the README's "Targets and benches" documents every key)::
     jwt = "env:HIL_ASTARTE_JWT"             # or realm_private_key = "file:lab_private.pem"
     ca_file = "ca.pem"                      # optional: the system trust store otherwise
 
-    [targets.lab.broker]    host, port, ca_file, server_hostname, admin_cert_file, admin_key_file
+    [targets.lab.broker]    host, port, ca_file, server_hostname, admin_port, admin_cert_file, admin_key_file
     [targets.lab.device]    realm, device_id, cert_file, key_file   (one pre-paired device)
     [targets.lab.message_hub]  address = "host:port", tls, ca_file, node_id, device_id (the hub's)
     [targets.lab.destiny]   base_url, robot_id, robot_secret = "env:...", seed, seed_reference_ids
@@ -214,7 +214,8 @@ def _physical(name: str, table: Mapping[str, Any], source: Path) -> Target:
             admin = ClientIdentity(_path(b["admin_cert_file"], f"{at}.broker.admin_cert_file", source),
                                    _path(b["admin_key_file"], f"{at}.broker.admin_key_file", source), ca_path, "admin")
         endpoint = BrokerEndpoint(b["host"], b["port"], ca_path, b.get("server_hostname", b["host"]))
-        broker = BenchBroker(endpoint, admin, name)
+        admin_endpoint = BrokerEndpoint(b["host"], b.get("admin_port", b["port"]), ca_path, endpoint.server_hostname)
+        broker = BenchBroker(endpoint, admin, name, admin_endpoint)
         found[MqttBroker] = broker
         if admin is not None:
             found[BrokerAdmin] = broker

@@ -46,6 +46,7 @@ class BenchBroker(Broker):
     _endpoint: BrokerEndpoint
     _admin: ClientIdentity | None
     target: str
+    _admin_endpoint: BrokerEndpoint | None = None  # a back-office listener, when not the devices' one
 
     @property
     def endpoint(self) -> BrokerEndpoint:
@@ -53,7 +54,7 @@ class BenchBroker(Broker):
 
     @property
     def admin_endpoint(self) -> BrokerEndpoint:
-        return self._endpoint
+        return self._admin_endpoint or self._endpoint
 
     @property
     def admin_identity(self) -> ClientIdentity:
