@@ -10,6 +10,9 @@ slash with a 307 that the SDK does not follow):
 * ``GET /robot-enhancement-batches/{id}/`` — the batch again, with fresh URLs;
 * ``POST /robot-enhancement-batches/{id}/results/`` — 400 on an id mismatch, 200 when the robot
   reports an error, 202 when results are accepted for import, 422 on an invalid state move;
+* ``POST /enhancement-requests/`` — ask for enhancements of existing references by a robot: 202
+  with the request (``request_status`` ``received``), 422 ``Reference with id {…} does not
+  exist.`` when a reference is unknown;
 * ``GET /enhancement-requests/{id}/`` — the request with its derived status.
 
 Every route authenticates with HMAC (:mod:`simulators.destiny.hmac_auth`). Like the real routers,
@@ -22,7 +25,9 @@ poll that has work or on a renewal (422), a JSON body that is not an object on a
 result post (422 from validation; the real server's tracing dependency crashes), an error
 report for a batch whose items can no longer fail (422 ``Cannot process results: ...``), and an
 error message holding a lone surrogate (422 ``string_unicode`` before any state change, see
-:func:`simulators.destiny.models.require_utf8`).
+:func:`simulators.destiny.models.require_utf8`), and an enhancement request naming references
+for a robot that does not exist (422 ``Robot with id {…} does not exist.``; the real server's
+foreign key fails).
 """
 
 from __future__ import annotations
@@ -40,12 +45,20 @@ from simulators.destiny.durations import DurationError, parse_duration
 from simulators.destiny.hmac_auth import AuthFailure, HmacIdentity, verify_hmac_request
 from simulators.destiny.models import (
     DestinyUUID,
+    EnhancementRequestIn,
     EnhancementRequestRead,
     RobotEnhancementBatch,
     RobotEnhancementBatchRead,
     RobotEnhancementBatchResult,
 )
-from simulators.destiny.store import MAX_BATCH_SIZE, Batch, LeaseError, StateTransitionError, Store
+from simulators.destiny.store import (
+    MAX_BATCH_SIZE,
+    Batch,
+    EnhancementRequest,
+    LeaseError,
+    StateTransitionError,
+    Store,
+)
 
 __all__ = ["DEFAULT_LEASE", "build_robot_router", "storage_url"]
 
@@ -186,11 +199,7 @@ def build_robot_router(store: Store) -> APIRouter:
         store.import_results(batch_id)
         return answer
 
-    @requests.get("/{enhancement_request_id}/", response_model=EnhancementRequestRead)
-    async def check_enhancement_request_status(
-        enhancement_request_id: Annotated[DestinyUUID, Path()],
-    ) -> EnhancementRequestRead:
-        found = store.get_request(enhancement_request_id)
+    def request_read(found: EnhancementRequest) -> EnhancementRequestRead:
         return EnhancementRequestRead(
             robot_id=found.robot_id,
             reference_ids=found.reference_ids,
@@ -199,6 +208,20 @@ def build_robot_router(store: Store) -> APIRouter:
             request_status=store.request_status(found),
             error=found.error,
         )
+
+    @requests.post("/", response_model=EnhancementRequestRead, status_code=status.HTTP_202_ACCEPTED)
+    async def request_enhancement(enhancement_request_in: EnhancementRequestIn) -> EnhancementRequestRead:
+        # Like the repository, any robot may ask for any robot's enhancements.
+        found = store.request_enhancements(
+            enhancement_request_in.robot_id, enhancement_request_in.reference_ids, enhancement_request_in.source
+        )
+        return request_read(found)
+
+    @requests.get("/{enhancement_request_id}/", response_model=EnhancementRequestRead)
+    async def check_enhancement_request_status(
+        enhancement_request_id: Annotated[DestinyUUID, Path()],
+    ) -> EnhancementRequestRead:
+        return request_read(store.get_request(enhancement_request_id))
 
     v1 = APIRouter(prefix="/v1")
     v1.include_router(batches)

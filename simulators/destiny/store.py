@@ -266,6 +266,25 @@ class Store:
                 self._queue(ref_id, robot_id, request.id, retry_of=None)
             return request
 
+    def request_enhancements(
+        self, robot_id: UUID, reference_ids: list[UUID], source: str | None = None
+    ) -> EnhancementRequest:
+        """``POST /v1/enhancement-requests/``: the repository's rules, unlike seeding.
+
+        The references must exist: the repository checks them first and names the missing ones
+        as a *set* (422 ``Reference with id {UUID('…')} does not exist.``). The robot is not
+        checked there; its pending enhancements then break a foreign key, a 500 on the real
+        server, which we answer as 422 ``Robot with id {UUID('…')} does not exist.`` instead
+        (with no references nothing is queued, so any robot id is accepted, as there).
+        """
+        with self._lock:
+            missing = {ref_id for ref_id in reference_ids if ref_id not in self.references}
+            if missing:
+                raise NotFound("Reference", repr(missing))
+            if reference_ids and robot_id not in self.robots:
+                raise NotFound("Robot", repr({robot_id}))
+            return self.add_enhancement_request(robot_id, reference_ids, source)
+
     def _queue(self, reference_id: UUID, robot_id: UUID, request_id: UUID | None, retry_of: UUID | None) -> None:
         item = PendingEnhancement(
             id=_new_id(),

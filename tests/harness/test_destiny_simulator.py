@@ -447,7 +447,7 @@ def test_no_input_makes_it_500(
                (b"x-request-timestamp", timestamp.strip().encode("latin-1")),
                (b"content-type", b"application/json")]
     for method, path in [("POST", f"{BATCHES}?{query}"), ("POST", f"{BATCHES}{uuid.uuid4()}/results/"),
-                         ("PATCH", f"{BATCHES}x/renew-lease/?lease={query}")]:
+                         ("PATCH", f"{BATCHES}x/renew-lease/?lease={query}"), ("POST", "/v1/enhancement-requests/")]:
         response = api.request(method, path, headers=headers, content=body)
         assert response.status_code < 500, (method, path, response.text)
 
@@ -567,6 +567,90 @@ def test_polls_take_pydantics_other_lease_forms(
     (item,) = store.items_of(uuid.UUID(response.json()["id"]))
     assert item.expires_at is not None
     assert abs(item.expires_at - store.clock.now() - length) < datetime.timedelta(seconds=5)
+
+
+# -- enhancement requests (POST /v1/enhancement-requests/) -----------------------------------------
+REQUESTS = "/v1/enhancement-requests/"
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-REQUEST-02")
+def test_a_robot_requests_enhancements_and_gets_a_received_request(
+    api: TestClient, store: Store, robot: Robot
+) -> None:
+    refs = [store.add_reference().id, store.add_reference().id]
+    payload = {"robot_id": str(robot.client_id), "reference_ids": [str(r) for r in refs], "source": "hil"}
+    response = post_json(api, robot, REQUESTS, payload)
+
+    assert response.status_code == 202, response.text
+    body = response.json()
+    request_id = uuid.UUID(body.pop("id"))
+    assert body == {
+        "robot_id": str(robot.client_id),
+        "reference_ids": [str(r) for r in refs],
+        "source": "hil",
+        "request_status": "received",
+        "reference_data_url": None,
+        "result_storage_url": None,
+        "validation_result_url": None,
+        "error": None,
+    }
+    queued = [p for p in store.pending.values() if p.enhancement_request_id == request_id]
+    assert sorted(p.reference_id for p in queued) == sorted(refs)
+    assert {p.status.value for p in queued} == {"pending"}
+    again = api.get(f"{REQUESTS}{request_id}/", headers=signed(robot))
+    assert again.json()["request_status"] == "received"
+    assert poll(api, robot).status_code == 200  # the robot can now claim that work
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-REQUEST-02")
+def test_an_enhancement_request_for_no_references_is_accepted_for_any_robot(api: TestClient, robot: Robot) -> None:
+    stranger = uuid.uuid4()
+    response = post_json(api, robot, REQUESTS, {"robot_id": str(stranger), "reference_ids": []})
+    assert (response.status_code, response.json()["request_status"]) == (202, "received")
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-REQUEST-02")
+def test_an_enhancement_request_naming_an_unknown_reference_is_422(
+    api: TestClient, store: Store, robot: Robot
+) -> None:
+    known, ghost = store.add_reference().id, uuid.uuid4()
+    payload = {"robot_id": str(robot.client_id), "reference_ids": [str(known), str(ghost)]}
+    response = post_json(api, robot, REQUESTS, payload)
+    assert (response.status_code, response.json()) == (
+        422,
+        {"detail": f"Reference with id {{UUID('{ghost}')}} does not exist."},
+    )
+    assert not store.requests and not store.pending  # nothing was created
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-REQUEST-02", "DESTINY-ROBOT-HTTP-03")
+def test_an_enhancement_request_repeating_a_reference_is_refused_by_validation(
+    api: TestClient, store: Store, robot: Robot
+) -> None:
+    ref = str(store.add_reference().id)
+    response = post_json(api, robot, REQUESTS, {"robot_id": str(robot.client_id), "reference_ids": [ref, ref]})
+    assert response.status_code == 422
+    (error,) = response.json()["detail"]
+    assert (error["loc"], error["msg"]) == (["body", "reference_ids"], "Value error, reference_ids must not contain duplicate ids.")
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-AUTH-01")
+def test_an_enhancement_request_must_be_signed(api: TestClient, store: Store, robot: Robot) -> None:
+    payload = {"robot_id": str(robot.client_id), "reference_ids": [str(store.add_reference().id)]}
+    response = api.post(REQUESTS, json=payload)
+    assert (response.status_code, response.json()) == (401, {"detail": "Authorization header missing."})
+    assert not store.requests
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-HTTP-04")
+def test_an_enhancement_request_for_an_unknown_robot_is_422_not_500(
+    api: TestClient, store: Store, robot: Robot
+) -> None:
+    ghost = uuid.uuid4()
+    payload = {"robot_id": str(ghost), "reference_ids": [str(store.add_reference().id)]}
+    response = post_json(api, robot, REQUESTS, payload)
+    assert (response.status_code, response.json()) == (422, {"detail": f"Robot with id {{UUID('{ghost}')}} does not exist."})
+    assert not store.requests
 
 
 # -- the control API --------------------------------------------------------------------------------
