@@ -50,6 +50,7 @@ from harness.targets.protocols import (
     Capability,
     DestinyRepository,
     DeviceIdentity,
+    IdentityMint,
     LocknAlertBridgeAccess,
     MessageHubEndpoint,
     MqttBroker,
@@ -250,6 +251,12 @@ def _physical(name: str, table: Mapping[str, Any], source: Path) -> Target:
                                token=token)
         for protocol in (AstartePairing, AppEngine, RealmManagement):
             found[protocol] = client
+        if ca_path is not None:  # with a broker, Pairing mints device identities for it
+            from harness.targets.physical import PairingIdentityMint
+
+            mint = PairingIdentityMint(client, ca_path, name)
+            found[IdentityMint] = mint
+            found.setdefault(DeviceIdentity, mint)
     if "message_hub" in table:
         h = table["message_hub"]
         if "astarte" not in table:

@@ -13,6 +13,7 @@ import ssl
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -28,6 +29,7 @@ from harness.targets.protocols import (
     Capability,
     DestinyRepository,
     DeviceIdentity,
+    IdentityMint,
     LocknAlertBridgeAccess,
     MessageHubEndpoint,
     MqttBroker,
@@ -36,7 +38,7 @@ from harness.targets.protocols import (
 from harness.targets.target import Probe, Target
 
 __all__ = ["BenchBroker", "BenchDestinyRepository", "BenchLocknAlert", "BenchMessageHub", "PairedDevice",
-           "PhysicalTarget"]
+           "PairingIdentityMint", "PhysicalTarget"]
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,54 @@ class PairedDevice(DeviceIdentity):
 
     def identity(self, realm: str, device_id: str) -> ClientIdentity:
         return self.identity_
+
+
+class PairingIdentityMint(IdentityMint):
+    """Device identities minted the way a device gets one: register it through Pairing, then have
+    Pairing sign a CSR (``CN=<realm>/<device_id>``) with its credentials secret. Needs only the
+    realm's Pairing API and a token, so a real Astarte offers it too."""
+
+    def __init__(self, astarte: Any, broker_ca: Path, target: str) -> None:
+        self.astarte = astarte
+        self.broker_ca = broker_ca
+        self.target = target
+        self._dir: Any = None
+
+    def identity(self, realm: str, device_id: str) -> ClientIdentity:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
+        from harness.rundir import RunDirectory
+
+        if realm != self.astarte.realm:
+            raise TargetError(self.target, f"can mint identities in realm {self.astarte.realm!r} only, not {realm!r}")
+        secret = self.astarte.register_device(device_id).credentials_secret
+        key = ec.generate_private_key(ec.SECP256R1())
+        csr = (x509.CertificateSigningRequestBuilder()
+               .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{realm}/{device_id}")]))
+               .sign(key, hashes.SHA256()))
+        with self.astarte.http(token=secret) as client:
+            issued = client.post(f"{self.astarte.pairing_base_url}/v1/{realm}/devices/{device_id}/protocols/"
+                                 "astarte_mqtt_v1/credentials",
+                                 json={"data": {"csr": csr.public_bytes(serialization.Encoding.PEM).decode()}})
+        if issued.status_code != 201:
+            raise TargetError(self.target, f"Pairing refused a CSR for {device_id}: HTTP {issued.status_code}")
+        if self._dir is None:
+            self._dir = RunDirectory("hil-identities-")
+        folder = self._dir.sub(device_id.replace("/", "_"))
+        cert_path, key_path = folder / "device.crt", folder / "device.key"
+        cert_path.write_text(issued.json()["data"]["client_crt"])
+        key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                               serialization.NoEncryption()))
+        key_path.chmod(0o600)
+        return ClientIdentity(cert_path, key_path, self.broker_ca, f"{realm}/{device_id}")
+
+    def close(self) -> None:
+        if self._dir is not None:
+            self._dir.remove()
+            self._dir = None
 
 
 @dataclass(frozen=True)
@@ -215,6 +265,11 @@ class PhysicalTarget(Target):
             except (OSError, httpx.HTTPError, ssl.SSLError) as exc:
                 probes.append(Probe(protocol, False, f"unreachable: {exc or type(exc).__name__}"))
         return probes
+
+    def close(self) -> None:
+        for implementation in self._implementations.values():
+            if isinstance(implementation, PairingIdentityMint):
+                implementation.close()
 
     def describe(self) -> list[tuple[str, str]]:
         lines = super().describe()

@@ -6,19 +6,19 @@ physical broker (given device identities in the bench file) and against the simu
 
 from __future__ import annotations
 
-import uuid
 
 import pytest
 
 from harness.mqtt_client import MqttSession
 from fixtures.plugin import hil_requires
+from harness.components.astarte import random_device_id
 from harness.targets.protocols import BrokerAdmin, IdentityMint, ScenarioCertificates
 
 REALM = "hil"
 
 
 def _device_id() -> str:
-    return uuid.uuid4().hex[:22]
+    return random_device_id()
 
 
 @pytest.mark.requirement("ASTARTE-MQTT-TLS-01")
@@ -65,9 +65,9 @@ def test_broker_accepts_an_empty_client_id_with_clean_session(hil_broker, hil_de
 
 @pytest.mark.requirement("ASTARTE-MQTT-TOPICS-01", "ASTARTE-MQTT-TLS-02")
 @hil_requires(BrokerAdmin, IdentityMint)
-def test_device_publishes_only_on_its_own_topic_tree(hil_broker, hil_device_identity):
+def test_device_publishes_only_on_its_own_topic_tree(hil_broker, hil_identity_mint):
     own, other = _device_id(), _device_id()
-    identity = hil_device_identity(REALM, own)
+    identity = hil_identity_mint(REALM, own)
     with MqttSession(hil_broker.admin_endpoint, hil_broker.admin_identity) as server, MqttSession(
         # The client id claims the other device: identity must still come from the certificate.
         # Mosquitto drops an MQTT 5 client after refusing its publish; reconnect for the marker.
@@ -88,10 +88,10 @@ def test_device_publishes_only_on_its_own_topic_tree(hil_broker, hil_device_iden
 
 @pytest.mark.requirement("ASTARTE-MQTT-TOPICS-01")
 @hil_requires(BrokerAdmin, IdentityMint)
-def test_device_never_receives_another_devices_messages(hil_broker, hil_device_identity):
+def test_device_never_receives_another_devices_messages(hil_broker, hil_identity_mint):
     snoop, victim = _device_id(), _device_id()
     with MqttSession(hil_broker.admin_endpoint, hil_broker.admin_identity) as server, MqttSession(
-        hil_broker.endpoint, hil_device_identity(REALM, snoop)
+        hil_broker.endpoint, hil_identity_mint(REALM, snoop)
     ) as device:
         assert server.connect().accepted and device.connect().accepted
         device.subscribe(f"{REALM}/{victim}/#")
