@@ -21,17 +21,17 @@ from __future__ import annotations
 
 import os
 import shutil
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.targets.protocols import BrokerAdmin, MqttBroker
 from harness.errors import ServiceError
 from harness.services.backends import Backend
 from harness.services.base import Service, ServiceSpec
 from harness.services.readiness import AllOf, ClientIdentity, LogLine, MqttConnack, Readiness
+from harness.targets.protocols import BrokerAdmin, MqttBroker
 
 if TYPE_CHECKING:
     from harness.pki import HarnessPKI

@@ -18,7 +18,7 @@ import httpx
 
 from harness.components import component
 from harness.services import LogLine, Service, ServiceSpec, make_backend
-from harness.targets.protocols import DestinyControl, DestinyRepository
+from harness.targets.protocols import DestinyControl, DestinyRepository, SeededWork
 
 if TYPE_CHECKING:
     from harness.targets import SimulatedTarget
@@ -115,13 +115,13 @@ class SimulatedRepository(DestinyRepository):
                 sim.close()
         return self._robot
 
-    def seed_pending(self, count: int = 1) -> list[UUID]:
+    def seed_pending(self, count: int = 1) -> SeededWork:
         sim = DestinySim(self.base_url)
         try:
             request = sim.enqueue(self.robot.client_id, count=count)
         finally:
             sim.close()
-        return [UUID(str(r)) for r in request.get("reference_ids", [])]
+        return SeededWork(UUID(request["id"]), [UUID(str(r)) for r in request["reference_ids"]])
 
 
 class DestinyComponent(DestinyControl):

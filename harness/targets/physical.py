@@ -25,7 +25,6 @@ from harness.services.readiness import ClientIdentity
 from harness.targets.protocols import (
     AppEngine,
     AstartePairing,
-    BrokerAdmin,
     Capability,
     DestinyRepository,
     DeviceIdentity,
@@ -34,6 +33,7 @@ from harness.targets.protocols import (
     MessageHubEndpoint,
     MqttBroker,
     RealmManagement,
+    SeededWork,
 )
 from harness.targets.target import Probe, Target
 
@@ -150,17 +150,22 @@ class BenchDestinyRepository(DestinyRepository):
     seed: str = "enhancement-requests"
     seed_reference_ids: list[UUID] = field(default_factory=list)
     target: str = "destiny"
+    _next: int = 0  # references are handed out in turn, so each seeding names fresh ones
 
     @property
     def robot(self) -> Any:
         return self.robot_
 
-    def seed_pending(self, count: int = 1) -> list[UUID]:
+    def seed_pending(self, count: int = 1) -> SeededWork:
         from destiny_sdk.client import HMACSigningAuth
 
         if self.seed == "none":
             raise TargetError(self.target, "its bench file says work cannot be seeded (destiny.seed = 'none')")
-        references = self.seed_reference_ids[:count] if self.seed_reference_ids else [uuid.uuid4() for _ in range(count)]
+        if self._next + count > len(self.seed_reference_ids):
+            raise TargetError(self.target, f"its bench file lists {len(self.seed_reference_ids)} seed references, "
+                                           f"and {self._next} are used: add more to destiny.seed_reference_ids")
+        references = self.seed_reference_ids[self._next:self._next + count]
+        self._next += count
         body = {"robot_id": str(self.robot.client_id), "reference_ids": [str(r) for r in references],
                 "source": "hil"}
         auth = HMACSigningAuth(self.robot.secret, self.robot.client_id)
@@ -168,8 +173,9 @@ class BenchDestinyRepository(DestinyRepository):
             response = client.post("/v1/enhancement-requests/", content=json.dumps(body),
                                    headers={"Content-Type": "application/json"})
         if response.status_code >= 400:
-            raise TargetError(self.target, f"seeding {count} enhancement(s) failed: HTTP {response.status_code}")
-        return references
+            raise TargetError(self.target, f"seeding {count} enhancement(s) failed: HTTP {response.status_code} "
+                                           f"{response.text[:200]}")
+        return SeededWork(UUID(response.json()["id"]), references)
 
 
 @dataclass(frozen=True)

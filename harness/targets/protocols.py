@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 from uuid import UUID
@@ -55,6 +56,7 @@ __all__ = [
     "RealmManagement",
     "RealmMessageLog",
     "ScenarioCertificates",
+    "SeededWork",
     "SIMULATOR_ONLY_PROTOCOLS",
     "SimulatorOnly",
 ]
@@ -175,6 +177,14 @@ class MessageHubEndpoint(Capability):
         """``host:port`` for ``DeviceGrpc(server_addr, node_uuid)``."""
 
 
+@dataclass(frozen=True)
+class SeededWork:
+    """Pending enhancements created for a robot: the enhancement request and its references."""
+
+    request_id: UUID
+    reference_ids: list[UUID]
+
+
 class DestinyRepository(Capability):
     """A DESTINY repository's robot API, one robot's credentials, and a way to give it work."""
 
@@ -187,8 +197,8 @@ class DestinyRepository(Capability):
     def robot(self) -> DestinyRobot: ...
 
     @abstractmethod
-    def seed_pending(self, count: int = 1) -> list[UUID]:
-        """Create ``count`` pending enhancements for :attr:`robot`; returns their reference ids."""
+    def seed_pending(self, count: int = 1) -> SeededWork:
+        """Create ``count`` pending enhancements for :attr:`robot` (fresh references each time)."""
 
 
 class LocknAlertBridgeAccess(Capability):

@@ -19,7 +19,10 @@ from typing import Any
 
 from harness.targets.simulated import SimulatedTarget
 
-__all__ = ["StackBench", "write_stack_bench"]
+__all__ = ["SEED_REFERENCES", "StackBench", "write_stack_bench"]
+
+#: References the stack's repository holds for seeding work: a conformance run uses about 70.
+SEED_REFERENCES = 1000
 
 
 @dataclass
@@ -70,8 +73,10 @@ def write_stack_bench(target: SimulatedTarget, directory: Path, *, name: str = "
     device = target.device_identity(astarte.realm, example.device_id)
     admin = broker.admin_identity
     robot_handle = destiny.client()
-    try:
+    try:  # what the repository's administrator does for a bench: a robot, and references to enhance
         robot = robot_handle.create_robot("hil-up-robot")
+        references = robot_handle.enqueue(robot_handle.create_robot("hil-up-librarian").client_id,
+                                          count=SEED_REFERENCES)["reference_ids"]
     finally:
         robot_handle.close()
     bridge = locknalert.bridge()
@@ -96,7 +101,7 @@ def write_stack_bench(target: SimulatedTarget, directory: Path, *, name: str = "
     text += _section(f"targets.{name}.destiny", {
         "base_url": destiny.base_url, "robot_id": str(robot.client_id),
         "robot_secret": _secret_file(directory, "destiny-robot-secret", robot.secret),
-        "seed": "enhancement-requests"})
+        "seed": "enhancement-requests", "seed_reference_ids": list(references)})
     text += _section(f"targets.{name}.locknalert", {
         "host": bridge.host, "port": bridge.port, "serial": bridge.serial,
         "mqtt_ca_file": str(bridge.mqtt_ca_path), "control": "commands", "faults": faults})

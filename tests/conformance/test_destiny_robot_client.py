@@ -3,27 +3,29 @@
 Each check drives the SDK as a robot would and judges the outcome by what the repository contract
 says (catalog ``harness/catalog/destiny-robot-api.toml``), reading the simulator's state through
 ``/_sim`` rather than trusting the SDK's own return values. Time is moved with the simulator's
-clock, never by sleeping.
+clock, never by sleeping. These are the checks only a simulator can make (the query the SDK sent,
+lease expiry times, the server's clock); the same robot behaviours seen through the public API,
+which run on a real repository too, are in ``test_destiny_robot_api.py``.
 """
 
 from __future__ import annotations
 
 import datetime
 import json
-import threading
-import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
 import pytest
 from destiny_sdk.client import RobotClient
-from destiny_sdk.robots import RobotEnhancementBatch, RobotEnhancementBatchResult, RobotError, RobotResult
+from destiny_sdk.robots import RobotEnhancementBatch, RobotEnhancementBatchResult
 
+from fixtures.plugin import hil_requires
 from harness.components.destiny import DestinyRobot, DestinySim
+from harness.targets.protocols import DestinyControl
 
 SDK = "destiny-sdk==0.17.6"
+pytestmark = hil_requires(DestinyControl)
 
 
 def client_for(sim: DestinySim, robot: DestinyRobot, *, secret: str | None = None) -> RobotClient:
@@ -99,35 +101,6 @@ def test_poll_with_limit_and_lease(destiny: DestinySim, destiny_robot: DestinyRo
     assert [p["status"] for p in destiny.pending(destiny_robot.client_id)].count("pending") == 3
 
 
-@pytest.mark.requirement("DESTINY-ROBOT-POLL-02")
-def test_poll_with_nothing_pending_returns_none(destiny: DestinySim, destiny_robot: DestinyRobot) -> None:
-    assert client_for(destiny, destiny_robot).poll_robot_enhancement_batch(destiny_robot.client_id) is None
-    assert destiny.journal()[-1]["status"] == 204
-
-
-@pytest.mark.requirement("DESTINY-ROBOT-POLL-06")
-def test_concurrent_replicas_never_receive_the_same_pending_enhancement(
-    destiny: DestinySim, destiny_robot: DestinyRobot
-) -> None:
-    destiny.enqueue(destiny_robot.client_id, count=40)
-    replicas = 4
-    start = threading.Barrier(replicas)
-
-    def drain() -> list[uuid.UUID]:
-        client = client_for(destiny, destiny_robot)
-        start.wait(timeout=10)
-        claimed = []
-        while (batch := client.poll_robot_enhancement_batch(destiny_robot.client_id, limit=3)) is not None:
-            claimed.append(batch.id)
-        return claimed
-
-    with ThreadPoolExecutor(replicas) as pool:
-        batch_ids = [b for ids in pool.map(lambda _: drain(), range(replicas)) for b in ids]
-
-    claimed_items = [item["id"] for b in batch_ids for item in destiny.batch(b)["items"]]
-    assert len(claimed_items) == len(set(claimed_items)) == 40
-
-
 # -- leases ----------------------------------------------------------------------------------------
 @pytest.mark.requirement("DESTINY-ROBOT-LEASE-01")
 def test_renew_lease_extends_the_lease(destiny: DestinySim, destiny_robot: DestinyRobot) -> None:
@@ -176,128 +149,6 @@ def test_lease_expiry_between_poll_and_result_is_surfaced(destiny: DestinySim, d
     )
     assert response.status_code == 422
     assert response.json()["detail"].startswith("Cannot process results: ")
-
-
-# -- results ---------------------------------------------------------------------------------------
-@pytest.mark.requirement("DESTINY-ROBOT-RESULT-01", "DESTINY-ROBOT-POLL-07", "DESTINY-ROBOT-REQUEST-01")
-def test_batch_result_success_completes_every_item(destiny: DestinySim, destiny_robot: DestinyRobot) -> None:
-    request = destiny.enqueue(destiny_robot.client_id, count=3)
-    client = client_for(destiny, destiny_robot)
-    batch = client.poll_robot_enhancement_batch(destiny_robot.client_id)
-    assert batch is not None
-    upload(batch, [enhancement_line(r) for r in reference_ids(batch)])
-
-    read = client.send_robot_enhancement_batch_result(RobotEnhancementBatchResult(request_id=batch.id))
-
-    assert read.id == batch.id and read.robot_id == destiny_robot.client_id and read.error is None
-    assert destiny.journal()[-1]["status"] == 202
-    assert {i["status"] for i in destiny.batch(batch.id)["items"]} == {"completed"}
-    signed = client.session.get(f"/enhancement-requests/{request['id']}/")
-    assert signed.status_code == 200 and signed.json()["request_status"] == "completed"
-
-
-@pytest.mark.requirement("DESTINY-ROBOT-RESULT-05", "DESTINY-ROBOT-REQUEST-01")
-def test_batch_result_with_per_item_errors_fails_only_those(destiny: DestinySim, destiny_robot: DestinyRobot) -> None:
-    request = destiny.enqueue(destiny_robot.client_id, count=3)
-    client = client_for(destiny, destiny_robot)
-    batch = client.poll_robot_enhancement_batch(destiny_robot.client_id)
-    assert batch is not None
-    good, bad, missing = reference_ids(batch)
-    upload(batch, [enhancement_line(good), json.dumps({"reference_id": bad, "message": "no abstract found"})])
-
-    client.send_robot_enhancement_batch_result(RobotEnhancementBatchResult(request_id=batch.id))
-
-    outcome = {i["reference_id"]: (i["status"], i["outcome"]) for i in destiny.batch(batch.id)["items"]}
-    assert outcome[good][0] == "completed"
-    assert outcome[bad] == ("failed", "no abstract found")
-    assert outcome[missing] == ("failed", "Requested reference not in enhancement result.")
-    signed = client.session.get(f"/enhancement-requests/{request['id']}/")
-    assert signed.json()["request_status"] == "partial_failed"
-
-
-@pytest.mark.requirement("DESTINY-ROBOT-RESULT-02")
-def test_batch_error_result_fails_the_batch(destiny: DestinySim, destiny_robot: DestinyRobot) -> None:
-    destiny.enqueue(destiny_robot.client_id, count=2)
-    client = client_for(destiny, destiny_robot)
-    batch = client.poll_robot_enhancement_batch(destiny_robot.client_id)
-    assert batch is not None
-
-    read = client.send_robot_enhancement_batch_result(
-        RobotEnhancementBatchResult(request_id=batch.id, error=RobotError(message="model offline"))
-    )
-
-    assert read.error == "model offline"
-    assert destiny.journal()[-1]["status"] == 200
-    assert {i["status"] for i in destiny.batch(batch.id)["items"]} == {"failed"}
-
-
-@pytest.mark.requirement("DESTINY-ROBOT-RESULT-04", "DESTINY-ROBOT-CLIENT-01")
-def test_reporting_a_batch_twice_is_refused(destiny: DestinySim, destiny_robot: DestinyRobot) -> None:
-    destiny.enqueue(destiny_robot.client_id, count=1)
-    client = client_for(destiny, destiny_robot)
-    batch = client.poll_robot_enhancement_batch(destiny_robot.client_id)
-    assert batch is not None
-    upload(batch, [enhancement_line(r) for r in reference_ids(batch)])
-    client.send_robot_enhancement_batch_result(RobotEnhancementBatchResult(request_id=batch.id))
-
-    response = http_error(
-        lambda: client.send_robot_enhancement_batch_result(RobotEnhancementBatchResult(request_id=batch.id))
-    )
-    assert response.status_code == 422
-    assert response.json() == {
-        "detail": "Cannot process results: Cannot transition from status 'completed' to 'importing'"
-    }
-
-
-@pytest.mark.finding(
-    "DESTINY-ROBOT-RESULT-06",
-    reason="RobotClient.send_robot_result posts to /v1/enhancement-requests/<id>/results/, a route the "
-    "repository removed; the call can only fail with 404",
-    sdk=SDK,
-)
-def test_send_robot_result_reports_a_result(destiny: DestinySim, destiny_robot: DestinyRobot) -> None:
-    request = destiny.enqueue(destiny_robot.client_id, count=1)
-    client = client_for(destiny, destiny_robot)
-    try:
-        read = client.send_robot_result(RobotResult(request_id=uuid.UUID(request["id"])))
-    except httpx.HTTPStatusError as exc:
-        if exc.response.status_code != 404:
-            raise  # any other answer is not this finding (a 5xx would be a simulator defect)
-        pytest.fail(f"DESTINY-ROBOT-RESULT-06: {exc.request.method} {exc.request.url.path} is not a route: 404")
-    assert read.id == uuid.UUID(request["id"])
-
-
-# -- authentication --------------------------------------------------------------------------------
-@pytest.mark.requirement("DESTINY-ROBOT-AUTH-06", "DESTINY-ROBOT-AUTH-11")
-def test_signatures_of_every_call_kind_verify_on_the_server(destiny: DestinySim, destiny_robot: DestinyRobot) -> None:
-    """Empty-body POST, PATCH with a query and JSON-body POST: the server recomputes each."""
-    destiny.enqueue(destiny_robot.client_id, count=1)
-    client = client_for(destiny, destiny_robot)
-    batch = client.poll_robot_enhancement_batch(destiny_robot.client_id, limit=1, lease="PT2M")
-    assert batch is not None
-    client.renew_robot_enhancement_batch_lease(batch.id, "PT3M")
-    upload(batch, [enhancement_line(r) for r in reference_ids(batch)])
-    client.send_robot_enhancement_batch_result(RobotEnhancementBatchResult(request_id=batch.id))
-
-    assert [c["status"] for c in destiny.journal()] == [200, 200, 202]
-    assert {c["client_id"] for c in destiny.journal()} == {str(destiny_robot.client_id)}
-
-
-@pytest.mark.requirement("DESTINY-ROBOT-AUTH-07", "DESTINY-ROBOT-CLIENT-01")
-def test_wrong_secret_is_refused(destiny: DestinySim, destiny_robot: DestinyRobot) -> None:
-    client = client_for(destiny, destiny_robot, secret=destiny_robot.secret + "0")
-    response = http_error(lambda: client.poll_robot_enhancement_batch(destiny_robot.client_id))
-    assert (response.status_code, response.json()) == (401, {"detail": "Signature is invalid."})
-
-
-@pytest.mark.requirement("DESTINY-ROBOT-AUTH-10", "DESTINY-ROBOT-CLIENT-01")
-def test_unknown_robot_is_refused(destiny: DestinySim) -> None:
-    stranger = DestinyRobot(client_id=uuid.uuid4(), secret="whatever", name="stranger")
-    response = http_error(lambda: client_for(destiny, stranger).poll_robot_enhancement_batch(stranger.client_id))
-    assert (response.status_code, response.json()) == (
-        401,
-        {"detail": f"robot client {stranger.client_id} does not exist."},
-    )
 
 
 @pytest.mark.requirement("DESTINY-ROBOT-AUTH-08", "DESTINY-ROBOT-CLIENT-01")

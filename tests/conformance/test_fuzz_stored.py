@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from fixtures.plugin import hil_requires
-from harness.targets.protocols import AppEngine, AstartePairing, MessageHubControl, MessageHubEndpoint, RealmMessageLog
+from harness.targets.protocols import AppEngine, AstartePairing, RealmMessageLog
 from hypothesis import example, given
 from hypothesis import strategies as st
 
