@@ -9,8 +9,9 @@ from harness.errors import ConfigError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    parser = subparsers.add_parser("bench", help="run a benchmark (startup, grpc, fuzz)")
-    parser.add_argument("name", choices=["startup", "grpc", "fuzz"], help="which benchmark")
+    parser = subparsers.add_parser("bench", help="run a benchmark (startup, grpc, fuzz), or check a bench file (check FILE)")
+    parser.add_argument("name", choices=["startup", "grpc", "fuzz", "check"], help="which benchmark, or check")
+    parser.add_argument("file", nargs="?", default=None, help="check: the bench file (TOML) to validate and probe")
     parser.add_argument("--runs", type=int, default=None,
                         help="measurements per side (default: 20 for startup, 3 for grpc)")
     parser.add_argument("--messages", type=int, default=1000, help="grpc: messages per round (default: 1000)")
@@ -20,6 +21,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.name == "check":
+        from harness.cli.bench_check import run_check
+
+        return run_check(args)
     if args.name == "grpc":
         return run_grpc(args)
     if args.name == "fuzz":

@@ -1,0 +1,40 @@
+"""``hil bench check FILE``: validate a bench file and probe what each of its targets offers.
+
+Each target is listed with the capability protocols it offers; each public one is reached once
+(reachability, authorisation), as the health gate of a run does. Exit status 0 when every probe
+passes, 1 when one fails (the line says which and why); a mistake in the file is one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from harness.targets.bench import load_bench
+from harness.targets.protocols import SimulatorOnly
+
+__all__ = ["run_check"]
+
+
+def run_check(args: argparse.Namespace) -> int:
+    if args.file is None:
+        print("hil bench check: give the bench file: hil bench check FILE")
+        return 2
+    targets = load_bench(Path(args.file))
+    failed = False
+    for name, target in targets.items():
+        print(f"target {name} ({target.kind}){': ' + target.description if target.description else ''}")
+        offered = target.offered()
+        if not offered:
+            print("  offers nothing (add astarte, broker, message_hub, destiny or locknalert sections)")
+        public = [p for p in offered if not issubclass(p, SimulatorOnly)]
+        print("  offers: " + ", ".join(p.name() for p in public))
+        if len(public) < len(offered):
+            print("  simulator only: " + ", ".join(p.name() for p in offered if issubclass(p, SimulatorOnly)))
+        try:
+            for probe in target.probe():
+                print(f"  {probe.line()}")
+                failed = failed or not probe.ok
+        finally:
+            target.close()
+    return 1 if failed else 0
