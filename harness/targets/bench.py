@@ -134,6 +134,8 @@ def _message(schema: Mapping[str, Any], error: jsonschema.ValidationError) -> st
     if error.validator == "type" and node.get("type") == "object":
         return f"{where}: expected a table, got {_toml_type(error.instance)}"
     expected = node.get("x-expected") or f"{node.get('type', 'another value')}"
+    if node.get("x-secret") and isinstance(error.instance, str):  # never echo what may be a secret
+        return f"{where}: expected {expected}, got a literal value (not shown)"
     return f"{where}: expected {expected}, got {_shown(error.instance)}"
 
 

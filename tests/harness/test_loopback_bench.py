@@ -32,7 +32,10 @@ GOAL = 0.70
 #: Systems below the goal, with the reason; each must still run at least this share on a bench.
 #: DESTINY: its lease-expiry and signature-window behaviours need the server's clock, and the
 #: exact query the SDK sends needs the request journal (8 of its 20 checks).
-SHORT_OF_GOAL = {"destiny": 0.55}
+#: Astarte (MQTT): 16 of its checks are fuzz properties judged on the realm's raw messages, and the
+#: wire checks (QoS, BSON element types, the purge header, the realm's session log, malformed
+#: server messages) need the simulated realm too.
+SHORT_OF_GOAL = {"destiny": 0.55, "astarte": 0.40}
 SIM_ONLY_NAMES = tuple(f"({p.__name__})" for p in SIMULATOR_ONLY_PROTOCOLS)
 #: Skips a bench may legitimately give that are not simulator-only: its bridge cannot restart
 #: its broker (the harness owns that service, not the relay), say. Each is reported.
