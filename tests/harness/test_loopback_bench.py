@@ -24,6 +24,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from harness.targets.protocols import SIMULATOR_ONLY_PROTOCOLS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,6 +78,7 @@ def start_hil_up() -> tuple[subprocess.Popen[str], Path]:
     return proc, bench
 
 
+@pytest.mark.timeout(1500)  # two conformance runs; the suite's 300 s per test is for single checks
 def test_conformance_checks_run_on_the_loopback_bench_with_the_same_verdicts(tmp_path: Path) -> None:
     proc, bench = start_hil_up()
     try:
