@@ -67,17 +67,18 @@ def _replay_on_target(args: argparse.Namespace, check: Any, example: dict[str, A
     from harness.fuzzing.astarte_sdk import ConnectedDevice
     from harness.fuzzing.jsonvalues import from_json
     from harness.targets import resolve_target
+    from harness.targets.protocols import AppEngine, AstartePairing, MessageHubControl, RealmMessageLog
 
     target = resolve_target(args.target, args.bench)
     saved = dict(os.environ)
     try:
         target.require(*check.needs)
-        os.environ.update(target.pki.trust_environment())
-        astarte = target.component("astarte").client
+        astarte = target.get(AstartePairing)
+        os.environ.update(astarte.trust_environment())
         with tempfile.TemporaryDirectory(prefix="hil-replay-") as directory:
             docs = [from_json(example["interface"])]
-            device = (ConnectedGrpcDevice(astarte, target.component("message_hub").sim, docs)
-                      if "astarte.message-hub" in check.needs else ConnectedDevice(astarte, Path(directory), docs))
+            device = (ConnectedGrpcDevice(astarte, target.get(MessageHubControl), docs)
+                      if MessageHubControl in check.needs else ConnectedDevice(astarte, Path(directory), docs))
             try:
                 device.connect()
                 check.run(device, example)
@@ -96,15 +97,16 @@ def _replay_session_on_target(args: argparse.Namespace, over_hub: bool, example:
 
     from harness.fuzzing.session_driver import HubSessionDriver, SessionDriver, replay_session
     from harness.targets import resolve_target
+    from harness.targets.protocols import AppEngine, AstartePairing, MessageHubControl, RealmMessageLog
 
     target = resolve_target(args.target, args.bench)
     saved = dict(os.environ)
     try:
-        target.require("astarte.pairing", "astarte.appengine", *(("astarte.message-hub",) if over_hub else ()))
-        os.environ.update(target.pki.trust_environment())
-        astarte = target.component("astarte").client
+        target.require(AstartePairing, AppEngine, RealmMessageLog, *((MessageHubControl,) if over_hub else ()))
+        astarte = target.get(AstartePairing)
+        os.environ.update(astarte.trust_environment())
         if over_hub:
-            hub = target.component("message_hub").sim
+            hub = target.get(MessageHubControl)
             replay_session(lambda known: HubSessionDriver(astarte, hub), example)
         else:
             replay_session(lambda known: SessionDriver(astarte, known), example)

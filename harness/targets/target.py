@@ -58,6 +58,12 @@ class Target(ABC):
             raise MissingCapability(self.name, protocol, f"{type(implementation).__name__} does not implement it")
         return implementation
 
+    def require(self, *protocols: type[Capability]) -> None:
+        """Raise :class:`MissingCapability` for the first of ``protocols`` the target lacks."""
+        for protocol in protocols:
+            if not self.offers(protocol):
+                raise MissingCapability(self.name, protocol)
+
     def offered(self) -> list[type[Capability]]:
         """Every protocol the target offers, public ones first."""
         return [p for p in (*PUBLIC_PROTOCOLS, *SIMULATOR_ONLY_PROTOCOLS) if self.offers(p)]
