@@ -34,7 +34,7 @@ from typing import Any, TextIO
 
 import httpx
 
-from harness.errors import TargetError
+from hil.errors import TargetError
 
 __all__ = [
     "BridgeControl",

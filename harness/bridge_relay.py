@@ -1,4 +1,4 @@
-"""``python -m harness.bridge_relay CONTROL_URL ACTION [ARG...]``: the LocknAlert emulator's buttons.
+"""``python -m hil.bridge_relay CONTROL_URL ACTION [ARG...]``: the LocknAlert emulator's buttons.
 
 A physical bridge's bench presses its buttons with a relay or GPIO script named in the bench file
 (``locknalert.commands``); for the emulator that ``hil up`` runs, this is that script: it presses
@@ -16,8 +16,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from harness.bridge_control import EmulatorBridgeControl, Fault
-from harness.errors import HilError
+from hil.locknalert.control import EmulatorBridgeControl, Fault
+from hil.errors import HilError
 
 __all__ = ["main"]
 
@@ -25,7 +25,7 @@ __all__ = ["main"]
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) < 2:
-        print("usage: python -m harness.bridge_relay CONTROL_URL ACTION [ARG...]", file=sys.stderr)
+        print("usage: python -m hil.bridge_relay CONTROL_URL ACTION [ARG...]", file=sys.stderr)
         return 2
     control = EmulatorBridgeControl(args[0])
     action, rest = args[1], args[2:]

@@ -120,7 +120,7 @@ class TargetError(HilError):
 
 class MissingCapability(TargetError):
     """The target does not offer ``protocol`` (a capability class of
-    :mod:`harness.targets.protocols`); fixtures turn this into a skip with the message."""
+    :mod:`hil.targets.protocols`); fixtures turn this into a skip with the message."""
 
     def __init__(self, target: str, protocol: type, why: str = "") -> None:
         self.protocol = protocol

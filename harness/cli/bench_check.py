@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.targets.bench import load_bench
-from harness.targets.protocols import SimulatorOnly
+from hil.targets.bench import load_bench
+from hil.targets.protocols import SimulatorOnly
 
 __all__ = ["register", "run_check"]
 
@@ -19,7 +19,7 @@ __all__ = ["register", "run_check"]
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """``hil bench check FILE`` as a command of its own, for once ``hil bench`` no longer names the
     benchmarks (main renames those ``hil benchmark``). On this branch ``hil bench check`` is a
-    choice of the benchmark command instead (see :mod:`harness.cli.bench`)."""
+    choice of the benchmark command instead (see :mod:`hil.cli.benchmark`)."""
     parser = subparsers.add_parser("bench", help="bench files: check FILE validates one and probes its targets")
     actions = parser.add_subparsers(dest="action", required=True)
     check = actions.add_parser("check", help="validate a bench file and probe what each target offers")

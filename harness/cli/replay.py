@@ -10,8 +10,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from harness.errors import ConfigError
-from harness.findings import read_capsule
+from hil.errors import ConfigError
+from hil.fuzzing.capsules import read_capsule
 
 __all__ = ["register", "run"]
 
@@ -25,10 +25,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.fuzzing.astarte_sdk import offline_device, sdk_label
-    from harness.fuzzing.properties import PROPERTIES, Disagreement
+    from hil.fuzzing.astarte_sdk import offline_device, sdk_label
+    from hil.fuzzing.properties import PROPERTIES, Disagreement
 
-    from harness.fuzzing.session_driver import SESSION_MODEL, SESSION_MODEL_GRPC
+    from hil.fuzzing.session_driver import SESSION_MODEL, SESSION_MODEL_GRPC
 
     capsule = read_capsule(args.file)
     sessions = (SESSION_MODEL, SESSION_MODEL_GRPC)
@@ -63,11 +63,11 @@ def _replay_on_target(args: argparse.Namespace, check: Any, example: dict[str, A
     import os
     import tempfile
 
-    from harness.fuzzing.astarte_grpc import ConnectedGrpcDevice
-    from harness.fuzzing.astarte_sdk import ConnectedDevice
-    from harness.fuzzing.jsonvalues import from_json
-    from harness.targets import resolve_target
-    from harness.targets.protocols import AppEngine, AstartePairing, MessageHubControl, RealmMessageLog
+    from hil.fuzzing.astarte_grpc import ConnectedGrpcDevice
+    from hil.fuzzing.astarte_sdk import ConnectedDevice
+    from hil.fuzzing.jsonvalues import from_json
+    from hil.targets import resolve_target
+    from hil.targets.protocols import AppEngine, AstartePairing, MessageHubControl, RealmMessageLog
 
     target = resolve_target(args.target, args.bench)
     saved = dict(os.environ)
@@ -95,9 +95,9 @@ def _replay_session_on_target(args: argparse.Namespace, over_hub: bool, example:
     ``DeviceGrpc`` session on the target's Message Hub, the realm checked after each step."""
     import os
 
-    from harness.fuzzing.session_driver import HubSessionDriver, SessionDriver, replay_session
-    from harness.targets import resolve_target
-    from harness.targets.protocols import AppEngine, AstartePairing, MessageHubControl, RealmMessageLog
+    from hil.fuzzing.session_driver import HubSessionDriver, SessionDriver, replay_session
+    from hil.targets import resolve_target
+    from hil.targets.protocols import AppEngine, AstartePairing, MessageHubControl, RealmMessageLog
 
     target = resolve_target(args.target, args.bench)
     saved = dict(os.environ)

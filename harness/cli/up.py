@@ -7,9 +7,9 @@ import shlex
 import signal
 import threading
 
-from harness.services.backends import BACKEND_NAMES
-from harness.targets.simulated import SimulatedTarget
-from harness.targets.stack_bench import write_stack_bench
+from hil.services.backends import BACKEND_NAMES
+from hil.targets.simulated import SimulatedTarget
+from hil.targets.stack_bench import write_stack_bench
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

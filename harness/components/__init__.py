@@ -9,7 +9,7 @@ and one entry to :data:`COMPONENT_MODULES`, and nothing else in the engine::
     def start_destiny(target: SimulatedTarget) -> DestinyComponent:
         ...
 
-``provides`` lists the capability protocols (:mod:`harness.targets.protocols`) the component
+``provides`` lists the capability protocols (:mod:`hil.targets.protocols`) the component
 implements; the target asks the started component for each with ``component.provide(protocol)``.
 """
 
@@ -20,20 +20,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from harness.errors import ConfigError
+from hil.errors import ConfigError
 
 if TYPE_CHECKING:
-    from harness.services.base import Service
-    from harness.targets import SimulatedTarget
+    from hil.services.base import Service
+    from hil.targets import SimulatedTarget
 
 __all__ = ["COMPONENT_MODULES", "Component", "ComponentFactory", "Registration", "component", "registry"]
 
 COMPONENT_MODULES = (
-    "harness.components.broker",
-    "harness.components.astarte",
-    "harness.components.message_hub",
-    "harness.components.destiny",
-    "harness.components.locknalert",
+    "hil.components.broker",
+    "hil.components.astarte",
+    "hil.components.message_hub",
+    "hil.components.destiny",
+    "hil.components.locknalert",
 )
 
 

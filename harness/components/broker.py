@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from harness.broker import MosquittoBroker
-from harness.components import component
-from harness.services.backends import make_backend
-from harness.targets.protocols import BrokerAdmin, MqttBroker
+from hil.mqtt.broker import MosquittoBroker
+from hil.components import component
+from hil.services.backends import make_backend
+from hil.targets.protocols import BrokerAdmin, MqttBroker
 
 if TYPE_CHECKING:
-    from harness.services.base import Service
-    from harness.targets import SimulatedTarget
+    from hil.services.base import Service
+    from hil.targets import SimulatedTarget
 
 
 class BrokerComponent:

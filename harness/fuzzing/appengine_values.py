@@ -28,8 +28,8 @@ import re
 from collections.abc import Mapping as AbcMapping
 from typing import Any, Final
 
-from harness.bsonwire import BsonType, BsonValue
-from harness.oracle import ValueType
+from hil.astarte.bsonwire import BsonType, BsonValue
+from hil.oracle import ValueType
 
 __all__ = [
     "bson_mismatch",

@@ -3,7 +3,7 @@
 Each check takes one example, drives the real SDK through its public API, asks the oracle, and
 raises :class:`Disagreement` when the two differ. Pytest properties (``tests/conformance``) feed
 them Hypothesis examples; ``hil replay`` feeds them the example stored in a capsule. The verdict
-always comes from :mod:`harness.oracle`, never from the SDK.
+always comes from :mod:`hil.oracle`, never from the SDK.
 
 Properties (names are the capsule ``property`` field):
 
@@ -13,11 +13,11 @@ Properties (names are the capsule ``property`` field):
   at the oracle's QoS, carrying the value that was passed; every call the oracle accepts is taken.
 * ``send-stored`` (property 4, end to end): a call the oracle accepts, that the SDK publishes and
   the realm stores, reads back through AppEngine as the value (and explicit timestamp) it passed,
-  in the documented rendering of its type (:mod:`harness.fuzzing.stored`).
+  in the documented rendering of its type (:mod:`hil.fuzzing.stored`).
 * ``send-wire-grpc`` / ``send-stored-grpc``: the same two over ``DeviceGrpc`` through a Message
   Hub (the SDK hands each call to the hub, which validates and publishes as its own device).
 * ``send-validation-offline``: a never-connected device's send API refuses exactly the calls the
-  oracle refuses (see :mod:`harness.fuzzing.astarte_sdk` for why this is observable offline).
+  oracle refuses (see :mod:`hil.fuzzing.astarte_sdk` for why this is observable offline).
   Unsets are not decided offline: the SDK checks the connection before an unset's path.
 """
 
@@ -27,17 +27,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from harness.targets.protocols import AppEngine, AstartePairing, MessageHubControl, RealmMessageLog
-from harness.bsonwire import BsonError, BsonType, decode, encode
-from harness.fuzzing.appengine_values import bson_mismatch
-from harness.fuzzing.astarte_grpc import ConnectedGrpcDevice
-from harness.fuzzing.astarte_sdk import ConnectedDevice, OfflineDevice, SdkOutcome, SdkStatus, sdk_label
-from harness.fuzzing.jsonvalues import from_json, to_json
-from harness.fuzzing.known import KnownFinding, match_known
-from harness.fuzzing.requests import Expectation, RequestJudgement, SendRequest, judge_request
-from harness.fuzzing.stored import check_stored
-from harness.oracle import Interface, expected_qos, judge_device_payload, parse_interface, qos_rule, resolve
-from harness.oracle import validate_interface
+from hil.targets.protocols import AppEngine, AstartePairing, MessageHubControl, RealmMessageLog
+from hil.astarte.bsonwire import BsonError, BsonType, decode, encode
+from hil.fuzzing.appengine_values import bson_mismatch
+from hil.fuzzing.astarte_grpc import ConnectedGrpcDevice
+from hil.fuzzing.astarte_sdk import ConnectedDevice, OfflineDevice, SdkOutcome, SdkStatus, sdk_label
+from hil.fuzzing.jsonvalues import from_json, to_json
+from hil.fuzzing.known import KnownFinding, match_known
+from hil.fuzzing.requests import Expectation, RequestJudgement, SendRequest, judge_request
+from hil.fuzzing.stored import check_stored
+from hil.oracle import Interface, expected_qos, judge_device_payload, parse_interface, qos_rule, resolve
+from hil.oracle import validate_interface
 
 __all__ = [
     "INTERFACE_ACCEPTANCE",
@@ -271,7 +271,7 @@ def wire_value_mismatch(interface: Interface, request: SendRequest, payload: byt
     """How the wire ``v`` differs from the value the call passed, or None (types are judged apart).
 
     Compared by value as Astarte reads it, so a datetime may be truncated or rounded to the
-    millisecond (see :mod:`harness.fuzzing.appengine_values`).
+    millisecond (see :mod:`hil.fuzzing.appengine_values`).
     """
     if request.operation == "unset":
         return None

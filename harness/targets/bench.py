@@ -40,10 +40,10 @@ from uuid import UUID
 
 import jsonschema
 
-from harness.broker import BrokerEndpoint
-from harness.errors import ConfigError
-from harness.services.readiness import ClientIdentity
-from harness.targets.protocols import (
+from hil.mqtt.broker import BrokerEndpoint
+from hil.errors import ConfigError
+from hil.services.readiness import ClientIdentity
+from hil.targets.protocols import (
     AppEngine,
     AstartePairing,
     BrokerAdmin,
@@ -56,8 +56,8 @@ from harness.targets.protocols import (
     MqttBroker,
     RealmManagement,
 )
-from harness.targets.simulated import SimulatedTarget
-from harness.targets.target import Target
+from hil.targets.simulated import SimulatedTarget
+from hil.targets.target import Target
 
 __all__ = ["BUILTIN_TARGETS", "SCHEMA_PATH", "load_bench", "resolve_target"]
 
@@ -193,8 +193,8 @@ def _secret(reference: str, where: str, source: Path) -> str:
 
 # -- building targets -------------------------------------------------------------------------
 def _physical(name: str, table: Mapping[str, Any], source: Path) -> Target:
-    from harness.components.astarte import AstarteClient
-    from harness.targets.physical import (
+    from hil.components.astarte import AstarteClient
+    from hil.targets.physical import (
         BenchBroker,
         BenchDestinyRepository,
         BenchLocknAlert,
@@ -254,7 +254,7 @@ def _physical(name: str, table: Mapping[str, Any], source: Path) -> Target:
         for protocol in (AstartePairing, AppEngine, RealmManagement):
             found[protocol] = client
         if ca_path is not None:  # with a broker, Pairing mints device identities for it
-            from harness.targets.physical import PairingIdentityMint
+            from hil.targets.physical import PairingIdentityMint
 
             mint = PairingIdentityMint(client, ca_path, name)
             found[IdentityMint] = mint
@@ -268,7 +268,7 @@ def _physical(name: str, table: Mapping[str, Any], source: Path) -> Target:
                                                     bool(h.get("tls", False)), h.get("node_id"))
     if "destiny" in table:
         d = table["destiny"]
-        from harness.components.destiny import DestinyRobot
+        from hil.components.destiny import DestinyRobot
 
         robot = DestinyRobot(UUID(d["robot_id"]), _secret(d["robot_secret"], f"{at}.destiny.robot_secret", source),
                              name)
@@ -282,8 +282,8 @@ def _physical(name: str, table: Mapping[str, Any], source: Path) -> Target:
         found[DestinyRepository] = BenchDestinyRepository(d["base_url"].rstrip("/"), robot, d.get("seed", "enhancement-requests"),
                                                           references, name)
     if "locknalert" in table:
-        from harness.bridge_control import CommandBridgeControl, Fault, OperatorBridgeControl
-        from harness.locknalert_bridge import LocknAlertBridge
+        from hil.locknalert.control import CommandBridgeControl, Fault, OperatorBridgeControl
+        from hil.locknalert.bridge import LocknAlertBridge
 
         section = table["locknalert"]
         where = f"{at}.locknalert"

@@ -19,10 +19,10 @@ from uuid import UUID
 
 import httpx
 
-from harness.broker import Broker, BrokerEndpoint
-from harness.errors import TargetError, TargetUnreachable
-from harness.services.readiness import ClientIdentity
-from harness.targets.protocols import (
+from hil.mqtt.broker import Broker, BrokerEndpoint
+from hil.errors import TargetError, TargetUnreachable
+from hil.services.readiness import ClientIdentity
+from hil.targets.protocols import (
     AppEngine,
     AstartePairing,
     Capability,
@@ -35,7 +35,7 @@ from harness.targets.protocols import (
     RealmManagement,
     SeededWork,
 )
-from harness.targets.target import Probe, Target
+from hil.targets.target import Probe, Target
 
 __all__ = ["BenchBroker", "BenchDestinyRepository", "BenchLocknAlert", "BenchMessageHub", "PairedDevice",
            "PairingIdentityMint", "PhysicalTarget"]
@@ -94,7 +94,7 @@ class PairingIdentityMint(IdentityMint):
         from cryptography.hazmat.primitives.asymmetric import ec
         from cryptography.x509.oid import NameOID
 
-        from harness.rundir import RunDirectory
+        from hil.rundir import RunDirectory
 
         if realm != self.astarte.realm:
             raise TargetError(self.target, f"can mint identities in realm {self.astarte.realm!r} only, not {realm!r}")

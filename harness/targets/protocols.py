@@ -4,7 +4,7 @@ A check or fixture never asks "is this the simulator?"; it asks the target for a
 ``target.get(AppEngine)``, and gets an object implementing it, or a :class:`MissingCapability`
 naming the target and the protocol, which fixtures turn into a skip with that reason. The
 simulated components implement these protocols, and so do the real-server adapters a bench file
-describes (:mod:`harness.targets.physical`), so the same check runs on both.
+describes (:mod:`hil.targets.physical`), so the same check runs on both.
 
 Two families, kept apart:
 
@@ -32,11 +32,11 @@ from uuid import UUID
 if TYPE_CHECKING:
     import httpx
 
-    from harness.broker import BrokerEndpoint
-    from harness.components.astarte import RegisteredDevice
-    from harness.components.destiny import DestinyRobot
-    from harness.locknalert_bridge import LocknAlertBridge
-    from harness.services.readiness import ClientIdentity
+    from hil.mqtt.broker import BrokerEndpoint
+    from hil.components.astarte import RegisteredDevice
+    from hil.components.destiny import DestinyRobot
+    from hil.locknalert.bridge import LocknAlertBridge
+    from hil.services.readiness import ClientIdentity
 
 __all__ = [
     "AppEngine",
@@ -203,7 +203,7 @@ class DestinyRepository(Capability):
 
 class LocknAlertBridgeAccess(Capability):
     """A LocknAlert bridge's HTTPS API, its serial, and a control for what only its owner can do
-    (press the pairing button, reset it): :class:`harness.bridge_control.BridgeControl`."""
+    (press the pairing button, reset it): :class:`hil.locknalert.control.BridgeControl`."""
 
     label = "LocknAlert bridge"
 
@@ -284,7 +284,7 @@ class DestinyControl(SimulatorOnly):
 
     @abstractmethod
     def client(self) -> Any:
-        """A new :class:`harness.components.destiny.DestinySim` handle (the caller closes it)."""
+        """A new :class:`hil.components.destiny.DestinySim` handle (the caller closes it)."""
 
 
 class LocknAlertEmulator(SimulatorOnly):

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.errors import TargetError
-from harness.rundir import RunDirectory
-from harness.services.readiness import ClientIdentity
-from harness.targets.protocols import Capability, DeviceIdentity, IdentityMint, ScenarioCertificates
-from harness.targets.target import Target
+from hil.errors import TargetError
+from hil.rundir import RunDirectory
+from hil.services.readiness import ClientIdentity
+from hil.targets.protocols import Capability, DeviceIdentity, IdentityMint, ScenarioCertificates
+from hil.targets.target import Target
 
 __all__ = ["PkiIdentities", "SimulatedTarget"]
 
@@ -42,11 +42,11 @@ _PKI_PROTOCOLS = (DeviceIdentity, IdentityMint, ScenarioCertificates)
 class SimulatedTarget(Target):
     """The built-in target: harness PKI, a real Mosquitto and the simulators, all on loopback.
 
-    Components (see :mod:`harness.components`) start on first use and stop, in reverse order,
+    Components (see :mod:`hil.components`) start on first use and stop, in reverse order,
     at :meth:`close`; each implements the capability protocols it registers as ``provides``.
 
     Args:
-        backend: ``process``, ``container`` or ``auto`` (see :mod:`harness.services.backends`).
+        backend: ``process``, ``container`` or ``auto`` (see :mod:`hil.services.backends`).
     """
 
     kind = "simulated"
@@ -60,7 +60,7 @@ class SimulatedTarget(Target):
         self._components: dict[str, Any] = {}
 
     def _provider(self, protocol: type[Capability]) -> str | None:
-        from harness.components import registry
+        from hil.components import registry
 
         for name, registration in registry().items():
             if protocol in registration.provides:
@@ -87,7 +87,7 @@ class SimulatedTarget(Target):
     def pki(self) -> Any:
         """The harness PKI of this run (created on first use)."""
         if self._pki is None:
-            from harness.pki import HarnessPKI
+            from hil.pki import HarnessPKI
 
             self._pki = HarnessPKI(self.run_dir.sub("pki"))
         return self._pki
@@ -100,7 +100,7 @@ class SimulatedTarget(Target):
         """
         if name in self._components:
             return self._components[name]
-        from harness.components import registry
+        from hil.components import registry
 
         registrations = registry()
         if name not in registrations:
@@ -113,13 +113,13 @@ class SimulatedTarget(Target):
 
     def start_all(self) -> None:
         """Start every registered component (what ``hil up`` serves)."""
-        from harness.components import registry
+        from hil.components import registry
 
         for name in registry():
             self.component(name)
 
     def broker(self) -> Any:
-        """The Mosquitto broker (a :class:`harness.broker.MosquittoBroker`)."""
+        """The Mosquitto broker (a :class:`hil.mqtt.broker.MosquittoBroker`)."""
         return self.component("broker").broker
 
     def services(self) -> list[Any]:

@@ -5,7 +5,7 @@ is a public endpoint (Pairing, AppEngine and Realm Management URLs, the broker's
 hub's gRPC port, the repository's robot API, the bridge's HTTPS API) plus credentials by
 reference (files next to the bench file). Nothing points at ``/_sim`` except the LocknAlert
 bridge's button commands, which stand where a physical bench has its relay script
-(:mod:`harness.bridge_relay`).
+(:mod:`hil.bridge_relay`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.targets.simulated import SimulatedTarget
+from hil.targets.simulated import SimulatedTarget
 
 __all__ = ["SEED_REFERENCES", "StackBench", "write_stack_bench"]
 
@@ -59,8 +59,8 @@ def _secret_file(directory: Path, name: str, secret: str) -> str:
 def write_stack_bench(target: SimulatedTarget, directory: Path, *, name: str = "stack") -> StackBench:
     """Write ``bench.toml`` (and the secret files it names) into ``directory`` for ``target``,
     whose components are all started; returns what ``hil up`` prints."""
-    from harness.bridge_control import Fault
-    from harness.components.astarte import random_device_id
+    from hil.locknalert.control import Fault
+    from hil.components.astarte import random_device_id
 
     directory.mkdir(parents=True, exist_ok=True)
     astarte = target.component("astarte").client
@@ -80,7 +80,7 @@ def write_stack_bench(target: SimulatedTarget, directory: Path, *, name: str = "
     finally:
         robot_handle.close()
     bridge = locknalert.bridge()
-    relay = f"{shlex.quote(sys.executable)} -m harness.bridge_relay {locknalert.emulator.control_url}"
+    relay = f"{shlex.quote(sys.executable)} -m hil.bridge_relay {locknalert.emulator.control_url}"
     faults = [f.value for f in Fault if f is not Fault.NONE]
 
     text = (f"# A bench file for the stack `hil up` is serving: public endpoints only.\n"

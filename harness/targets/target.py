@@ -10,8 +10,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from harness.errors import MissingCapability
-from harness.targets.protocols import PUBLIC_PROTOCOLS, SIMULATOR_ONLY_PROTOCOLS, Capability
+from hil.errors import MissingCapability
+from hil.targets.protocols import PUBLIC_PROTOCOLS, SIMULATOR_ONLY_PROTOCOLS, Capability
 
 __all__ = ["Probe", "Target"]
 

@@ -21,9 +21,9 @@ import datetime as dt
 import math
 from typing import Any, Final
 
-from harness.bsonwire import INT32_MAX, INT64_MAX, BsonType, BsonValue
-from harness.oracle import ValueType, astarte_bson_value
-from simulators.astarte.api_errors import ApiError, detail
+from hil.astarte.bsonwire import INT32_MAX, INT64_MAX, BsonType, BsonValue
+from hil.oracle import ValueType, astarte_bson_value
+from hil.simulators.astarte.api_errors import ApiError, detail
 
 __all__ = ["cast_json", "from_bson", "iso_ms", "now_ms", "parse_iso", "render", "to_bson"]
 

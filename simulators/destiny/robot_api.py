@@ -15,7 +15,7 @@ slash with a 307 that the SDK does not follow):
   exist.`` when a reference is unknown;
 * ``GET /enhancement-requests/{id}/`` — the request with its derived status.
 
-Every route authenticates with HMAC (:mod:`simulators.destiny.hmac_auth`). Like the real routers,
+Every route authenticates with HMAC (:mod:`hil.simulators.destiny.hmac_auth`). Like the real routers,
 authentication is a router dependency: it runs after FastAPI decoded a JSON body (so malformed
 JSON is a 422 even without credentials) and before parameters are validated.
 
@@ -25,7 +25,7 @@ poll that has work or on a renewal (422), a JSON body that is not an object on a
 result post (422 from validation; the real server's tracing dependency crashes), an error
 report for a batch whose items can no longer fail (422 ``Cannot process results: ...``), and an
 error message holding a lone surrogate (422 ``string_unicode`` before any state change, see
-:func:`simulators.destiny.models.require_utf8`), and an enhancement request naming references
+:func:`hil.simulators.destiny.models.require_utf8`), and an enhancement request naming references
 for a robot that does not exist (422 ``Robot with id {…} does not exist.``; the real server's
 foreign key fails).
 """
@@ -41,9 +41,9 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import PlainValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
-from simulators.destiny.durations import DurationError, parse_duration
-from simulators.destiny.hmac_auth import AuthFailure, HmacIdentity, verify_hmac_request
-from simulators.destiny.models import (
+from hil.simulators.destiny.durations import DurationError, parse_duration
+from hil.simulators.destiny.hmac_auth import AuthFailure, HmacIdentity, verify_hmac_request
+from hil.simulators.destiny.models import (
     DestinyUUID,
     EnhancementRequestIn,
     EnhancementRequestRead,
@@ -51,7 +51,7 @@ from simulators.destiny.models import (
     RobotEnhancementBatchRead,
     RobotEnhancementBatchResult,
 )
-from simulators.destiny.store import (
+from hil.simulators.destiny.store import (
     MAX_BATCH_SIZE,
     Batch,
     EnhancementRequest,

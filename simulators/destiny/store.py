@@ -40,9 +40,9 @@ from uuid import UUID
 
 from pydantic_core import from_json
 
-from simulators.destiny.blobs import BlobStore
-from simulators.destiny.clock import SimClock
-from simulators.destiny.models import EnhancementRequestStatus
+from hil.simulators.destiny.blobs import BlobStore
+from hil.simulators.destiny.clock import SimClock
+from hil.simulators.destiny.models import EnhancementRequestStatus
 
 __all__ = [
     "MAX_BATCH_SIZE",

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import pytest
 
-from harness.mqtt_client import MqttSession
-from fixtures.plugin import hil_requires
-from harness.components.astarte import random_device_id
-from harness.services.readiness import ClientIdentity
-from harness.targets.protocols import BrokerAdmin, IdentityMint, ScenarioCertificates
+from hil.mqtt.client import MqttSession
+from hil.fixtures.plugin import hil_requires
+from hil.components.astarte import random_device_id
+from hil.services.readiness import ClientIdentity
+from hil.targets.protocols import BrokerAdmin, IdentityMint, ScenarioCertificates
 
 REALM = "hil"
 
@@ -33,7 +33,7 @@ def test_broker_accepts_a_device_certificate_from_the_realm_ca(hil_broker, hil_d
 @pytest.mark.requirement("ASTARTE-MQTT-TLS-01")
 def test_broker_refuses_a_certificate_from_another_ca(hil_broker, tmp_path):
     """A CA of our own, made here, is foreign to any target: this needs no simulator."""
-    from harness.pki import HarnessPKI
+    from hil.pki import HarnessPKI
 
     foreign = HarnessPKI(tmp_path / "foreign-pki").issue_client(f"{REALM}/{_device_id()}")
     identity = ClientIdentity(foreign.cert_path, foreign.key_path, hil_broker.endpoint.ca_path, foreign.common_name)

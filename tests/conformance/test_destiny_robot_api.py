@@ -22,7 +22,7 @@ import httpx
 import pytest
 from destiny_sdk.robots import RobotEnhancementBatch, RobotEnhancementBatchResult, RobotError, RobotResult
 
-from fixtures.destiny import RobotWork
+from hil.fixtures.destiny import RobotWork
 
 SDK = "destiny-sdk==0.17.6"
 

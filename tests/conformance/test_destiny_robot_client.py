@@ -20,9 +20,9 @@ import pytest
 from destiny_sdk.client import RobotClient
 from destiny_sdk.robots import RobotEnhancementBatch, RobotEnhancementBatchResult
 
-from fixtures.plugin import hil_requires
-from harness.components.destiny import DestinyRobot, DestinySim
-from harness.targets.protocols import DestinyControl
+from hil.fixtures.plugin import hil_requires
+from hil.components.destiny import DestinyRobot, DestinySim
+from hil.targets.protocols import DestinyControl
 
 SDK = "destiny-sdk==0.17.6"
 pytestmark = hil_requires(DestinyControl)

@@ -19,13 +19,13 @@ from typing import Any
 
 import pytest
 
-from harness.bsonwire import BsonType, decode
-from harness.oracle import ValueType, judge_device_payload, load_interface
-from harness.targets.protocols import MessageHubControl, RealmMessageLog
+from hil.astarte.bsonwire import BsonType, decode
+from hil.oracle import ValueType, judge_device_payload, load_interface
+from hil.targets.protocols import MessageHubControl, RealmMessageLog
 
-from fixtures.astarte_values import APPENGINE_READS
-from fixtures.plugin import hil_requires
-from fixtures.message_hub import INTERFACES_DIR
+from hil.fixtures.astarte_values import APPENGINE_READS
+from hil.fixtures.plugin import hil_requires
+from hil.fixtures.message_hub import INTERFACES_DIR
 
 SDK = "astarte-device-sdk==0.14.0"
 DATASTREAM = "org.hil.test.DeviceDatastream"
@@ -132,7 +132,7 @@ def test_the_hub_lists_the_attached_node_with_its_interfaces(grpc_node, message_
 @pytest.fixture(scope="module")
 def shared_node(grpc_node_context):
     """One node for the per-type checks (attaching per type would only cost time)."""
-    from fixtures.message_hub import GrpcNode
+    from hil.fixtures.message_hub import GrpcNode
 
     node = GrpcNode(grpc_node_context["hub"], (f"{DATASTREAM}.json", f"{TIMESTAMPED}.json", f"{AGGREGATE}.json",
                                                f"{PROPERTIES}.json"),

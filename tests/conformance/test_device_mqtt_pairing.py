@@ -20,12 +20,12 @@ from typing import Any
 
 import pytest
 
-from fixtures.astarte_device_driver import MqttDeviceUnderTest
-from harness.broker import MosquittoBroker
-from harness.components.astarte import AstarteClient, random_device_id
-from harness.mqtt_client import MqttSession
-from harness.targets.protocols import AppEngine, AstartePairing, BrokerAdmin, RealmMessageLog
-from fixtures.plugin import hil_requires
+from hil.fixtures.astarte_device_driver import MqttDeviceUnderTest
+from hil.mqtt.broker import MosquittoBroker
+from hil.components.astarte import AstarteClient, random_device_id
+from hil.mqtt.client import MqttSession
+from hil.targets.protocols import AppEngine, AstartePairing, BrokerAdmin, RealmMessageLog
+from hil.fixtures.plugin import hil_requires
 
 pytestmark = [hil_requires(AstartePairing, AppEngine),
               pytest.mark.filterwarnings("ignore::DeprecationWarning")]

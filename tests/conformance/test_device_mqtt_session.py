@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from fixtures.astarte_device_driver import MqttDeviceUnderTest, RealmLog
-from fixtures.plugin import hil_requires
-from harness.components.astarte import INTERFACES_DIR, AstarteClient
-from harness.targets.protocols import AppEngine, AstartePairing, RealmMessageLog
+from hil.fixtures.astarte_device_driver import MqttDeviceUnderTest, RealmLog
+from hil.fixtures.plugin import hil_requires
+from hil.components.astarte import INTERFACES_DIR, AstarteClient
+from hil.targets.protocols import AppEngine, AstartePairing, RealmMessageLog
 
 pytestmark = hil_requires(AstartePairing, AppEngine)
 

@@ -5,7 +5,7 @@ broker. ``grpc``: a ``DeviceGrpc`` node attached to the simulated Message Hub, w
 device publishes what the node sends (so a gRPC disagreement is the SDK's ``Send`` or the hub's
 doing). Either way the realm records every raw message of the device. For each call: if the oracle accepts it the SDK must take it;
 whatever the SDK publishes must be a message the oracle accepts, at the oracle's QoS, carrying the
-value passed (see :func:`harness.fuzzing.properties.check_send_wire`). Calls use the shipped
+value passed (see :func:`hil.fuzzing.properties.check_send_wire`). Calls use the shipped
 device-owned interfaces (``interfaces/``), which the realm has installed.
 """
 
@@ -17,17 +17,17 @@ import pytest
 from hypothesis import Phase, example, given, settings
 from hypothesis import strategies as st
 
-from fixtures.fuzz_devices import DEVICE_DOCS
-from fixtures.fuzzing import fuzz_check, run_property
-from fixtures.strategies import send_requests
-from harness.fuzzing.astarte_grpc import ConnectedGrpcDevice
-from harness.fuzzing.astarte_sdk import ConnectedDevice
-from harness.fuzzing.known import known_finding
-from harness.fuzzing.properties import SEND_WIRE_GRPC, SEND_WIRE_MQTT, Disagreement, check_send_wire
-from harness.fuzzing.requests import SendRequest
-from harness.oracle import parse_interface
-from harness.targets.protocols import AstartePairing, RealmMessageLog
-from fixtures.plugin import hil_requires
+from hil.fixtures.fuzz_devices import DEVICE_DOCS
+from hil.fixtures.fuzzing import fuzz_check, run_property
+from hil.fixtures.strategies import send_requests
+from hil.fuzzing.astarte_grpc import ConnectedGrpcDevice
+from hil.fuzzing.astarte_sdk import ConnectedDevice
+from hil.fuzzing.known import known_finding
+from hil.fuzzing.properties import SEND_WIRE_GRPC, SEND_WIRE_MQTT, Disagreement, check_send_wire
+from hil.fuzzing.requests import SendRequest
+from hil.oracle import parse_interface
+from hil.targets.protocols import AstartePairing, RealmMessageLog
+from hil.fixtures.plugin import hil_requires
 
 pytestmark = [hil_requires(AstartePairing, RealmMessageLog),  # judged on the realm's raw messages
               pytest.mark.filterwarnings("ignore::DeprecationWarning")]

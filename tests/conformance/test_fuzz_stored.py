@@ -5,7 +5,7 @@ harness broker, or the real ``DeviceGrpc`` attached to the simulated Message Hub
 Astarte device stores what the node sends, so the read-back is of the hub's device); every call the oracle accepts (or leaves to the API) that the SDK publishes and the realm
 stores is read back through the AppEngine API (the public one, so the check means the same
 against a real Astarte) and compared with the value passed, in the documented rendering of its
-type (see :func:`harness.fuzzing.properties.check_send_stored`). The explicit examples pin the
+type (see :func:`hil.fuzzing.properties.check_send_stored`). The explicit examples pin the
 edges: years below 1000, sub-millisecond instants, ``-0.0``, 64-bit integers, objects, unsets.
 """
 
@@ -16,18 +16,18 @@ from typing import Any
 
 import pytest
 
-from fixtures.plugin import hil_requires
-from harness.targets.protocols import AppEngine, AstartePairing, RealmMessageLog
+from hil.fixtures.plugin import hil_requires
+from hil.targets.protocols import AppEngine, AstartePairing, RealmMessageLog
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from fixtures.fuzz_devices import DEVICE_DOCS
-from fixtures.fuzzing import fuzz_check, run_property
-from fixtures.strategies import send_requests
-from harness.fuzzing.astarte_sdk import ConnectedDevice
-from harness.fuzzing.properties import SEND_STORED, SEND_STORED_GRPC, check_send_stored
-from harness.fuzzing.requests import SendRequest
-from harness.oracle import parse_interface
+from hil.fixtures.fuzz_devices import DEVICE_DOCS
+from hil.fixtures.fuzzing import fuzz_check, run_property
+from hil.fixtures.strategies import send_requests
+from hil.fuzzing.astarte_sdk import ConnectedDevice
+from hil.fuzzing.properties import SEND_STORED, SEND_STORED_GRPC, check_send_stored
+from hil.fuzzing.requests import SendRequest
+from hil.oracle import parse_interface
 
 pytestmark = [hil_requires(AstartePairing, AppEngine, RealmMessageLog),  # judged on the realm's raw messages
              

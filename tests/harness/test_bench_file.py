@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from harness.errors import ConfigError, MissingCapability
-from harness.targets import PhysicalTarget, load_bench, resolve_target
-from harness.targets.protocols import AppEngine, LocknAlertBridgeAccess, MqttBroker, RealmMessageLog
+from hil.errors import ConfigError, MissingCapability
+from hil.targets import PhysicalTarget, load_bench, resolve_target
+from hil.targets.protocols import AppEngine, LocknAlertBridgeAccess, MqttBroker, RealmMessageLog
 
 
 def test_a_physical_target_offers_what_its_bench_file_describes(tmp_path):
@@ -130,7 +130,7 @@ def test_secrets_are_read_from_the_environment_and_files_and_hil_variables_subst
         '[targets.lab.destiny]\nbase_url = "http://d"\nrobot_id = "7d2c1e0a-3f4b-4c5d-8e9f-0a1b2c3d4e5f"\n'
         'robot_secret = "env:HIL_ROBOT_SECRET"\n')
     target = load_bench(bench)["lab"]
-    from harness.targets.protocols import AstartePairing, DestinyRepository
+    from hil.targets.protocols import AstartePairing, DestinyRepository
 
     astarte = target.get(AstartePairing)
     assert astarte.pairing_base_url == "https://astarte.lab/pairing" and astarte.token == "eyJ.token.sig"

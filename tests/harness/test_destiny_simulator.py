@@ -30,9 +30,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
-from simulators.destiny import READY_PREFIX, create_app, new_store
-from simulators.destiny.durations import DurationError, parse_duration
-from simulators.destiny.store import MAX_BATCH_SIZE, Robot, Store
+from hil.simulators.destiny import READY_PREFIX, create_app, new_store
+from hil.simulators.destiny.durations import DurationError, parse_duration
+from hil.simulators.destiny.store import MAX_BATCH_SIZE, Robot, Store
 
 BATCHES = "/v1/robot-enhancement-batches/"
 
@@ -684,7 +684,7 @@ def _free_port() -> int:
 
 
 def _start(*args: str) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen([sys.executable, "-m", "simulators.destiny", *args],
+    proc = subprocess.Popen([sys.executable, "-m", "hil.simulators.destiny", *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     line = proc.stdout.readline().rstrip("\n")  # blocks until the ready line (or EOF on failure)
@@ -742,7 +742,7 @@ def test_process_serves_tls_and_seed_file(tmp_path: Path) -> None:
 def test_bad_seed_file_is_one_line(tmp_path: Path, content: str, expected: str) -> None:
     seed = tmp_path / "seed.json"
     seed.write_text(content)
-    done = subprocess.run([sys.executable, "-m", "simulators.destiny", "--port", "0", "--seed-file", str(seed)],
+    done = subprocess.run([sys.executable, "-m", "hil.simulators.destiny", "--port", "0", "--seed-file", str(seed)],
                           capture_output=True, text=True, timeout=30)
     assert done.returncode == 2
     assert done.stdout == ""

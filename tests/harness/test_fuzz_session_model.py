@@ -6,17 +6,17 @@ import datetime as dt
 
 import pytest
 
-from harness.bsonwire import BsonValue
-from harness.fuzzing.appengine_values import (
+from hil.astarte.bsonwire import BsonValue
+from hil.fuzzing.appengine_values import (
     bson_mismatch,
     iso_ms,
     object_rendering_mismatch,
     parse_iso_ms,
     rendering_mismatch,
 )
-from harness.fuzzing.session_model import FORGETS_FALSY, SessionModel
-from harness.fuzzing.stored import appengine_values_path
-from harness.oracle import ValueType
+from hil.fuzzing.session_model import FORGETS_FALSY, SessionModel
+from hil.fuzzing.stored import appengine_values_path
+from hil.oracle import ValueType
 
 UTC = dt.UTC
 

@@ -2,7 +2,7 @@
 target (the bench file `hil up` writes: public endpoints only) and on the built-in `sim` target.
 
 This is the proof that "the same checks run on a simulator or on a bench": every check that does
-not need a simulator-only capability (:class:`harness.targets.protocols.SimulatorOnly`) runs on
+not need a simulator-only capability (:class:`hil.targets.protocols.SimulatorOnly`) runs on
 the bench, and gets the verdict it gets on `sim`. The counts per system are printed (``-s``) and
 asserted against the goal of issue 12: at least 70% of the checks that touch a target run on the
 bench, for each system.
@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from harness.targets.protocols import SIMULATOR_ONLY_PROTOCOLS
+from hil.targets.protocols import SIMULATOR_ONLY_PROTOCOLS
 
 ROOT = Path(__file__).resolve().parents[2]
 OFFLINE = ("tests/conformance/test_fuzz_interfaces.py", "tests/conformance/test_fuzz_send_offline.py")
@@ -64,7 +64,7 @@ def child_run(report_dir: Path, *args: str, timeout: float = 900) -> dict[str, A
 
 
 def start_hil_up() -> tuple[subprocess.Popen[str], Path]:
-    proc = subprocess.Popen([sys.executable, "-m", "harness.cli.main", "up"], cwd=ROOT, stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-m", "hil.cli.main", "up"], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     assert proc.stdout is not None
     bench: Path | None = None
@@ -83,7 +83,7 @@ def test_conformance_checks_run_on_the_loopback_bench_with_the_same_verdicts(tmp
     proc, bench = start_hil_up()
     try:
         text = bench.read_text()
-        assert "/_sim" not in text.replace("harness.bridge_relay http", "relay"), "the bench file names /_sim"
+        assert "/_sim" not in text.replace("hil.bridge_relay http", "relay"), "the bench file names /_sim"
         on_bench = child_run(tmp_path / "bench", "tests/conformance", f"--hil-bench={bench}", "--hil-target=stack",
                              *(f"--ignore={path}" for path in OFFLINE))
     finally:

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from harness.bridge_control import CommandBridgeControl, ControlAction, Fault, OperatorBridgeControl, OperatorDeclined
-from harness.errors import MissingCapability, TargetError
-from harness.oracle import ValueType
-from harness.targets.physical import PhysicalTarget
-from harness.targets.protocols import AppEngine, DestinyControl, IdentityMint, RealmMessageLog, SimulatorOnly
-from harness.targets.simulated import SimulatedTarget
-from simulators.astarte.values import render
+from hil.locknalert.control import CommandBridgeControl, ControlAction, Fault, OperatorBridgeControl, OperatorDeclined
+from hil.errors import MissingCapability, TargetError
+from hil.oracle import ValueType
+from hil.targets.physical import PhysicalTarget
+from hil.targets.protocols import AppEngine, DestinyControl, IdentityMint, RealmMessageLog, SimulatorOnly
+from hil.targets.simulated import SimulatedTarget
+from hil.simulators.astarte.values import render
 
 
 def test_the_simulated_target_offers_every_protocol_without_starting_anything():
@@ -70,7 +70,7 @@ def test_a_failing_bridge_command_is_a_target_error_naming_it(tmp_path):
 
 def test_an_operator_prompt_without_a_terminal_declines_naming_the_target():
     """In a session of its own a process has no controlling terminal: /dev/tty cannot open."""
-    code = ("from harness.bridge_control import OperatorBridgeControl, OperatorDeclined\n"
+    code = ("from hil.locknalert.control import OperatorBridgeControl, OperatorDeclined\n"
             "try:\n    OperatorBridgeControl(target='rack').open_window()\n"
             "except OperatorDeclined as exc:\n    print(exc)\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
