@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "hil.cli.up",
     "hil.cli.run",
     "hil.cli.doctor",
+    "hil.cli.bench_check",
     "hil.cli.benchmark",
     "hil.cli.interfaces",
     "hil.cli.report",

@@ -18,12 +18,13 @@ import httpx
 
 from hil.components import component
 from hil.pki import CertificateFiles
-from hil.services import LogLine, Service, ServiceSpec, make_backend
+from hil.services import LogLine, make_backend, Service, ServiceSpec
+from hil.targets.protocols import DestinyControl, DestinyRepository, SeededWork
 
 if TYPE_CHECKING:
     from hil.targets import SimulatedTarget
 
-__all__ = ["DestinyComponent", "DestinyRobot", "DestinySim", "destiny_spec"]
+__all__ = ["DestinyComponent", "DestinyRobot", "DestinySim", "SimulatedRepository", "destiny_spec"]
 
 READY_PATTERN = r"^destiny simulator listening on https?://"
 
@@ -122,12 +123,43 @@ class DestinySim:
         return journal
 
 
+class SimulatedRepository(DestinyRepository):
+    """The simulator as a plain repository: one robot (registered through ``/_sim`` on first use,
+    as a repository administrator would register it) and work seeded through ``/_sim``."""
 
-class DestinyComponent:
+    def __init__(self, base_url: str, storage_ca: Path | None = None) -> None:
+        self.base_url = base_url
+        self.storage_ca = storage_ca
+        self._robot: DestinyRobot | None = None
+
+    @property
+    def robot(self) -> DestinyRobot:
+        if self._robot is None:
+            sim = DestinySim(self.base_url, self.storage_ca)
+            try:
+                self._robot = sim.create_robot("hil-bench-robot")
+            finally:
+                sim.close()
+        return self._robot
+
+    def seed_pending(self, count: int = 1) -> SeededWork:
+        sim = DestinySim(self.base_url, self.storage_ca)
+        try:
+            request = sim.enqueue(self.robot.client_id, count=count)
+        finally:
+            sim.close()
+        return SeededWork(UUID(request["id"]), [UUID(str(r)) for r in request["reference_ids"]])
+
+
+class DestinyComponent(DestinyControl):
     def __init__(self, service: Service, storage_ca: Path | None = None) -> None:
         self.service = service
         self.base_url = f"http://{service.host}:{service.port('http')}"
         self.storage_ca = storage_ca
+        self._repository = SimulatedRepository(self.base_url, storage_ca)
+
+    def provide(self, protocol: type) -> object:
+        return self._repository if protocol is DestinyRepository else self
 
     def client(self) -> DestinySim:
         """A new handle (the caller closes it)."""
@@ -149,7 +181,7 @@ class DestinyComponent:
         self.service.stop()
 
 
-@component("destiny", provides=("destiny.repository", "destiny.control"))
+@component("destiny", provides=(DestinyRepository, DestinyControl))
 def start_destiny(target: SimulatedTarget) -> DestinyComponent:
     storage_tls = target.pki.issue_server("destiny-storage")
     service = make_backend(target.backend_name, target.run_dir.sub("services")).create(

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Final
 import httpx
 
 from hil.components import component
+from hil.targets.protocols import MessageHubControl, MessageHubEndpoint
 from hil.services import AllOf, GrpcChannelReady, HttpStatus, LogLine, Service, ServiceSpec, make_backend
 
 if TYPE_CHECKING:
@@ -91,7 +92,7 @@ def readiness() -> AllOf:
     return AllOf(LogLine(READY_PATTERN), GrpcChannelReady("grpc"), HttpStatus("control", "/health", 200))
 
 
-class MessageHubSim:
+class MessageHubSim(MessageHubEndpoint, MessageHubControl):
     """A handle on a running hub: where nodes connect and how to observe the hub."""
 
     def __init__(self, service: Service, realm: str, device_id: str, identity: HubIdentity | None = None) -> None:
@@ -150,11 +151,14 @@ class MessageHubComponent:
     def services(self) -> list[Service]:
         return [self.sim.service]
 
+    def provide(self, protocol: type) -> MessageHubSim:
+        return self.sim
+
     def stop(self) -> None:
         self.sim.service.stop()
 
 
-@component("message_hub", requires=("astarte",), provides=("astarte.message-hub",))
+@component("message_hub", requires=("astarte",), provides=(MessageHubEndpoint, MessageHubControl))
 def start_message_hub(target: SimulatedTarget) -> MessageHubComponent:
     client = target.component("astarte").client
     device_id = hub_device_id()

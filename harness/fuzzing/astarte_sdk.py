@@ -29,7 +29,7 @@ from hil.fuzzing.requests import SendRequest
 if TYPE_CHECKING:
     import grpc
 
-    from hil.components.astarte import AstarteClient
+    from hil.components.astarte import SimulatedAstarteClient
 
 __all__ = [
     "AttemptTiming",
@@ -222,7 +222,7 @@ class ConnectedDevice:
 
     transport = "mqtt"
 
-    def __init__(self, astarte: AstarteClient, persistency_dir: Path, interface_docs: list[dict[str, Any]]) -> None:
+    def __init__(self, astarte: SimulatedAstarteClient, persistency_dir: Path, interface_docs: list[dict[str, Any]]) -> None:
         import threading
 
         self.astarte = astarte

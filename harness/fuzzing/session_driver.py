@@ -26,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
-from hil.components.astarte import INTERFACES_DIR, AstarteClient
+from hil.components.astarte import INTERFACES_DIR, SimulatedAstarteClient
 from hil.errors import TargetError
 from hil.fuzzing.appengine_values import rendering_mismatch
 from hil.fuzzing.astarte_grpc import ConnectedGrpcDevice
@@ -138,7 +138,7 @@ class SessionDriver:
 
     property_name: str = SESSION_MODEL
 
-    def __init__(self, astarte: AstarteClient, known: frozenset[str] = frozenset()) -> None:
+    def __init__(self, astarte: SimulatedAstarteClient, known: frozenset[str] = frozenset()) -> None:
         self.astarte = astarte
         self.known = known  # recorded findings the model reproduces (part of every capsule)
         self.steps: list[dict[str, Any]] = []
@@ -318,7 +318,7 @@ class HubSessionDriver(SessionDriver):
 
     property_name = SESSION_MODEL_GRPC
 
-    def __init__(self, astarte: AstarteClient, hub: Any) -> None:
+    def __init__(self, astarte: SimulatedAstarteClient, hub: Any) -> None:
         self.hub = hub
         super().__init__(astarte)
         try:

@@ -20,7 +20,7 @@ because the line alone does not prove the TLS listener accepts our CA.
 from __future__ import annotations
 
 import shutil
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +31,7 @@ from hil.errors import ServiceError
 from hil.services.backends import Backend
 from hil.services.base import Service, ServiceSpec
 from hil.services.readiness import AllOf, ClientIdentity, LogLine, MqttConnack, Readiness
+from hil.targets.protocols import BrokerAdmin, MqttBroker
 
 if TYPE_CHECKING:
     from hil.pki import HarnessPKI
@@ -63,7 +64,7 @@ class BrokerEndpoint:
         return f"mqtts://{self.server_hostname}:{self.port}/"
 
 
-class Broker(ABC):
+class Broker(MqttBroker, BrokerAdmin):
     """The capability checks rely on: a broker they can connect to with mutual TLS.
 
     A simulated broker (:class:`MosquittoBroker`) and a physical one on a bench both provide it.

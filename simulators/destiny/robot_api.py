@@ -56,7 +56,7 @@ from hil.simulators.destiny.models import (
     RobotEnhancementBatchRead,
     RobotEnhancementBatchResult,
 )
-from hil.simulators.destiny.storage_api import FALLBACK_PREFIX, blob_url
+from hil.simulators.destiny.storage_api import blob_url, FALLBACK_PREFIX
 from hil.simulators.destiny.store import (
     MAX_BATCH_SIZE,
     Batch,

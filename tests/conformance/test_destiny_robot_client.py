@@ -3,7 +3,9 @@
 Each check drives the SDK as a robot would and judges the outcome by what the repository contract
 says (catalog ``harness/catalog/destiny-robot-api.toml``), reading the simulator's state through
 ``/_sim`` rather than trusting the SDK's own return values. Time is moved with the simulator's
-clock, never by sleeping.
+clock, never by sleeping. These are the checks only a simulator can make (the query the SDK sent,
+lease expiry times, the server's clock); the same robot behaviours seen through the public API,
+which run on a real repository too, are in ``test_destiny_robot_api.py``.
 """
 
 from __future__ import annotations
@@ -11,10 +13,8 @@ from __future__ import annotations
 import datetime
 import json
 import ssl
-import threading
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -30,8 +30,11 @@ from destiny_sdk.robots import (
 )
 
 from hil.components.destiny import DestinyRobot, DestinySim
+from hil.fixtures.plugin import hil_requires
+from hil.targets.protocols import DestinyControl
 
 SDK = "destiny-sdk==0.17.6"
+pytestmark = hil_requires(DestinyControl)
 
 
 def client_for(sim: DestinySim, robot: DestinyRobot, *, secret: str | None = None) -> RobotClient:
@@ -117,35 +120,6 @@ def test_poll_with_limit_and_lease(destiny: DestinySim, destiny_robot: DestinyRo
     expires = datetime.datetime.fromisoformat(items[0]["expires_at"])
     assert before + datetime.timedelta(hours=1) <= expires <= after + datetime.timedelta(hours=1)
     assert [p["status"] for p in destiny.pending(destiny_robot.client_id)].count("pending") == 3
-
-
-@pytest.mark.requirement("DESTINY-ROBOT-POLL-02")
-def test_poll_with_nothing_pending_returns_none(destiny: DestinySim, destiny_robot: DestinyRobot) -> None:
-    assert client_for(destiny, destiny_robot).poll_robot_enhancement_batch(destiny_robot.client_id) is None
-    assert destiny.journal()[-1]["status"] == 204
-
-
-@pytest.mark.requirement("DESTINY-ROBOT-POLL-06")
-def test_concurrent_replicas_never_receive_the_same_pending_enhancement(
-    destiny: DestinySim, destiny_robot: DestinyRobot
-) -> None:
-    destiny.enqueue(destiny_robot.client_id, count=40)
-    replicas = 4
-    start = threading.Barrier(replicas)
-
-    def drain() -> list[uuid.UUID]:
-        client = client_for(destiny, destiny_robot)
-        start.wait(timeout=10)
-        claimed = []
-        while (batch := client.poll_robot_enhancement_batch(destiny_robot.client_id, limit=3)) is not None:
-            claimed.append(batch.id)
-        return claimed
-
-    with ThreadPoolExecutor(replicas) as pool:
-        batch_ids = [b for ids in pool.map(lambda _: drain(), range(replicas)) for b in ids]
-
-    claimed_items = [item["id"] for b in batch_ids for item in destiny.batch(b)["items"]]
-    assert len(claimed_items) == len(set(claimed_items)) == 40
 
 
 # -- leases ----------------------------------------------------------------------------------------

@@ -53,7 +53,13 @@ def test_the_run_record_validates_and_names_exact_sdk_versions(pytester):
             def test_known_finding():
                 assert False
 
-            @pytest.mark.hil_requires("no-such-capability")
+            from hil.fixtures.plugin import hil_requires
+            from hil.targets.protocols import Capability
+
+            class Teleporter(Capability):
+                label = "teleporter"
+
+            @hil_requires(Teleporter)
             def test_needs_more():
                 pass
             """
@@ -75,7 +81,7 @@ def test_the_run_record_validates_and_names_exact_sdk_versions(pytester):
     assert outcomes["test_known_finding"]["outcome"] == "xfailed"
     assert outcomes["test_known_finding"]["finding"]["sdk"] == "astarte-device-sdk==0.14.0"
     assert outcomes["test_needs_more"]["outcome"] == "skipped"
-    assert "no-such-capability" in outcomes["test_needs_more"]["message"]
+    assert "teleporter (Teleporter)" in outcomes["test_needs_more"]["message"]
     suite = ET.parse(pytester.path / "reports" / "junit.xml").getroot()
     assert len(suite.findall(".//testcase")) == 4
     assert len(suite.findall(".//failure")) == 1
@@ -226,3 +232,20 @@ def test_a_failed_service_of_the_test_s_own_is_evidence_too(pytester):
 def test_plugin_is_installed_through_the_pytest11_entry_point():
     entry_points = importlib.metadata.entry_points(group="pytest11")
     assert any(ep.name == "hil" and ep.value == "hil.fixtures.plugin" for ep in entry_points)
+
+
+def test_hil_requires_takes_protocol_classes_not_names(pytester):
+    pytester.makepyfile(
+        textwrap.dedent(
+            """
+            import pytest
+
+            @pytest.mark.hil_requires("broker.admin")
+            def test_x():
+                pass
+            """
+        )
+    )
+    result = run_child(pytester)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*hil_requires takes capability protocol classes*not 'broker.admin'*"])
