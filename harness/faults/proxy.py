@@ -104,7 +104,7 @@ class _Link:
             if toxic.type == "reset_peer":
                 self._timers[toxic.name] = asyncio.ensure_future(self._after(toxic.attributes["timeout"], reset=True))
             elif toxic.type == "timeout" and toxic.attributes["timeout"] > 0:
-                self._timers[toxic.name] = asyncio.ensure_future(self._after(toxic.attributes["timeout"], reset=True))
+                self._timers[toxic.name] = asyncio.ensure_future(self._after(toxic.attributes["timeout"], reset=False))
 
     async def _after(self, milliseconds: int, *, reset: bool) -> None:
         await asyncio.sleep(milliseconds / 1000)
