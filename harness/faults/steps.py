@@ -19,10 +19,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from harness.errors import FaultError
 from harness.faults.client import ToxiproxyClient
+from harness.faults.responses import ResponseInjector
 
 __all__ = ["AppliedStep", "Faults", "ServiceControl", "StepRecord"]
 
@@ -52,8 +54,14 @@ class StepRecord:
     removed_at: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """As the run record keeps it (times in ISO 8601 UTC)."""
         return {"step": self.step, "service": self.service, "attributes": dict(self.attributes),
-                "applied_at": self.applied_at, "removed_at": self.removed_at}
+                "applied_at": _iso(self.applied_at),
+                "removed_at": None if self.removed_at is None else _iso(self.removed_at)}
+
+
+def _iso(moment: float) -> str:
+    return datetime.fromtimestamp(moment, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class AppliedStep:
@@ -89,18 +97,25 @@ class Faults:
         client: the Toxiproxy API the network steps use.
         proxies: service name -> proxy name on that API.
         services: what realises service steps (None: they are refused with the reason).
+        injectors: service name -> its response-injection API (simulators only).
         record: called with every applied step (its record is updated in place on removal).
     """
 
     def __init__(self, client: ToxiproxyClient, proxies: Mapping[str, str], *,
                  services: ServiceControl | None = None,
+                 injectors: Mapping[str, ResponseInjector] | None = None,
                  record: Callable[[StepRecord], None] = lambda _r: None) -> None:
         self.client = client
         self._proxies = dict(proxies)
+        self._injectors = dict(injectors or {})
         self._services = services
         self._record = record
         self._applied: list[AppliedStep] = []
         self._counter = 0
+
+    @property
+    def injectors(self) -> dict[str, ResponseInjector]:
+        return dict(self._injectors)
 
     @property
     def applied(self) -> list[AppliedStep]:
@@ -162,6 +177,22 @@ class Faults:
         proxy = self.proxy_name(service)
         self.client.update_proxy(proxy, enabled=False)
         return self._apply("down", service, {}, lambda: self.client.update_proxy(proxy, enabled=True))
+
+    # -- response steps --------------------------------------------------------------------
+    def respond(self, service: str, method: str, path: str, *, count: int | None = 1, **rule: Any) -> AppliedStep:
+        """The next ``count`` answers (None: all, until removed) of ``method path`` (a glob)
+        deviate: ``status=502, body="<html>...", content_type="text/html"`` replaces the answer;
+        ``set={"data.x": 1}`` / ``remove=["data.y"]`` change the real JSON answer."""
+        if service not in self._injectors:
+            known = ", ".join(sorted(self._injectors)) or "none"
+            raise FaultError(f"service {service!r} cannot inject responses (can: {known})")
+        injector = self._injectors[service]
+        rule_id = injector.inject(method, path, count=count, **rule)
+        shown = {"method": method, "path": path, "count": count,
+                 **{k: v for k, v in rule.items() if k != "body"}}
+        if "body" in rule:
+            shown["body"] = str(rule["body"])[:200]
+        return self._apply("respond", service, shown, lambda: injector.remove(rule_id))
 
     # -- service steps ---------------------------------------------------------------------
     def _control(self) -> ServiceControl:

@@ -2,7 +2,8 @@
 
 ``/pairing``, ``/appengine`` and ``/realmmanagement`` serve the real routes (so an SDK's
 ``pairing_base_url`` is ``https://host:port/pairing``); ``/_sim`` is the simulator's own control
-API. Anything unmatched is a JSON 404; an unexpected exception is a JSON 500 (a bug, never the
+API, and ``/_sim/responses`` makes chosen answers deviate (:mod:`simulators.response_injection`).
+Anything unmatched is a JSON 404; an unexpected exception is a JSON 500 (a bug, never the
 answer to bad input).
 """
 
@@ -17,14 +18,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount
 
+from harness.pki import HarnessPKI
 from simulators.astarte.appengine_api import appengine_routes
 from simulators.astarte.broker_link import BackOffice
+from simulators.astarte.certificate_faults import certificate_maker
 from simulators.astarte.control_api import control_routes
 from simulators.astarte.data_updater import DataUpdater
 from simulators.astarte.pairing_api import pairing_routes
 from simulators.astarte.realm import Realm
 from simulators.astarte.realm_management_api import RealmManagementApi, realm_management_routes
 from simulators.astarte.web import catch_all
+from simulators.response_injection import ResponseInjection
 
 __all__ = ["create_app"]
 
@@ -60,4 +64,15 @@ def create_app(
         catch_all("Not found"),
     ]
     app = Starlette(routes=routes, exception_handlers={Exception: _internal_error})
+    pki: list[HarnessPKI] = []
+
+    def loaded_pki() -> HarnessPKI:
+        if not pki:
+            pki.append(HarnessPKI.load(pki_dir))
+        return pki[0]
+
+    # Fault injection on every route (its control routes: /_sim/responses), outside the app so
+    # an injected answer never reaches a handler.
+    app.add_middleware(ResponseInjection, prefix="/_sim/responses",
+                       makers={"certificate": certificate_maker(loaded_pki, realm.name)})
     return app, rm_api
