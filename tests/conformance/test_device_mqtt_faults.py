@@ -1,0 +1,258 @@
+"""``DeviceMqtt`` when Pairing, the broker or the network misbehave.
+
+Every call ``connect()`` makes to Pairing (credentials, credentials/verify, device info) is
+answered, once, with each error a real Pairing documents and each answer a proxy or a
+half-broken server gives (HTML 502, empty 503, a success without the field the device needs);
+the check is what the application is told, against the SDK's documented exceptions
+(``AuthorizationError`` for 401/403, ``APIError`` otherwise, ``AstarteError`` as their base).
+Then: Pairing down while the device connects, the broker restarting and the connection being
+reset under a connected device.
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from fixtures.astarte_device_driver import MqttDeviceUnderTest, interface_file
+from fixtures.faults import CheckFaults
+from harness.components.astarte import AstarteClient
+
+pytestmark = [pytest.mark.hil_requires("astarte.pairing", "astarte.appengine"),
+              pytest.mark.filterwarnings("ignore::DeprecationWarning")]
+
+SDK = "astarte-device-sdk==0.14.0"
+CREDENTIALS = "/pairing/v1/*/devices/{id}/protocols/astarte_mqtt_v1/credentials"
+VERIFY = CREDENTIALS + "/verify"
+INFO = "/pairing/v1/*/devices/{id}"
+HTML_502 = {"status": 502, "body": "<html><body><h1>502 Bad Gateway</h1></body></html>", "content_type": "text/html"}
+EMPTY_503 = {"status": 503, "body": "", "content_type": "text/plain"}
+
+
+def _json_error(status: int, detail: str) -> dict[str, Any]:
+    return {"status": status, "body": {"errors": {"detail": detail}}, "content_type": "application/json"}
+
+
+@pytest.fixture
+def trusted(hil_pki: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in hil_pki.trust_environment().items():
+        monkeypatch.setenv(key, value)
+
+
+@pytest.fixture
+def devices() -> Iterator[list[MqttDeviceUnderTest]]:
+    made: list[MqttDeviceUnderTest] = []
+    yield made
+    for device in made:
+        device.close()
+
+
+def _sdk_device(astarte: AstarteClient, registered: Any, pairing_url: str | None = None) -> Any:
+    from astarte.device import DeviceMqtt
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        device = DeviceMqtt(registered.device_id, astarte.realm, registered.credentials_secret,
+                            pairing_url or astarte.pairing_base_url, str(registered.persistency_dir))
+    device.add_interface_from_file(interface_file("org.hil.test.DeviceDatastream"))
+    return device
+
+
+def _expect_raise(call: Callable[[], None], expected: type[BaseException], requirement: str) -> None:
+    """The check: ``call`` raises ``expected``; anything else is the deviation, said in one line."""
+    try:
+        call()
+    except expected:
+        return
+    except Exception as exc:  # the SDK's actual answer is the finding's evidence
+        pytest.fail(f"{requirement}: expected {expected.__name__}, the SDK raised {type(exc).__name__}: "
+                    f"{str(exc)[:160]}")
+    pytest.fail(f"{requirement}: expected {expected.__name__}, connect() returned normally")
+
+
+def _finding(requirement: str, reason: str) -> pytest.MarkDecorator:
+    return pytest.mark.finding(requirement, reason=reason, sdk=SDK)
+
+
+NOT_JSON = ("an error answer that is not JSON (a proxy's HTML page, an empty body) escapes as "
+            "requests' JSONDecodeError: pairing_handler calls res.json() before raising APIError")
+UNUSABLE = ("a success answer without the field the device needs escapes as a bare {}: pairing_handler "
+            "indexes the answer without checking it")
+
+
+def _errors(name: str, path: str, success: int) -> list[Any]:
+    """The answers a route can give instead of its success, with what the SDK must raise."""
+    from astarte.device.exceptions import APIError, AuthorizationError
+
+    return [
+        pytest.param(path, _json_error(401, "Unauthorized"), AuthorizationError, "ASTARTE-SDK-ERRORS-01", id=f"{name}-401-json"),
+        pytest.param(path, _json_error(403, "Forbidden"), AuthorizationError, "ASTARTE-SDK-ERRORS-01", id=f"{name}-403-json"),
+        pytest.param(path, _json_error(404, "Device not found"), APIError, "ASTARTE-SDK-ERRORS-02", id=f"{name}-404-json"),
+        pytest.param(path, {"status": 422, "body": {"errors": {"error_name": ["credentials_request_inhibited"]}}},
+                     APIError, "ASTARTE-SDK-ERRORS-02", id=f"{name}-422-json"),
+        pytest.param(path, _json_error(500, "Internal server error"), APIError, "ASTARTE-SDK-ERRORS-02",
+                     id=f"{name}-500-json"),
+        pytest.param(path, HTML_502, APIError, "ASTARTE-SDK-ERRORS-02", id=f"{name}-502-html",
+                     marks=_finding("ASTARTE-SDK-ERRORS-02", NOT_JSON)),
+        pytest.param(path, EMPTY_503, APIError, "ASTARTE-SDK-ERRORS-02", id=f"{name}-503-empty",
+                     marks=_finding("ASTARTE-SDK-ERRORS-02", NOT_JSON)),
+        pytest.param(path, {"status": 401, "body": "<html>401 Authorization Required</html>",
+                            "content_type": "text/html"}, AuthorizationError, "ASTARTE-SDK-ERRORS-01",
+                     id=f"{name}-401-html", marks=_finding("ASTARTE-SDK-ERRORS-01", NOT_JSON)),
+        pytest.param(path, {"status": success, "body": "OK", "content_type": "text/plain"}, APIError,
+                     "ASTARTE-SDK-ERRORS-03", id=f"{name}-{success}-text",
+                     marks=_finding("ASTARTE-SDK-ERRORS-03", UNUSABLE.format("JSONDecodeError"))),
+    ]
+
+
+def _unusable_successes() -> list[Any]:
+    from astarte.device.exceptions import APIError, AstarteError
+
+    return [
+        pytest.param(CREDENTIALS, {"remove": ["data.client_crt"]}, AstarteError, "ASTARTE-SDK-ERRORS-03",
+                     id="credentials-no-client_crt", marks=_finding("ASTARTE-SDK-ERRORS-03", UNUSABLE.format("KeyError"))),
+        pytest.param(CREDENTIALS, {"set": {"data.client_crt": 12}}, AstarteError, "ASTARTE-SDK-ERRORS-03",
+                     id="credentials-client_crt-number",
+                     marks=_finding("ASTARTE-SDK-ERRORS-03", UNUSABLE.format("AttributeError"))),
+        pytest.param(CREDENTIALS, {"set": {"data.client_crt": {"$make": "certificate", "variant": "garbage"}}},
+                     AstarteError, "ASTARTE-SDK-ERRORS-03", id="credentials-garbage-certificate",
+                     marks=_finding("ASTARTE-SDK-ERRORS-03", UNUSABLE.format("ValueError"))),
+        pytest.param(INFO, {"remove": ["data.protocols"]}, AstarteError, "ASTARTE-SDK-ERRORS-03",
+                     id="info-no-protocols", marks=_finding("ASTARTE-SDK-ERRORS-03", UNUSABLE.format("KeyError"))),
+        pytest.param(INFO, {"remove": ["data.protocols.astarte_mqtt_v1.broker_url"]}, AstarteError,
+                     "ASTARTE-SDK-ERRORS-03", id="info-no-broker_url",
+                     marks=_finding("ASTARTE-SDK-ERRORS-03", UNUSABLE.format("KeyError"))),
+        pytest.param(INFO, {"set": {"data.protocols.astarte_mqtt_v1.broker_url": 8883}}, AstarteError,
+                     "ASTARTE-SDK-ERRORS-03", id="info-broker_url-number",
+                     marks=_finding("ASTARTE-SDK-ERRORS-03", UNUSABLE.format("AttributeError"))),
+        pytest.param(INFO, {"set": {"data.protocols.astarte_mqtt_v1.broker_url": "mqtts://localhost/"}}, APIError,
+                     "ASTARTE-SDK-ERRORS-04", id="info-broker_url-no-port"),
+        pytest.param(INFO, {"set": {"data.protocols.astarte_mqtt_v1.broker_url": "localhost:8883"}}, APIError,
+                     "ASTARTE-SDK-ERRORS-04", id="info-broker_url-no-scheme"),
+        pytest.param(INFO, {"set": {"data.protocols.astarte_mqtt_v1.broker_url": ""}}, APIError,
+                     "ASTARTE-SDK-ERRORS-04", id="info-broker_url-empty"),
+        pytest.param(INFO, {"set": {"data.protocols": {"astarte_mqtt_v2": {"broker_url": "mqtts://localhost:1/"}}}},
+                     APIError, "ASTARTE-SDK-ERRORS-04", id="info-no-mqtt-v1-protocol"),
+    ]
+
+
+def _params() -> list[Any]:
+    """Collected lazily: the SDK's exception classes are the expectations."""
+    try:
+        return [*_errors("credentials", CREDENTIALS, 201), *_errors("info", INFO, 200), *_unusable_successes()]
+    except ImportError:  # the SDK is not installed: the module's checks skip at run time
+        return []
+
+
+def _with_requirement(params: list[Any]) -> list[Any]:
+    return [pytest.param(*p.values, id=p.id, marks=[*p.marks, pytest.mark.requirement(p.values[-1])])
+            for p in params]
+
+
+@pytest.mark.parametrize(("path", "answer", "expected", "requirement"), _with_requirement(_params()))
+def test_connect_reports_each_pairing_answer_as_documented(astarte: AstarteClient, astarte_device: Callable[..., Any],
+                                                           faults: CheckFaults, trusted: None, path: str,
+                                                           answer: dict[str, Any], expected: type[BaseException],
+                                                           requirement: str) -> None:
+    """Reproducer: a Pairing (or a proxy before it) that answers ``answer`` to ``path`` once;
+    ``DeviceMqtt(...).connect()``."""
+    registered = astarte_device()
+    method = "POST" if "credentials" in path else "GET"
+    faults.respond("pairing", method, path.format(id=registered.device_id), count=1, **answer)
+    device = _sdk_device(astarte, registered)
+    try:
+        _expect_raise(device.connect, expected, requirement)
+    finally:
+        if device.is_connected():
+            device.disconnect()
+
+
+def _verify_params() -> list[Any]:
+    try:
+        from astarte.device.exceptions import APIError, AstarteError, AuthorizationError
+    except ImportError:
+        return []
+    return _with_requirement([
+        pytest.param(_json_error(401, "Unauthorized"), AuthorizationError, "ASTARTE-SDK-ERRORS-01", id="401-json"),
+        pytest.param(_json_error(500, "Internal server error"), APIError, "ASTARTE-SDK-ERRORS-02", id="500-json"),
+        pytest.param(HTML_502, APIError, "ASTARTE-SDK-ERRORS-02", id="502-html",
+                     marks=_finding("ASTARTE-SDK-ERRORS-02", NOT_JSON)),
+        pytest.param({"remove": ["data"]}, AstarteError, "ASTARTE-SDK-ERRORS-03", id="200-no-data",
+                     marks=_finding("ASTARTE-SDK-ERRORS-03", UNUSABLE.format("AttributeError"))),
+    ])
+
+
+@pytest.mark.parametrize(("answer", "expected", "requirement"), _verify_params())
+def test_reconnect_reports_each_verify_answer_as_documented(astarte: AstarteClient,
+                                                            astarte_device: Callable[..., Any], faults: CheckFaults,
+                                                            trusted: None, devices: list[MqttDeviceUnderTest],
+                                                            answer: dict[str, Any], expected: type[BaseException],
+                                                            requirement: str) -> None:
+    """Reproducer: a device that has a certificate restarts; credentials/verify answers ``answer``."""
+    registered = astarte_device()
+    first = MqttDeviceUnderTest(astarte, registered.device_id, registered.credentials_secret,
+                                registered.persistency_dir, ("org.hil.test.DeviceDatastream",), registry=devices)
+    first.connect()
+    first.disconnect()
+    faults.respond("pairing", "POST", VERIFY.format(id=registered.device_id), count=1, **answer)
+    device = _sdk_device(astarte, registered)
+    try:
+        _expect_raise(device.connect, expected, requirement)
+    finally:
+        if device.is_connected():
+            device.disconnect()
+
+
+@pytest.mark.requirement("ASTARTE-SDK-ERRORS-05")
+def test_pairing_down_then_back(astarte: AstarteClient, astarte_device: Callable[..., Any], faults: CheckFaults,
+                                trusted: None) -> None:
+    """Pairing unreachable while the device connects: connect raises; once Pairing is back, a
+    second connect of the same device object succeeds."""
+    registered = astarte_device()
+    device = _sdk_device(astarte, registered, faults.pairing_url())
+    connected = threading.Event()
+    device.set_events_callbacks(on_connected=lambda _d: connected.set(), on_disconnected=lambda _d, _rc: None)
+    try:
+        with faults.down("pairing"):
+            with pytest.raises(Exception):  # noqa: B017  any exception the caller can catch is what is asked
+                device.connect()
+        device.connect()
+        assert connected.wait(10), "connect() after Pairing came back did not connect"
+    finally:
+        if device.is_connected():
+            device.disconnect()
+
+
+@pytest.mark.requirement("ASTARTE-SDK-RECONNECT-01", "ASTARTE-MQTT-SESSION-01")
+def test_broker_restart_mid_stream(astarte: AstarteClient, faults: CheckFaults,
+                                   mqtt_device: Callable[..., MqttDeviceUnderTest]) -> None:
+    """The broker restarts under a connected device: it is told (on_disconnected), reconnects by
+    itself (on_connected), sets its session up again, and data sent afterwards arrives."""
+    device = mqtt_device("org.hil.test.DeviceDatastream")
+    mark = device.log.mark(device.device_id)
+    faults.restart("broker")
+    assert device.wait_disconnections(1, timeout=10), "on_disconnected was not called after the broker restart"
+    assert device.wait_connections(2, timeout=30), "DeviceMqtt did not reconnect after the broker restart"
+    assert device.log.next(device.device_id, "/control/producer/properties", mark, timeout=10) is not None, \
+        "the device did not set its session up again (no control/producer/properties after reconnecting)"
+    since = device.log.mark(device.device_id)
+    device.send("org.hil.test.DeviceDatastream", "/integer", 42)
+    assert device.log.next(device.device_id, "/org.hil.test.DeviceDatastream/integer", since, timeout=10)
+
+
+@pytest.mark.requirement("ASTARTE-SDK-RECONNECT-01")
+def test_connection_reset_mid_stream(astarte: AstarteClient, astarte_device: Callable[..., Any], faults: CheckFaults,
+                                     trusted: None, devices: list[MqttDeviceUnderTest]) -> None:
+    """The device's broker connection crosses the fault proxy and is reset (TCP RST)."""
+    registered = astarte_device()
+    faults.route_broker(registered.device_id)
+    device = MqttDeviceUnderTest(astarte, registered.device_id, registered.credentials_secret,
+                                 registered.persistency_dir, ("org.hil.test.DeviceDatastream",), registry=devices)
+    device.connect()
+    with faults.reset_peer("broker"):
+        assert device.wait_disconnections(1, timeout=10), "on_disconnected was not called after a reset"
+    assert device.wait_connections(2, timeout=30), "DeviceMqtt did not reconnect after the reset"
