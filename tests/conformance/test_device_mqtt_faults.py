@@ -11,6 +11,7 @@ reset under a connected device.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import warnings
 from collections.abc import Callable, Iterator
@@ -256,3 +257,124 @@ def test_connection_reset_mid_stream(astarte: AstarteClient, astarte_device: Cal
     with faults.reset_peer("broker"):
         assert device.wait_disconnections(1, timeout=10), "on_disconnected was not called after a reset"
     assert device.wait_connections(2, timeout=30), "DeviceMqtt did not reconnect after the reset"
+
+
+# -- certificate lifecycle -----------------------------------------------------------------------
+@pytest.mark.requirement("ASTARTE-PAIRING-VERIFY-04", "ASTARTE-PAIRING-CREDENTIALS-01")
+def test_a_certificate_verify_calls_invalid_is_renewed(astarte: AstarteClient, astarte_device: Callable[..., Any],
+                                                       faults: CheckFaults, trusted: None,
+                                                       devices: list[MqttDeviceUnderTest]) -> None:
+    """A device restarts with a certificate Pairing now calls expired: it asks for a new one."""
+    registered = astarte_device()
+    first = MqttDeviceUnderTest(astarte, registered.device_id, registered.credentials_secret,
+                                registered.persistency_dir, ("org.hil.test.DeviceDatastream",), registry=devices)
+    first.connect()
+    first.disconnect()
+    faults.respond("pairing", "POST", VERIFY.format(id=registered.device_id), count=1,
+                   set={"data.valid": False, "data.cause": "EXPIRED", "data.details": None}, remove=["data.until"])
+    seen = faults.respond("pairing", "POST", CREDENTIALS.format(id=registered.device_id), count=None, set={})
+    restarted = first.restarted()
+    restarted.connect()
+    rule = [r for r in faults.injectors["pairing"].rules() if r["path"] == seen.record.attributes["path"]]
+    assert rule and rule[0]["hits"] == 1, "the device did not ask Pairing for a new certificate"
+
+
+_REFUSED_CHILD = """
+import os, sys, warnings
+warnings.simplefilter("ignore")
+from astarte.device import DeviceMqtt
+device_id, realm, url, persistency = sys.argv[1:5]
+device = DeviceMqtt(device_id, realm, os.environ["HIL_CREDENTIALS_SECRET"], url, persistency)
+device.connect()
+print("connecting", flush=True)
+sys.stdin.read()
+"""
+
+
+@contextlib.contextmanager
+def _refused_device(astarte: AstarteClient, registered: Any, faults: CheckFaults, hil_pki: Any,
+                    hil_broker: Any) -> Iterator[tuple[Any, dict[str, Any]]]:
+    """A device (in a child process: paho retries forever) whose first certificate is not valid
+    yet, so the broker refuses it; yields the broker's log session (after that refusal) and the
+    observer rules of the Pairing calls that follow (``credentials``, ``verify``)."""
+    import os
+    import subprocess
+    import sys
+
+    from harness.mqtt_client import MqttSession
+
+    faults.respond("pairing", "POST", CREDENTIALS.format(id=registered.device_id), count=1,
+                   set={"data.client_crt": {"$make": "certificate", "variant": "not-yet-valid"}})
+    observers = {name: faults.respond("pairing", "POST", path.format(id=registered.device_id), count=None, set={})
+                 for name, path in (("credentials", CREDENTIALS), ("verify", VERIFY))}
+    env = {**os.environ, **hil_pki.trust_environment(), "HIL_CREDENTIALS_SECRET": registered.credentials_secret}
+    log = MqttSession(hil_broker.admin_endpoint, hil_broker.admin_identity)
+    assert log.connect().accepted
+    child: subprocess.Popen[str] | None = None
+    try:
+        assert log.subscribe("$SYS/broker/log/#", 2) == ["Granted QoS 2"]
+        child = subprocess.Popen(
+            [sys.executable, "-c", _REFUSED_CHILD, registered.device_id, astarte.realm, astarte.pairing_base_url,
+             str(registered.persistency_dir)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+        assert child.stdout is not None and child.stdout.readline().strip() == "connecting"
+        assert log.wait_for_message(lambda m: b"certificate verify failed" in m.payload, timeout=15), \
+            "the broker did not refuse the not-yet-valid certificate"
+
+        def hits() -> dict[str, int]:
+            rules = {r["path"]: r["hits"] for r in faults.injectors["pairing"].rules()}
+            return {name: rules.get(step.record.attributes["path"], 0) for name, step in observers.items()}
+
+        yield log, {"hits": hits}
+    finally:
+        if child is not None:
+            child.kill()
+            child.communicate(timeout=5)
+        log.close()
+
+
+def _later_connections(log: Any, count: int) -> None:
+    """Wait until the broker has seen ``count`` new connections after what it logged so far."""
+    earlier = {id(m) for m in log.messages()}
+    later: list[Any] = []
+    while len(later) < count:
+        found = log.wait_for_message(lambda m: b"New connection from" in m.payload and id(m) not in earlier
+                                     and all(m is not seen for seen in later), timeout=15)
+        assert found is not None, f"the device did not try to reconnect {count} times after the refusal"
+        later.append(found)
+
+
+@pytest.mark.hil_requires("broker.admin")
+@pytest.mark.requirement("ASTARTE-PAIRING-VERIFY-04")
+@pytest.mark.finding("ASTARTE-PAIRING-VERIFY-04", sdk=SDK,
+                     reason="a certificate the broker refuses is never renewed: after the disconnect DeviceMqtt asks "
+                            "credentials/verify, hears 'invalid', and calls connect() again, which skips the crypto "
+                            "set-up done once, so it never requests a new certificate (verify, info, retry, forever)")
+def test_a_certificate_the_broker_refuses_is_renewed(astarte: AstarteClient, astarte_device: Callable[..., Any],
+                                                     faults: CheckFaults, hil_pki: Any, hil_broker: Any) -> None:
+    """Reproducer: Pairing hands out a certificate that is not valid yet, so the broker refuses it;
+    after two more connection attempts the device has still not asked Pairing for a new one."""
+    registered = astarte_device()
+    with _refused_device(astarte, registered, faults, hil_pki, hil_broker) as (log, observe):
+        _later_connections(log, 2)
+        seen = observe["hits"]()
+        assert seen["verify"] > 0, "the device never checked its certificate with Pairing"
+        assert seen["credentials"] > 0, f"the device never asked Pairing for a new certificate ({seen})"
+
+
+@pytest.mark.hil_requires("broker.admin")
+@pytest.mark.requirement("ASTARTE-MQTT-TLS-01")
+@pytest.mark.finding("ASTARTE-MQTT-TLS-01", sdk=SDK,
+                     reason="after credentials/verify calls its certificate invalid, DeviceMqtt rebuilds its paho "
+                            "client without TLS (crypto set-up is skipped as already done) and reconnects in "
+                            "plaintext MQTT to the broker's TLS port")
+def test_reconnection_after_an_invalid_certificate_stays_on_tls(astarte: AstarteClient,
+                                                                astarte_device: Callable[..., Any],
+                                                                faults: CheckFaults, hil_pki: Any,
+                                                                hil_broker: Any) -> None:
+    """Reproducer: as above; the broker logs what the device's next connections speak."""
+    registered = astarte_device()
+    with _refused_device(astarte, registered, faults, hil_pki, hil_broker) as (log, _observe):
+        _later_connections(log, 1)
+        plaintext = log.wait_for_message(lambda m: b"wrong version number" in m.payload, timeout=5)
+        assert plaintext is None, f"the device reconnected without TLS: broker says {plaintext.payload[-80:]!r}"
