@@ -24,6 +24,7 @@ from simulators.destiny.hmac_auth import AuthFailure
 from simulators.destiny.journal import Journal, JournalMiddleware
 from simulators.destiny.robot_api import build_robot_router
 from simulators.destiny.store import NotFound, Store
+from simulators.response_injection import ResponseInjection
 
 __all__ = ["create_app", "new_store"]
 
@@ -84,4 +85,7 @@ def create_app(store: Store | None = None, journal: Journal | None = None) -> Fa
     app.include_router(build_storage_router(store))
     app.add_middleware(JournalMiddleware, journal=journal)
     app.add_middleware(BodyLimitMiddleware, limits=[("/_sim/storage/", STORAGE_BODY_LIMIT)])
+    # Outermost: an injected answer (see simulators.response_injection) replaces or changes what
+    # the routes answer; its control routes are /_sim/responses.
+    app.add_middleware(ResponseInjection, prefix="/_sim/responses")
     return app
