@@ -437,7 +437,7 @@ class HarnessPKI:
         return x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski.value)
 
     def verify_client_certificate(
-        self, cert_pem: bytes | str, *, revoked_serials: Collection[int] = ()
+        self, cert_pem: bytes | str, *, revoked_serials: Collection[int] = (), at: datetime | None = None
     ) -> CertificateStatus:
         """Check a device certificate against this CA, as Pairing's ``credentials/verify`` does.
 
@@ -448,8 +448,12 @@ class HarnessPKI:
         with digitalSignature and ExtendedKeyUsage with clientAuth (else INVALID_KEY_USAGE).
 
         Never raises: anything that is not exactly one PEM certificate is ``INVALID``.
+
+        Args:
+            at: the moment to judge the validity window at (a simulator's controlled clock);
+                now by default.
         """
-        checked_at = _now()
+        checked_at = at or _now()
         cert = _parse_single_certificate(cert_pem)
         if cert is None:
             return CertificateStatus(False, RejectionCause.INVALID, checked_at, None)

@@ -2,7 +2,8 @@
 
 ``/pairing``, ``/appengine`` and ``/realmmanagement`` serve the real routes (so an SDK's
 ``pairing_base_url`` is ``https://host:port/pairing``); ``/_sim`` is the simulator's own control
-API, and ``/_sim/responses`` makes chosen answers deviate (:mod:`simulators.response_injection`).
+API, ``/_sim/responses`` makes chosen answers deviate (:mod:`simulators.response_injection`) and
+``/_sim/clock`` moves the clock Pairing judges certificates at (:mod:`.clock_api`).
 Anything unmatched is a JSON 404; an unexpected exception is a JSON 500 (a bug, never the
 answer to bad input).
 """
@@ -22,12 +23,14 @@ from harness.pki import HarnessPKI
 from simulators.astarte.appengine_api import appengine_routes
 from simulators.astarte.broker_link import BackOffice
 from simulators.astarte.certificate_faults import certificate_maker
+from simulators.astarte.clock_api import clock_routes
 from simulators.astarte.control_api import control_routes
 from simulators.astarte.data_updater import DataUpdater
 from simulators.astarte.pairing_api import pairing_routes
 from simulators.astarte.realm import Realm
 from simulators.astarte.realm_management_api import RealmManagementApi, realm_management_routes
 from simulators.astarte.web import catch_all
+from simulators.destiny.clock import SimClock
 from simulators.response_injection import ResponseInjection
 
 __all__ = ["create_app"]
@@ -51,15 +54,17 @@ def create_app(
 ) -> tuple[Starlette, RealmManagementApi]:
     """The ASGI app and the Realm Management API object (to install start-up interfaces)."""
     rm_routes, rm_api = realm_management_routes(realm)
+    clock = SimClock()
 
     def health() -> bool:
         session = back_office()
         return session is not None and session.ready
 
     routes = [
-        Mount("/pairing", routes=pairing_routes(realm, pki_dir)),
+        Mount("/pairing", routes=pairing_routes(realm, pki_dir, clock)),
         Mount("/appengine", routes=appengine_routes(realm, back_office)),
         Mount("/realmmanagement", routes=rm_routes),
+        *clock_routes(clock),
         Mount("/_sim", routes=control_routes(realm, updater, private_key, lambda: reinstall(rm_api), health)),
         catch_all("Not found"),
     ]

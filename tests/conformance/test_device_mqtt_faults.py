@@ -378,3 +378,23 @@ def test_reconnection_after_an_invalid_certificate_stays_on_tls(astarte: Astarte
         _later_connections(log, 1)
         plaintext = log.wait_for_message(lambda m: b"wrong version number" in m.payload, timeout=5)
         assert plaintext is None, f"the device reconnected without TLS: broker says {plaintext.payload[-80:]!r}"
+
+
+@pytest.mark.requirement("ASTARTE-PAIRING-VERIFY-04", "ASTARTE-PAIRING-VERIFY-02")
+def test_a_certificate_expired_by_the_clock_is_renewed_at_connect(astarte: AstarteClient,
+                                                                   astarte_device: Callable[..., Any],
+                                                                   faults: CheckFaults, trusted: None,
+                                                                   devices: list[MqttDeviceUnderTest]) -> None:
+    """Pairing's clock moves 31 days on (the device certificate lives 30): at its next start the
+    device hears EXPIRED from verify, asks for a new certificate and connects."""
+    registered = astarte_device()
+    first = MqttDeviceUnderTest(astarte, registered.device_id, registered.credentials_secret,
+                                registered.persistency_dir, ("org.hil.test.DeviceDatastream",), registry=devices)
+    first.connect()
+    first.disconnect()
+    seen = faults.respond("pairing", "POST", CREDENTIALS.format(id=registered.device_id), count=None, set={})
+    with faults.advance_clock("pairing", 31 * 86400):
+        restarted = first.restarted()
+        restarted.connect()
+    rule = [r for r in faults.injectors["pairing"].rules() if r["path"] == seen.record.attributes["path"]]
+    assert rule and rule[0]["hits"] == 1, "the device did not ask Pairing for a new certificate"

@@ -118,3 +118,22 @@ def test_bad_rules_are_one_line(astarte: AstarteClient, http: httpx.Client, rule
 def test_removing_an_unknown_rule_is_404(injector: ResponseInjector) -> None:
     with pytest.raises(FaultError, match="no injection rule 999"):
         injector._call("DELETE", "/999")
+
+
+def test_the_clock_moves_what_verify_judges(astarte: AstarteClient, http: httpx.Client) -> None:
+    device = astarte.register_device()
+    base = f"{astarte.pairing_base_url}/v1/{astarte.realm}/devices/{device.device_id}/protocols/astarte_mqtt_v1"
+    auth = {"Authorization": f"Bearer {device.credentials_secret}"}
+    certificate = http.post(f"{base}/credentials", json={"data": {"csr": _csr()}}, headers=auth).json()["data"]["client_crt"]
+    assert http.post(f"{base}/credentials/verify", json={"data": {"client_crt": certificate}}, headers=auth
+                     ).json()["data"]["valid"] is True
+    moved = http.post(f"{astarte.control_url}/clock/advance", json={"seconds": 31 * 86400})
+    try:
+        assert moved.status_code == 200 and moved.json()["offset_seconds"] == 31 * 86400
+        verdict = http.post(f"{base}/credentials/verify", json={"data": {"client_crt": certificate}},
+                            headers=auth).json()["data"]
+        assert verdict["valid"] is False and verdict["cause"] == "EXPIRED"
+        assert http.post(f"{astarte.control_url}/clock/advance", json={"seconds": "x"}).status_code == 400
+    finally:
+        http.post(f"{astarte.control_url}/clock/reset")
+    assert http.get(f"{astarte.control_url}/clock").json()["offset_seconds"] == 0
