@@ -398,3 +398,51 @@ def test_a_certificate_expired_by_the_clock_is_renewed_at_connect(astarte: Astar
         restarted.connect()
     rule = [r for r in faults.injectors["pairing"].rules() if r["path"] == seen.record.attributes["path"]]
     assert rule and rule[0]["hits"] == 1, "the device did not ask Pairing for a new certificate"
+
+
+# -- broker outage ---------------------------------------------------------------------------------
+RELIABILITY = "org.hil.test.DeviceReliability"
+
+
+@pytest.mark.requirement("ASTARTE-SDK-RECONNECT-01", "ASTARTE-MQTT-QOS-02")
+def test_guaranteed_and_unique_data_sent_before_an_outage_arrive_once(
+        astarte: AstarteClient, faults: CheckFaults, mqtt_device: Callable[..., MqttDeviceUnderTest]) -> None:
+    """Values published just before the broker goes down are in the realm once it is back and the
+    device has reconnected: none lost, none twice."""
+    device = mqtt_device(RELIABILITY)
+    since = device.log.mark(device.device_id)
+    device.send(RELIABILITY, "/guaranteed", 1)
+    device.send(RELIABILITY, "/unique", 2)
+    assert device.log.on_topic(device.device_id, f"/{RELIABILITY}/unique", since, 1, timeout=10)
+    with faults.stop("broker"):
+        assert device.wait_disconnections(1, timeout=10), "on_disconnected was not called when the broker stopped"
+    assert device.wait_connections(2, timeout=60), "DeviceMqtt did not reconnect once the broker was back"
+    after = device.log.mark(device.device_id)
+    device.send(RELIABILITY, "/unique", 3)
+    assert device.log.on_topic(device.device_id, f"/{RELIABILITY}/unique", after, 1, timeout=10)
+    topics = [m["topic"].rsplit("/", 1)[-1] for m in astarte.device_messages(device.device_id, since=since)
+              if RELIABILITY in m["topic"]]
+    assert topics == ["guaranteed", "unique", "unique"], topics
+
+
+@pytest.mark.requirement("ASTARTE-SDK-RETENTION-01")
+@pytest.mark.finding("ASTARTE-SDK-RETENTION-01", sdk="astarte-device-sdk==0.14.0",
+                     reason="DeviceMqtt has no retention: sending to a mapping with retention stored while the broker "
+                            "is down raises DeviceDisconnectedError and the value is never delivered")
+def test_stored_retention_survives_a_broker_outage(astarte: AstarteClient, faults: CheckFaults,
+                                                    mqtt_device: Callable[..., MqttDeviceUnderTest]) -> None:
+    """Reproducer: interface mapping ``/stored`` (guaranteed, retention stored, expiry 60 s); the
+    broker stops; the application sends 7; the broker comes back."""
+    from astarte.device.exceptions import DeviceDisconnectedError
+
+    device = mqtt_device(RELIABILITY)
+    since = device.log.mark(device.device_id)
+    with faults.stop("broker"):
+        assert device.wait_disconnections(1, timeout=10), "on_disconnected was not called when the broker stopped"
+        try:
+            device.send(RELIABILITY, "/stored", 7)
+        except DeviceDisconnectedError:
+            pass  # allowed only if the value is still delivered later: that is what is checked below
+    assert device.wait_connections(2, timeout=60), "DeviceMqtt did not reconnect once the broker was back"
+    stored = device.log.on_topic(device.device_id, f"/{RELIABILITY}/stored", since, 1, timeout=10)
+    assert stored, "the value sent to a retention-stored mapping during the outage never arrived"
