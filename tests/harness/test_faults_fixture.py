@@ -54,3 +54,32 @@ def test_a_fault_left_behind_fails_the_checks_teardown(pytester: pytest.Pytester
     result = run_child(pytester)
     result.assert_outcomes(passed=2, errors=1)
     result.stdout.fnmatch_lines(["*faults outlived the check: toxic latency_downstream on hil-broker*"])
+
+
+def test_pause_freezes_the_broker_and_teardown_resumes_it(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        from harness.mqtt_client import MqttSession
+
+        def _connects(broker):
+            session = MqttSession(broker.admin_endpoint, broker.admin_identity)
+            try:
+                return session.connect(timeout=2).accepted
+            except Exception:
+                return False
+            finally:
+                session.close()
+
+        def test_paused(faults, hil_broker):
+            assert _connects(hil_broker)
+            faults.pause("broker")
+            assert not _connects(hil_broker)   # frozen: no CONNACK
+            raise AssertionError("the check fails while the broker is paused")
+
+        def test_resumed(hil_broker):
+            assert _connects(hil_broker)
+        """
+    )
+    result = run_child(pytester)
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*the check fails while the broker is paused*"])
