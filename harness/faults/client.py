@@ -1,8 +1,8 @@
 """A client of Toxiproxy's HTTP API: drives hil's fault proxy and a real Toxiproxy alike.
 
-Only Toxiproxy 2's documented routes and JSON shapes are used (see :mod:`harness.faults.proxy`),
+Only Toxiproxy 2's documented routes and JSON shapes are used (see :mod:`hil.faults.proxy`),
 so a bench that routes a device through its own Toxiproxy is driven by the same steps as the
-simulated target. An error answer becomes one :class:`~harness.errors.FaultError` line carrying
+simulated target. An error answer becomes one :class:`~hil.errors.FaultError` line carrying
 the server's own message and status.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from harness.errors import FaultError
+from hil.errors import FaultError
 
 __all__ = ["ToxiproxyClient"]
 

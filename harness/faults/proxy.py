@@ -2,7 +2,7 @@
 
 Toxiproxy's own server cannot be installed on the machines hil runs on (not packaged, not on
 PyPI, no images), so hil brings this one. It speaks Toxiproxy 2's API, so one client
-(:mod:`harness.faults.client`) drives it and a user's real Toxiproxy on a bench alike::
+(:mod:`hil.faults.client`) drives it and a user's real Toxiproxy on a bench alike::
 
     GET    /proxies                           {name: proxy}
     POST   /proxies                           {"name", "listen", "upstream", "enabled"} -> 201 proxy
@@ -11,7 +11,7 @@ PyPI, no images), so hil brings this one. It speaks Toxiproxy 2's API, so one cl
     POST   /proxies/{name}                    {"enabled": false} takes it down, or new listen/upstream
     DELETE /proxies/{name}                    204
     GET    /proxies/{name}/toxics             [toxic, ...]
-    POST   /proxies/{name}/toxics             toxic (see harness.faults.toxics) -> 200 toxic
+    POST   /proxies/{name}/toxics             toxic (see hil.faults.toxics) -> 200 toxic
     GET    /proxies/{name}/toxics/{toxic}     toxic
     POST   /proxies/{name}/toxics/{toxic}     new attributes / toxicity -> 200 toxic
     DELETE /proxies/{name}/toxics/{toxic}     204
@@ -46,8 +46,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from harness.errors import FaultError
-from harness.faults.toxics import Toxic, parse_toxic, update_toxic
+from hil.errors import FaultError
+from hil.faults.toxics import Toxic, parse_toxic, update_toxic
 
 __all__ = ["VERSION", "FaultProxyServer"]
 

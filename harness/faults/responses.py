@@ -1,5 +1,5 @@
 """A client of a simulator's response-injection API (``/_sim/responses``, see
-:mod:`simulators.response_injection`): make the next N answers of a route deviate."""
+:mod:`hil.simulators.response_injection`): make the next N answers of a route deviate."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from harness.errors import FaultError
+from hil.errors import FaultError
 
 __all__ = ["ResponseInjector"]
 

@@ -8,7 +8,7 @@ end of the check. Each step is recorded (what, on which service, with which attr
 applied and when removed) through the ``record`` callback, so the run record says which faults
 a check ran under.
 
-Network steps go through a Toxiproxy API (:class:`~harness.faults.client.ToxiproxyClient`) and
+Network steps go through a Toxiproxy API (:class:`~hil.faults.client.ToxiproxyClient`) and
 a map from service to proxy name, so they work the same on hil's fault proxy and on a bench's
 Toxiproxy. Service steps (restart, stop, pause) go through a :class:`ServiceControl`, which a
 target provides when it can.
@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from harness.errors import FaultError
-from harness.faults.client import ToxiproxyClient
-from harness.faults.responses import ResponseInjector
+from hil.errors import FaultError
+from hil.faults.client import ToxiproxyClient
+from hil.faults.responses import ResponseInjector
 
 __all__ = ["AppliedStep", "Faults", "ServiceControl", "StepRecord"]
 

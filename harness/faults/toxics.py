@@ -22,7 +22,7 @@ packet_loss     probability (percent, 0-100)      drops each chunk with that pro
                                                   not in Toxiproxy 2's releases)
 =============== ================================= ==============================================
 
-This module is the vocabulary and its validation only; :mod:`harness.faults.proxy` applies it.
+This module is the vocabulary and its validation only; :mod:`hil.faults.proxy` applies it.
 Toxiproxy accepts unknown or mistyped attributes silently (Go's JSON decoder); hil refuses them
 with one line, because a misspelt ``latnecy`` that does nothing would make a check pass for the
 wrong reason.
@@ -35,7 +35,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from harness.errors import FaultError
+from hil.errors import FaultError
 
 __all__ = ["STREAMS", "TOXIC_TYPES", "Toxic", "parse_toxic", "update_toxic"]
 

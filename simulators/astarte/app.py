@@ -2,7 +2,7 @@
 
 ``/pairing``, ``/appengine`` and ``/realmmanagement`` serve the real routes (so an SDK's
 ``pairing_base_url`` is ``https://host:port/pairing``); ``/_sim`` is the simulator's own control
-API, ``/_sim/responses`` makes chosen answers deviate (:mod:`simulators.response_injection`) and
+API, ``/_sim/responses`` makes chosen answers deviate (:mod:`hil.simulators.response_injection`) and
 ``/_sim/clock`` moves the clock Pairing judges certificates at (:mod:`.clock_api`).
 Anything unmatched is a JSON 404; an unexpected exception is a JSON 500 (a bug, never the
 answer to bad input).
@@ -19,19 +19,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount
 
-from harness.pki import HarnessPKI
-from simulators.astarte.appengine_api import appengine_routes
-from simulators.astarte.broker_link import BackOffice
-from simulators.astarte.certificate_faults import certificate_maker
-from simulators.astarte.clock_api import clock_routes
-from simulators.astarte.control_api import control_routes
-from simulators.astarte.data_updater import DataUpdater
-from simulators.astarte.pairing_api import pairing_routes
-from simulators.astarte.realm import Realm
-from simulators.astarte.realm_management_api import RealmManagementApi, realm_management_routes
-from simulators.astarte.web import catch_all
-from simulators.destiny.clock import SimClock
-from simulators.response_injection import ResponseInjection
+from hil.pki import HarnessPKI
+from hil.simulators.astarte.appengine_api import appengine_routes
+from hil.simulators.astarte.broker_link import BackOffice
+from hil.simulators.astarte.certificate_faults import certificate_maker
+from hil.simulators.astarte.clock_api import clock_routes
+from hil.simulators.astarte.control_api import control_routes
+from hil.simulators.astarte.data_updater import DataUpdater
+from hil.simulators.astarte.pairing_api import pairing_routes
+from hil.simulators.astarte.realm import Realm
+from hil.simulators.astarte.realm_management_api import RealmManagementApi, realm_management_routes
+from hil.simulators.astarte.web import catch_all
+from hil.simulators.destiny.clock import SimClock
+from hil.simulators.response_injection import ResponseInjection
 
 __all__ = ["create_app"]
 

@@ -1,7 +1,7 @@
 """The ``certificate`` maker of response injection: certificates a misbehaving Pairing hands out.
 
 Used as ``{"set": {"data.client_crt": {"$make": "certificate", "variant": "expired"}}}`` on the
-credentials route (see :mod:`simulators.response_injection`). The maker signs the CSR of the
+credentials route (see :mod:`hil.simulators.response_injection`). The maker signs the CSR of the
 request being answered, so the device gets a certificate for *its own* key that is wrong in
 exactly one way:
 
@@ -20,8 +20,8 @@ import datetime as dt
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
-from harness.errors import PKIError
-from harness.pki import HarnessPKI
+from hil.errors import PKIError
+from hil.pki import HarnessPKI
 
 __all__ = ["VARIANTS", "certificate_maker"]
 

@@ -16,9 +16,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from simulators.astarte.api_errors import bad_request
-from simulators.astarte.web import Call, Reply, route
-from simulators.destiny.clock import SimClock
+from hil.simulators.astarte.api_errors import bad_request
+from hil.simulators.astarte.web import Call, Reply, route
+from hil.simulators.destiny.clock import SimClock
 
 __all__ = ["clock_routes"]
 

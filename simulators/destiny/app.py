@@ -16,15 +16,15 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from simulators.destiny.blobs import BlobStore
-from simulators.destiny.body_limit import STORAGE_BODY_LIMIT, BodyLimitMiddleware
-from simulators.destiny.clock import SimClock
-from simulators.destiny.control_api import build_control_router, build_storage_router
-from simulators.destiny.hmac_auth import AuthFailure
-from simulators.destiny.journal import Journal, JournalMiddleware
-from simulators.destiny.robot_api import build_robot_router
-from simulators.destiny.store import NotFound, Store
-from simulators.response_injection import ResponseInjection
+from hil.simulators.destiny.blobs import BlobStore
+from hil.simulators.destiny.body_limit import STORAGE_BODY_LIMIT, BodyLimitMiddleware
+from hil.simulators.destiny.clock import SimClock
+from hil.simulators.destiny.control_api import build_control_router, build_storage_router
+from hil.simulators.destiny.hmac_auth import AuthFailure
+from hil.simulators.destiny.journal import Journal, JournalMiddleware
+from hil.simulators.destiny.robot_api import build_robot_router
+from hil.simulators.destiny.store import NotFound, Store
+from hil.simulators.response_injection import ResponseInjection
 
 __all__ = ["create_app", "new_store"]
 
@@ -85,7 +85,7 @@ def create_app(store: Store | None = None, journal: Journal | None = None) -> Fa
     app.include_router(build_storage_router(store))
     app.add_middleware(JournalMiddleware, journal=journal)
     app.add_middleware(BodyLimitMiddleware, limits=[("/_sim/storage/", STORAGE_BODY_LIMIT)])
-    # Outermost: an injected answer (see simulators.response_injection) replaces or changes what
+    # Outermost: an injected answer (see hil.simulators.response_injection) replaces or changes what
     # the routes answer; its control routes are /_sim/responses.
     app.add_middleware(ResponseInjection, prefix="/_sim/responses")
     return app

@@ -10,8 +10,8 @@ import httpx
 import pytest
 from destiny_sdk.client import RobotClient
 
-from fixtures.faults import CheckFaults
-from harness.components.destiny import DestinyRobot, DestinySim
+from hil.fixtures.faults import CheckFaults
+from hil.components.destiny import DestinyRobot, DestinySim
 
 POLL = "/v1/robot-enhancement-batches/"
 HTML_502 = {"status": 502, "body": "<html><h1>502 Bad Gateway</h1></html>", "content_type": "text/html"}

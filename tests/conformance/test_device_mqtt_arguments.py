@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from fixtures.astarte_device_driver import interface_file
+from hil.fixtures.astarte_device_driver import interface_file
 
 pytestmark = [pytest.mark.requirement("ASTARTE-SDK-ARGS-01"),
               pytest.mark.filterwarnings("ignore::DeprecationWarning")]

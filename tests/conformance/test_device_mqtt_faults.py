@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
-from fixtures.astarte_device_driver import MqttDeviceUnderTest, interface_file
-from fixtures.faults import CheckFaults
-from harness.components.astarte import AstarteClient
+from hil.fixtures.astarte_device_driver import MqttDeviceUnderTest, interface_file
+from hil.fixtures.faults import CheckFaults
+from hil.components.astarte import AstarteClient
 
 pytestmark = [pytest.mark.hil_requires("astarte.pairing", "astarte.appengine"),
               pytest.mark.filterwarnings("ignore::DeprecationWarning")]
@@ -301,7 +301,7 @@ def _refused_device(astarte: AstarteClient, registered: Any, faults: CheckFaults
     import subprocess
     import sys
 
-    from harness.mqtt_client import MqttSession
+    from hil.mqtt.client import MqttSession
 
     faults.respond("pairing", "POST", CREDENTIALS.format(id=registered.device_id), count=1,
                    set={"data.client_crt": {"$make": "certificate", "variant": "not-yet-valid"}})

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from harness.errors import FaultError
-from harness.faults import Faults, FaultProxyServer, StepRecord, ToxiproxyClient
+from hil.errors import FaultError
+from hil.faults import Faults, FaultProxyServer, StepRecord, ToxiproxyClient
 
 
 class EchoServer:

@@ -59,7 +59,7 @@ def test_a_fault_left_behind_fails_the_checks_teardown(pytester: pytest.Pytester
 def test_pause_freezes_the_broker_and_teardown_resumes_it(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         """
-        from harness.mqtt_client import MqttSession
+        from hil.mqtt.client import MqttSession
 
         def _connects(broker):
             session = MqttSession(broker.admin_endpoint, broker.admin_identity)

@@ -13,9 +13,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from harness.components.astarte import AstarteClient
-from harness.errors import FaultError
-from harness.faults.responses import ResponseInjector
+from hil.components.astarte import AstarteClient
+from hil.errors import FaultError
+from hil.faults.responses import ResponseInjector
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from simulators.destiny import create_app, new_store
+from hil.simulators.destiny import create_app, new_store
 
 
 @pytest.fixture
