@@ -18,6 +18,7 @@
     ├── BsonError                 bytes that are not BSON we support, or a value BSON cannot hold
     ├── RequirementError          an unknown or malformed requirement id
     ├── ReportError               a run record that does not validate, or cannot be written
+    ├── FaultError                a fault specification that cannot be applied (bad toxic, unknown proxy)
     └── HarnessLeak               a process, port or temp dir of ours outlived its run
 
 Every user-facing error carries the object it concerns (the service name, the file path, the
@@ -46,6 +47,7 @@ __all__ = [
     "BsonError",
     "ConfigError",
     "DynamicSecurityError",
+    "FaultError",
     "HarnessLeak",
     "HilError",
     "InvalidInterface",
@@ -189,6 +191,20 @@ class RequirementError(HilError):
 
 class ReportError(HilError):
     """A run record is invalid or could not be written."""
+
+
+class FaultError(HilError):
+    """A fault (a toxic, a proxy, an injected answer) was refused or could not be applied.
+
+    Args:
+        status: the HTTP status a fault API answers with for it (400 bad specification, 404
+            unknown proxy or toxic, 409 already exists), so the fault proxy's server and its
+            client share one error.
+    """
+
+    def __init__(self, message: str, *, status: int = 400) -> None:
+        self.status = status
+        super().__init__(message)
 
 
 class HarnessLeak(HilError):

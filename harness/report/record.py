@@ -320,6 +320,8 @@ class CheckRecord:
         message: one short text explaining a non-pass (may be empty).
         finding: the recorded deviation this check expects, if any.
         evidence: files the check produced, relative to the report directory.
+        faults: the fault steps applied under the check (``step``, ``service``, ``attributes``,
+            ``applied_at``, ``removed_at``), oldest first; absent from the JSON when none.
     """
 
     id: str
@@ -330,6 +332,7 @@ class CheckRecord:
     message: str = ""
     finding: Finding | None = None
     evidence: tuple[Evidence, ...] = ()
+    faults: tuple[Mapping[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         if self.outcome not in OUTCOMES:
@@ -383,7 +386,7 @@ class CheckRecord:
         return tuple(ids)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "id": self.id,
             "name": self.name,
             "requirement_ids": list(self.requirement_ids),
@@ -393,6 +396,9 @@ class CheckRecord:
             "finding": None if self.finding is None else self.finding.to_dict(),
             "evidence": [item.to_dict() for item in self.evidence],
         }
+        if self.faults:
+            data["faults"] = [dict(step) for step in self.faults]
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CheckRecord:
@@ -406,6 +412,7 @@ class CheckRecord:
             message=data.get("message", ""),
             finding=None if finding is None else Finding.from_dict(finding),
             evidence=tuple(Evidence.from_dict(item) for item in data.get("evidence", [])),
+            faults=tuple(dict(step) for step in data.get("faults", [])),
         )
 
 

@@ -112,5 +112,8 @@ def _check_record(check: CollectedCheck) -> CheckRecord:
             Evidence(item["path"], item.get("kind", "file"), item.get("description", ""))
             for item in check.evidence
         ),
+        faults=tuple(
+            step.to_dict() if hasattr(step, "to_dict") else dict(step) for step in getattr(check, "faults", ())
+        ),
     )
 

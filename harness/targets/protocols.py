@@ -48,6 +48,7 @@ __all__ = [
     "DestinyControl",
     "DestinyRepository",
     "DeviceIdentity",
+    "FaultInjection",
     "IdentityMint",
     "LocknAlertBridgeAccess",
     "LocknAlertEmulator",
@@ -287,6 +288,30 @@ class DestinyControl(SimulatorOnly):
         """A new :class:`hil.components.destiny.DestinySim` handle (the caller closes it)."""
 
 
+class FaultInjection(SimulatorOnly):
+    """The powers behind the ``faults`` fixture: where a fault proxy must forward to reach a
+    service, what can be done to a service under a running check, the response injector of a
+    simulator, and its clock. (A bench routes through its own Toxiproxy; that is not this.)"""
+
+    label = "fault injection (simulator only)"
+
+    @abstractmethod
+    def upstream(self, service: str) -> str:
+        """``host:port`` a proxy in front of ``service`` forwards to."""
+
+    @abstractmethod
+    def service_control(self) -> Any:
+        """A :class:`hil.faults.steps.ServiceControl` for this target's services."""
+
+    @abstractmethod
+    def response_injector(self, service: str) -> Any:
+        """A :class:`hil.faults.responses.ResponseInjector` for ``service``'s simulator."""
+
+    @abstractmethod
+    def move_clock(self, service: str, seconds: float) -> None:
+        """Move ``service``'s simulated clock by ``seconds`` (negative: back)."""
+
+
 class LocknAlertEmulator(SimulatorOnly):
     """The LocknAlert emulator itself (its state, restarts), for the emulator's own tests."""
 
@@ -294,5 +319,5 @@ class LocknAlertEmulator(SimulatorOnly):
 
 
 SIMULATOR_ONLY_PROTOCOLS: tuple[type[Capability], ...] = (
-    RealmMessageLog, ScenarioCertificates, MessageHubControl, DestinyControl, LocknAlertEmulator,
+    RealmMessageLog, ScenarioCertificates, MessageHubControl, DestinyControl, LocknAlertEmulator, FaultInjection,
 )

@@ -7,7 +7,7 @@ from typing import Any
 from hil.errors import TargetError
 from hil.rundir import RunDirectory
 from hil.services.readiness import ClientIdentity
-from hil.targets.protocols import Capability, DeviceIdentity, IdentityMint, ScenarioCertificates
+from hil.targets.protocols import Capability, DeviceIdentity, FaultInjection, IdentityMint, ScenarioCertificates
 from hil.targets.target import Target
 
 __all__ = ["PkiIdentities", "SimulatedTarget"]
@@ -68,11 +68,15 @@ class SimulatedTarget(Target):
         return None
 
     def offers(self, protocol: type[Capability]) -> bool:
-        return protocol in _PKI_PROTOCOLS or self._provider(protocol) is not None
+        return protocol in _PKI_PROTOCOLS or protocol is FaultInjection or self._provider(protocol) is not None
 
     def _implementation(self, protocol: type[Capability]) -> Any:
         if protocol in _PKI_PROTOCOLS:
             return PkiIdentities(self.pki)
+        if protocol is FaultInjection:
+            from hil.faults.simulated import SimulatedFaults
+
+            return SimulatedFaults(self)
         name = self._provider(protocol)
         assert name is not None
         return self.component(name).provide(protocol)

@@ -37,7 +37,8 @@ from hil.simulators.astarte.device_ids import normalise_device_id
 from hil.simulators.astarte.realm import Device, Realm
 from hil.simulators.astarte.realm_auth import authorize_call, bearer_token
 from hil.simulators.astarte.values import now_ms
-from hil.simulators.astarte.web import Call, Reply, catch_all, route
+from hil.simulators.astarte.web import Call, catch_all, Reply, route
+from hil.simulators.destiny.clock import SimClock
 
 __all__ = ["ASTARTE_VERSION", "pairing_routes"]
 
@@ -52,8 +53,9 @@ def _elixir_datetime(moment: dt.datetime) -> str:
 
 
 class PairingApi:
-    def __init__(self, realm: Realm, pki_dir: Path) -> None:
+    def __init__(self, realm: Realm, pki_dir: Path, clock: SimClock | None = None) -> None:
         self.realm = realm
+        self.clock = clock or SimClock()
         self._pki_dir = pki_dir
         self._pki: HarnessPKI | None = None
 
@@ -216,7 +218,7 @@ class PairingApi:
         with self.realm.lock:
             self._device(call, secret)
         # No revoked serials: v1.2.0 validates the chain only (module docstring).
-        status = self.pki.verify_client_certificate(client_crt)
+        status = self.pki.verify_client_certificate(client_crt, at=self.clock.now())
         body: dict[str, Any] = {"valid": status.valid, "timestamp": _elixir_datetime(status.checked_at)}
         if status.valid:
             assert status.not_after is not None
@@ -239,8 +241,8 @@ def _is_pem_csr(text: str) -> bool:
     return True
 
 
-def pairing_routes(realm: Realm, pki_dir: Path) -> list[Any]:
-    api = PairingApi(realm, pki_dir)
+def pairing_routes(realm: Realm, pki_dir: Path, clock: SimClock | None = None) -> list[Any]:
+    api = PairingApi(realm, pki_dir, clock)
     table: list[tuple[str, Callable[[Call], Reply], list[str]]] = [
         ("/version", api.version, ["GET"]),
         ("/v1/{realm}/version", api.version, ["GET"]),

@@ -26,6 +26,7 @@ from hil.simulators.destiny.journal import Journal, JournalMiddleware
 from hil.simulators.destiny.robot_api import build_robot_router
 from hil.simulators.destiny.store import DEFAULT_EXPIRY_INTERVAL, DEFAULT_IMPORT_SECONDS, NotFound, Store
 from hil.simulators.destiny.storage_api import build_storage_router, FALLBACK_PREFIX
+from hil.simulators.response_injection import ResponseInjection
 
 __all__ = ["create_app", "new_store"]
 
@@ -117,4 +118,7 @@ def create_app(store: Store | None = None, journal: Journal | None = None, stora
         app.include_router(build_storage_router(store, FALLBACK_PREFIX))
     app.add_middleware(JournalMiddleware, journal=journal)
     app.add_middleware(BodyLimitMiddleware, limits=[(FALLBACK_PREFIX + "/", STORAGE_BODY_LIMIT)])
+    # Outermost: an injected answer (see hil.simulators.response_injection) replaces or changes what
+    # the routes answer; its control routes are /_sim/responses.
+    app.add_middleware(ResponseInjection, prefix="/_sim/responses")
     return app
