@@ -151,6 +151,17 @@ class SimulatedRepository(DestinyRepository):
         return SeededWork(UUID(request["id"]), [UUID(str(r)) for r in request["reference_ids"]])
 
 
+    def request_status(self, request_id: UUID, settled: set[str], *, timeout: float = 60.0) -> str:
+        """As on a real repository, after the simulator's pending imports end now: the simulated
+        clock, not the wall clock, decides when an import ends (see the store)."""
+        sim = DestinySim(self.base_url, self.storage_ca)
+        try:
+            sim.run_imports()
+        finally:
+            sim.close()
+        return super().request_status(request_id, settled, timeout=timeout)
+
+
 class DestinyComponent(DestinyControl):
     def __init__(self, service: Service, storage_ca: Path | None = None) -> None:
         self.service = service

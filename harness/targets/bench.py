@@ -15,7 +15,8 @@ to this module, and the README's "Targets and benches" documents every key)::
     [targets.lab.broker]    host, port, ca_file, server_hostname, admin_port, admin_cert_file, admin_key_file
     [targets.lab.device]    realm, device_id, cert_file, key_file   (one pre-paired device)
     [targets.lab.message_hub]  address = "host:port", tls, ca_file, node_id, device_id (the hub's)
-    [targets.lab.destiny]   base_url, robot_id, robot_secret = "env:...", seed, seed_reference_ids
+    [targets.lab.destiny]   base_url, robot_id, robot_secret = "env:...", seed, seed_reference_ids,
+                            storage_ca_file (optional: the CA of its https batch-file URLs)
     [targets.lab.locknalert]   host, port, serial, mqtt_ca_file, control = "operator" | "commands",
                                commands = {open_window = "...", ...}, faults = [...]
 
@@ -280,8 +281,11 @@ def _physical(name: str, table: Mapping[str, Any], source: Path) -> Target:
             except ValueError:
                 raise ConfigError(f"{at}.destiny.seed_reference_ids[{i}]: expected a UUID, got {ref!r}",
                                   source=source) from None
-        found[DestinyRepository] = BenchDestinyRepository(d["base_url"].rstrip("/"), robot, d.get("seed", "enhancement-requests"),
-                                                          references, name)
+        repository = BenchDestinyRepository(d["base_url"].rstrip("/"), robot, d.get("seed", "enhancement-requests"),
+                                            references, name)
+        if "storage_ca_file" in d:
+            repository.storage_ca = _path(d["storage_ca_file"], f"{at}.destiny.storage_ca_file", source)
+        found[DestinyRepository] = repository
     if "locknalert" in table:
         from hil.locknalert.control import CommandBridgeControl, Fault, OperatorBridgeControl
         from hil.locknalert.bridge import LocknAlertBridge

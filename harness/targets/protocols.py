@@ -192,6 +192,19 @@ class DestinyRepository(Capability):
     label = "DESTINY repository"
 
     base_url: str
+    storage_ca: Path | None = None
+    """The CA of the https batch-file URLs the repository hands out (None: the system trust store,
+    as for a real repository's Azure storage)."""
+
+    def storage(self) -> httpx.Client:
+        """An HTTP client for the batch files' storage URLs, trusting :attr:`storage_ca`."""
+        import ssl
+
+        import httpx
+
+        verify: ssl.SSLContext | bool = (ssl.create_default_context(cafile=str(self.storage_ca))
+                                         if self.storage_ca is not None else True)
+        return httpx.Client(verify=verify, timeout=30.0)
 
     @property
     @abstractmethod
@@ -200,6 +213,25 @@ class DestinyRepository(Capability):
     @abstractmethod
     def seed_pending(self, count: int = 1) -> SeededWork:
         """Create ``count`` pending enhancements for :attr:`robot` (fresh references each time)."""
+
+    def request_status(self, request_id: UUID, settled: set[str], *, timeout: float = 60.0) -> str:
+        """The enhancement request's status once it is one of ``settled``, or the last one seen at
+        ``timeout``. A repository imports results asynchronously and its robot API has no way to
+        wait, so the robot asks again, as a real robot learns an outcome."""
+        import time
+
+        import httpx
+        from destiny_sdk.client import HMACSigningAuth
+
+        deadline = time.monotonic() + timeout
+        auth = HMACSigningAuth(self.robot.secret, self.robot.client_id)
+        with httpx.Client(base_url=self.base_url, timeout=10.0, auth=auth) as client:
+            while True:
+                answer = client.get(f"/v1/enhancement-requests/{request_id}/").raise_for_status()
+                status = str(answer.json()["request_status"])
+                if status in settled or time.monotonic() >= deadline:
+                    return status
+                time.sleep(0.05)  # polling a public API that offers no wait; not a synchronisation guess
 
 
 class LocknAlertBridgeAccess(Capability):

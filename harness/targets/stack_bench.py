@@ -101,7 +101,8 @@ def write_stack_bench(target: SimulatedTarget, directory: Path, *, name: str = "
     text += _section(f"targets.{name}.destiny", {
         "base_url": destiny.base_url, "robot_id": str(robot.client_id),
         "robot_secret": _secret_file(directory, "destiny-robot-secret", robot.secret),
-        "seed": "enhancement-requests", "seed_reference_ids": list(references)})
+        "seed": "enhancement-requests", "seed_reference_ids": list(references),
+        **({"storage_ca_file": str(destiny.storage_ca)} if destiny.storage_ca else {})})
     text += _section(f"targets.{name}.locknalert", {
         "host": bridge.host, "port": bridge.port, "serial": bridge.serial,
         "mqtt_ca_file": str(bridge.mqtt_ca_path), "control": "commands", "faults": faults})

@@ -11,7 +11,6 @@ times, moving the server's clock) is in ``test_destiny_robot_client.py``, which 
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -27,8 +26,8 @@ from hil.fixtures.destiny import RobotWork
 SDK = "destiny-sdk==0.17.6"
 
 
-def reference_ids(batch: RobotEnhancementBatch) -> list[str]:
-    text = httpx.get(str(batch.reference_storage_url)).raise_for_status().text
+def reference_ids(work: RobotWork, batch: RobotEnhancementBatch) -> list[str]:
+    text = work.download(batch.reference_storage_url)
     return [json.loads(line)["id"] for line in text.splitlines() if line.strip()]
 
 
@@ -37,8 +36,8 @@ def enhancement_line(reference_id: str) -> str:
                        "robot_version": "1", "content": {"enhancement_type": "annotation", "annotations": []}})
 
 
-def upload(batch: RobotEnhancementBatch, lines: list[str]) -> None:
-    httpx.put(str(batch.result_storage_url), content="\n".join(lines) + "\n").raise_for_status()
+def upload(work: RobotWork, batch: RobotEnhancementBatch, lines: list[str]) -> None:
+    work.upload(batch.result_storage_url, "\n".join(lines) + "\n")
 
 
 def http_error(call: Callable[[], Any]) -> httpx.Response:
@@ -47,26 +46,13 @@ def http_error(call: Callable[[], Any]) -> httpx.Response:
     return caught.value.response
 
 
-def request_status(client: Any, request_id: uuid.UUID, settled: set[str], timeout: float = 10.0) -> str:
-    """The enhancement request's status once it is one of ``settled`` (a repository may import
-    results asynchronously), or the last one seen after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        answer = client.session.get(f"/enhancement-requests/{request_id}/")
-        assert answer.status_code == 200, answer.text
-        status = str(answer.json()["request_status"])
-        if status in settled or time.monotonic() >= deadline:
-            return status
-        time.sleep(0.05)  # the robot API has no wait; polling it is how a robot learns the outcome
-
-
 # -- polling ---------------------------------------------------------------------------------------
 @pytest.mark.requirement("DESTINY-ROBOT-POLL-01", "DESTINY-ROBOT-POLL-07")
 def test_poll_claims_the_seeded_work(robot_work: RobotWork) -> None:
     seeded = robot_work.seed(3)
     batch = robot_work.client().poll_robot_enhancement_batch(robot_work.robot.client_id)
     assert batch is not None
-    assert sorted(reference_ids(batch)) == sorted(str(r) for r in seeded.reference_ids)
+    assert sorted(reference_ids(robot_work, batch)) == sorted(str(r) for r in seeded.reference_ids)
 
 
 @pytest.mark.requirement("DESTINY-ROBOT-POLL-01", "DESTINY-ROBOT-POLL-03")
@@ -74,10 +60,10 @@ def test_poll_with_a_limit_claims_at_most_that_many(robot_work: RobotWork) -> No
     seeded = robot_work.seed(5)
     client = robot_work.client()
     first = client.poll_robot_enhancement_batch(robot_work.robot.client_id, limit=2, lease="PT1H")
-    assert first is not None and len(reference_ids(first)) == 2
+    assert first is not None and len(reference_ids(robot_work, first)) == 2
     rest = client.poll_robot_enhancement_batch(robot_work.robot.client_id, limit=10)
     assert rest is not None
-    assert sorted(reference_ids(first) + reference_ids(rest)) == sorted(str(r) for r in seeded.reference_ids)
+    assert sorted(reference_ids(robot_work, first) + reference_ids(robot_work, rest)) == sorted(str(r) for r in seeded.reference_ids)
 
 
 @pytest.mark.requirement("DESTINY-ROBOT-POLL-02")
@@ -96,7 +82,7 @@ def test_concurrent_replicas_never_receive_the_same_pending_enhancement(robot_wo
         start.wait(timeout=10)
         claimed: list[str] = []
         while (batch := client.poll_robot_enhancement_batch(robot_work.robot.client_id, limit=3)) is not None:
-            claimed += reference_ids(batch)
+            claimed += reference_ids(robot_work, batch)
         return claimed
 
     with ThreadPoolExecutor(replicas) as pool:
@@ -113,7 +99,7 @@ def test_every_call_kind_is_signed_so_the_server_accepts_it(robot_work: RobotWor
     batch = client.poll_robot_enhancement_batch(robot_work.robot.client_id, limit=1, lease="PT2M")
     assert batch is not None
     client.renew_robot_enhancement_batch_lease(batch.id, "PT30M")
-    upload(batch, [enhancement_line(r) for r in reference_ids(batch)])
+    upload(robot_work, batch, [enhancement_line(r) for r in reference_ids(robot_work, batch)])
     read = client.send_robot_enhancement_batch_result(RobotEnhancementBatchResult(request_id=batch.id))
     assert read.id == batch.id and read.error is None
 
@@ -125,10 +111,10 @@ def test_batch_result_success_completes_the_request(robot_work: RobotWork) -> No
     client = robot_work.client()
     batch = client.poll_robot_enhancement_batch(robot_work.robot.client_id)
     assert batch is not None
-    upload(batch, [enhancement_line(r) for r in reference_ids(batch)])
+    upload(robot_work, batch, [enhancement_line(r) for r in reference_ids(robot_work, batch)])
     read = client.send_robot_enhancement_batch_result(RobotEnhancementBatchResult(request_id=batch.id))
     assert read.id == batch.id and read.robot_id == robot_work.robot.client_id and read.error is None
-    assert request_status(client, seeded.request_id, {"completed", "failed", "partial_failed"}) == "completed"
+    assert robot_work.repository.request_status(seeded.request_id, {"completed", "failed", "partial_failed"}) == "completed"
 
 
 @pytest.mark.requirement("DESTINY-ROBOT-RESULT-05", "DESTINY-ROBOT-REQUEST-01")
@@ -137,10 +123,10 @@ def test_batch_result_with_per_item_errors_fails_only_those(robot_work: RobotWor
     client = robot_work.client()
     batch = client.poll_robot_enhancement_batch(robot_work.robot.client_id)
     assert batch is not None
-    good, bad, _missing = reference_ids(batch)
-    upload(batch, [enhancement_line(good), json.dumps({"reference_id": bad, "message": "no abstract found"})])
+    good, bad, _missing = reference_ids(robot_work, batch)
+    upload(robot_work, batch, [enhancement_line(good), json.dumps({"reference_id": bad, "message": "no abstract found"})])
     client.send_robot_enhancement_batch_result(RobotEnhancementBatchResult(request_id=batch.id))
-    assert request_status(client, seeded.request_id, {"completed", "failed", "partial_failed"}) == "partial_failed"
+    assert robot_work.repository.request_status(seeded.request_id, {"completed", "failed", "partial_failed"}) == "partial_failed"
 
 
 @pytest.mark.requirement("DESTINY-ROBOT-RESULT-02")
@@ -152,7 +138,7 @@ def test_batch_error_result_fails_the_request(robot_work: RobotWork) -> None:
     read = client.send_robot_enhancement_batch_result(
         RobotEnhancementBatchResult(request_id=batch.id, error=RobotError(message="model offline")))
     assert read.error == "model offline"
-    assert request_status(client, seeded.request_id, {"completed", "failed", "partial_failed"}) == "failed"
+    assert robot_work.repository.request_status(seeded.request_id, {"completed", "failed", "partial_failed"}) == "failed"
 
 
 @pytest.mark.requirement("DESTINY-ROBOT-RESULT-04", "DESTINY-ROBOT-CLIENT-01")
@@ -161,7 +147,7 @@ def test_reporting_a_batch_twice_is_refused(robot_work: RobotWork) -> None:
     client = robot_work.client()
     batch = client.poll_robot_enhancement_batch(robot_work.robot.client_id)
     assert batch is not None
-    upload(batch, [enhancement_line(r) for r in reference_ids(batch)])
+    upload(robot_work, batch, [enhancement_line(r) for r in reference_ids(robot_work, batch)])
     client.send_robot_enhancement_batch_result(RobotEnhancementBatchResult(request_id=batch.id))
     response = http_error(
         lambda: client.send_robot_enhancement_batch_result(RobotEnhancementBatchResult(request_id=batch.id)))
