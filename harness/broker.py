@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 from harness.errors import ServiceError
 from harness.services.backends import Backend
 from harness.services.base import Service, ServiceSpec
+from harness.services.images import BROKER_IMAGE
 from harness.services.readiness import AllOf, ClientIdentity, LogLine, MqttConnack, Readiness
 
 if TYPE_CHECKING:
@@ -40,7 +41,6 @@ __all__ = ["ADMIN_COMMON_NAME", "Broker", "BrokerEndpoint", "MosquittoBroker", "
 ADMIN_COMMON_NAME = "admin"
 PROBE_COMMON_NAME = "hil-readiness/probe"
 READY_LINE = r"mosquitto version \S+ running"
-MOSQUITTO_IMAGE = "eclipse-mosquitto:2"
 
 
 def mosquitto_binary() -> str | None:
@@ -118,7 +118,7 @@ class MosquittoBroker(Broker):
                 name=name,
                 command=lambda ports, workdir: [binary, "-c", str(self._write_config(ports, workdir))],
                 ports=("mqtts", "mqtts-admin"),
-                image=MOSQUITTO_IMAGE,
+                image=BROKER_IMAGE,
                 mounts=(pki.directory,),  # the CA and the broker's certificate, named in its config
             )
         )

@@ -32,6 +32,7 @@ from harness.dynsec import DynamicSecurityClient, initial_config
 from harness.errors import ServiceError
 from harness.services.backends import Backend
 from harness.services.base import Service, ServiceSpec
+from harness.services.images import BROKER_IMAGE
 from harness.services.readiness import AllOf, LogLine, Readiness, TcpPort, TlsHandshake
 
 if TYPE_CHECKING:
@@ -98,6 +99,8 @@ class PasswordBroker:
                 name=name,
                 command=lambda ports, workdir: [binary, "-c", str(self._write_config(ports, workdir))],
                 ports=("mqtt", "mqtts"),
+                image=BROKER_IMAGE,
+                mounts=(pki.directory,),
             )
         )
 

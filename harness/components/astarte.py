@@ -26,6 +26,7 @@ from harness.astarte_jwt import mint_realm_token
 from harness.components import component
 from harness.errors import TargetError
 from harness.services.backends import make_backend
+from harness.services.images import SIMULATORS_IMAGE
 from harness.services.base import ServiceSpec
 from harness.services.readiness import AllOf, HttpStatus, LogLine
 
@@ -297,7 +298,9 @@ def start_astarte(target: SimulatedTarget) -> AstarteComponent:
         ]
 
     service = make_backend(target.backend_name, target.run_dir.sub("services")).create(
-        ServiceSpec(name="astarte", command=command, ports=("https",))
+        # The simulator issues its own server certificate into the PKI directory.
+        ServiceSpec(name="astarte", command=command, ports=("https",), image=SIMULATORS_IMAGE,
+                    writable=(pki.directory,))
     )
     service.start(AllOf(LogLine(READY_PATTERN), HttpStatus("https", "/pairing/version", 200, pki.ca_cert_path)),
                   timeout=20.0)

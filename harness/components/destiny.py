@@ -18,6 +18,7 @@ import httpx
 
 from harness.components import component
 from harness.services import LogLine, Service, ServiceSpec, make_backend
+from harness.services.images import SIMULATORS_IMAGE
 
 if TYPE_CHECKING:
     from harness.targets import SimulatedTarget
@@ -36,7 +37,8 @@ def destiny_spec(name: str = "destiny", seed_file: Path | None = None) -> Servic
             argv += ["--seed-file", str(seed_file)]
         return argv
 
-    return ServiceSpec(name=name, command=command, ports=("http",))
+    mounts = (seed_file.parent,) if seed_file is not None else ()
+    return ServiceSpec(name=name, command=command, ports=("http",), image=SIMULATORS_IMAGE, mounts=mounts)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from harness.locknalert_bridge import LocknAlertBridge
 from harness.password_broker import PasswordBroker
 from harness.services.backends import Backend, make_backend
 from harness.services.base import Service, ServiceSpec
+from harness.services.images import SIMULATORS_IMAGE
 from harness.services.readiness import AllOf, HttpStatus, LogLine
 
 if TYPE_CHECKING:
@@ -60,7 +61,7 @@ class LocknAlertEmulator:
 
         self.service: Service = backend.create(ServiceSpec(
             name=name, command=command, ports=("https", "control"),
-            env={PASSWORD_VARIABLE: broker.admin.password},
+            env={PASSWORD_VARIABLE: broker.admin.password}, image=SIMULATORS_IMAGE,
         ))
 
     @staticmethod

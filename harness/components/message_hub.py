@@ -25,6 +25,7 @@ import httpx
 
 from harness.components import component
 from harness.services import AllOf, GrpcChannelReady, HttpStatus, LogLine, Service, ServiceSpec, make_backend
+from harness.services.images import SIMULATORS_IMAGE
 
 if TYPE_CHECKING:
     from harness.targets import SimulatedTarget
@@ -84,7 +85,10 @@ def message_hub_spec(name: str, store_dir: Path, identity: HubIdentity | None, *
         return argv + identity.arguments()
 
     env = identity.env() if identity is not None and not discard else {}
-    return ServiceSpec(name=name, command=command, ports=("grpc", "control"), env=env)
+    files = [identity.ca_path, identity.cert_path, identity.key_path] if identity is not None and not discard else []
+    mounts = tuple(sorted({path.parent for path in files if path is not None}))
+    return ServiceSpec(name=name, command=command, ports=("grpc", "control"), env=env, image=SIMULATORS_IMAGE,
+                       mounts=mounts, writable=(store_dir,))
 
 
 def readiness() -> AllOf:

@@ -1,0 +1,51 @@
+"""hil's container reaper: removes a session's containers when the session's process dies.
+
+It plays the role of testcontainers' Ryuk (whose image cannot be pulled here) without a
+container: a small process started by the session, reading a pipe whose write end only the
+session holds. End of file means the session is gone, whether it ended normally or was killed
+(SIGKILL included, the kernel closes the pipe); the reaper then removes every container labelled
+``hil.session=<id>`` and, if no other session uses it, stops hil's private engine.
+
+Run as ``python -m harness.services.reaper SESSION_ID ENGINE_URL``.
+"""
+
+from __future__ import annotations
+
+import sys
+
+__all__ = ["SESSION_LABEL", "remove_session_containers"]
+
+SESSION_LABEL = "hil.session"
+
+
+def remove_session_containers(client: object, session_id: str) -> list[str]:
+    """Remove (forcibly) the containers of ``session_id``; returns their names."""
+    removed = []
+    for container in client.containers.list(all=True, filters={"label": f"{SESSION_LABEL}={session_id}"}):  # type: ignore[attr-defined]
+        try:
+            container.remove(force=True)
+        except Exception:  # gone in the meantime: what we wanted
+            continue
+        removed.append(f"container {container.name} ({container.labels.get('hil.service', '?')})")
+    return removed
+
+
+def main(argv: list[str]) -> int:
+    session_id, url = argv
+    sys.stdin.buffer.read()  # returns at EOF: the session closed the pipe, or died
+    import docker
+
+    from harness.services.engine import stop_private_engine_if_unused
+
+    try:
+        client = docker.DockerClient(base_url=url, timeout=30, version="auto")
+        remove_session_containers(client, session_id)
+        client.close()
+    except Exception:  # the engine is gone already: nothing of ours can run in it
+        pass
+    stop_private_engine_if_unused()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
