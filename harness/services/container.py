@@ -180,7 +180,7 @@ class ContainerService(Service):
             self.state = ServiceState.STOPPED
             raise
         argv = list(self.spec.command(self.ports, self.workdir))
-        container = DockerContainer(image, docker_client_kw={"base_url": session.lease.engine.url})
+        container = DockerContainer(image, docker_client_kw={"environment": {"DOCKER_HOST": session.lease.engine.url}})
         container = container.with_command(argv).with_volume_mapping(str(self.workdir), str(self.workdir), "rw")
         mounts = list(self.spec.mounts)
         if self.spec.image == SIMULATORS_IMAGE:
@@ -192,7 +192,9 @@ class ContainerService(Service):
         for key, value in self.spec.env.items():
             container = container.with_env(key, value)
         container = container.with_env(ENV_MARKER, session.tracker.session_id).with_kwargs(
-            network_mode="host", working_dir=str(self.workdir),
+            # init: a process as pid 1 ignores SIGTERM unless it handles it; docker's init
+            # forwards it, so `stop` ends a service at once instead of after the kill timeout.
+            network_mode="host", working_dir=str(self.workdir), init=True,
             labels={SESSION_LABEL: session.tracker.session_id, "hil.service": self.name})
         self._starts += 1
         try:
