@@ -104,6 +104,7 @@ class ContainerService(Service):
         self._log: LogStream | None = None
         self._status: int | None = None
         self._starts = 0
+        self._image: str | None = None
 
     @property
     def log(self) -> LogStream | None:
@@ -127,6 +128,7 @@ class ContainerService(Service):
 
     def start(self, readiness: Readiness, *, timeout: float = 60.0) -> None:
         self._require(ServiceState.NEW, ServiceState.STOPPED, action="start")
+        self._image = self._resolve()  # an engine start or an image build is not start-up time
         deadline = Deadline(timeout)
         for _ in range(5):
             self._ports = {name: pick_free_port(self.host) for name in self.spec.ports}
@@ -173,12 +175,8 @@ class ContainerService(Service):
         testcontainers_config.ryuk_disabled = True  # hil's reaper does its job; Ryuk needs a pull
 
         session = _session()
+        image = self._image or self._resolve()
         self.state = ServiceState.STARTING
-        try:
-            image = resolve_image(self.spec.image or "", session.lease.engine)
-        except ServiceError:
-            self.state = ServiceState.STOPPED
-            raise
         argv = list(self.spec.command(self.ports, self.workdir))
         container = DockerContainer(image, docker_client_kw={"environment": {"DOCKER_HOST": session.lease.engine.url}})
         container = container.with_command(argv).with_volume_mapping(str(self.workdir), str(self.workdir), "rw")
@@ -206,6 +204,10 @@ class ContainerService(Service):
         self._container = container
         self._follow(container.get_wrapped_container(), None, image)
         self._await(readiness, deadline)
+
+    def _resolve(self) -> str:
+        """The image to run: built now if it does not exist yet (see :mod:`images`)."""
+        return resolve_image(self.spec.image or "", _session().lease.engine)
 
     def _follow(self, wrapped: Any, since: float | None, image: str | None = None) -> None:
         self._log = LogStream(self.log_path)
