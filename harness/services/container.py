@@ -31,7 +31,7 @@ from typing import Any
 from harness.errors import PortInUse, ServiceError, ServiceExited, StartupTimeout
 from harness.services.base import Service, ServiceSpec, ServiceState
 from harness.services.engine import EngineLease, docker_unavailable_reason, lease_engine
-from harness.services.images import PROJECT_ROOT, SIMULATORS_IMAGE, resolve_image
+from harness.services.images import IMAGE_PYTHON, PROJECT_ROOT, SIMULATORS_IMAGE, resolve_image
 from harness.services.logstream import HIL_MARKER, LogStream
 from harness.services.ports import pick_free_port
 from harness.services.readiness import Deadline, Readiness
@@ -178,16 +178,22 @@ class ContainerService(Service):
         image = self._image or self._resolve()
         self.state = ServiceState.STARTING
         argv = list(self.spec.command(self.ports, self.workdir))
-        container = DockerContainer(image, docker_client_kw={"environment": {"DOCKER_HOST": session.lease.engine.url}})
-        container = container.with_command(argv).with_volume_mapping(str(self.workdir), str(self.workdir), "rw")
         mounts = list(self.spec.mounts)
+        env = dict(self.spec.env)
         if self.spec.image == SIMULATORS_IMAGE:
             mounts += [PROJECT_ROOT / name for name in PROJECT_MOUNTS if (PROJECT_ROOT / name).is_dir()]
+            if argv and argv[0] == sys.executable:
+                argv[0] = str(IMAGE_PYTHON)  # the image's copy of this virtual environment
+            # The checkout's sources come first: the venv's editable-install finder names the
+            # checkout the image was built from, which need not be this one.
+            env["PYTHONPATH"] = str(PROJECT_ROOT)
+        container = DockerContainer(image, docker_client_kw={"environment": {"DOCKER_HOST": session.lease.engine.url}})
+        container = container.with_command(argv).with_volume_mapping(str(self.workdir), str(self.workdir), "rw")
         for mount in mounts:
             container = container.with_volume_mapping(str(mount), str(mount), "ro")
         for mount in self.spec.writable:
             container = container.with_volume_mapping(str(mount), str(mount), "rw")
-        for key, value in self.spec.env.items():
+        for key, value in env.items():
             container = container.with_env(key, value)
         container = container.with_env(ENV_MARKER, session.tracker.session_id).with_kwargs(
             # init: a process as pid 1 ignores SIGTERM unless it handles it; docker's init

@@ -7,12 +7,12 @@ Two images, each tagged by a hash of its inputs and built only when no image has
   loaded with ``docker import``. Inputs: suite, variant and package list. (No registry is
   reachable on the machines hil runs on; Debian's mirror, a package registry, is.)
 * ``hil/simulators:<hash>``: the broker image plus the project's interpreter (the pyenv prefix
-  ``.venv`` points to, without its test suite and static library) and ``.venv`` itself, each at
-  the same absolute path as on the host, so the argv a spec builds (``sys.executable -m
-  simulators.X``) runs unchanged. The checkout is not in the image: the project is installed
-  editable and the backend mounts the checkout read-only, so a code change never rebuilds.
-  Inputs: the broker image, the interpreter's path and version, the virtual environment's path
-  and every installed distribution with its version.
+  ``.venv`` points to, at the same path, without its test suite and static library) and the
+  virtual environment at :data:`IMAGE_VENV`. The checkout is not in the image: the backend
+  mounts its sources read-only and puts them first on ``PYTHONPATH``, and runs the argv a spec
+  builds with the image's interpreter in place of ``sys.executable``. So neither a code change
+  nor a fresh clone elsewhere rebuilds it. Inputs: the broker image, the interpreter's path and
+  version, and every installed distribution with its version.
 
 The images live in the engine (for the private engine: in its data root under hil's cache), so
 a fresh clone on the same machine finds them; a fresh machine builds them once (figures in
@@ -39,12 +39,14 @@ from typing import Any
 from harness.errors import ServiceError
 from harness.services.engine import Engine, cache_dir
 
-__all__ = ["BROKER_IMAGE", "SIMULATORS_IMAGE", "PROJECT_ROOT", "resolve_image"]
+__all__ = ["BROKER_IMAGE", "IMAGE_PYTHON", "PROJECT_ROOT", "SIMULATORS_IMAGE", "resolve_image"]
 
 BROKER_IMAGE = "hil/broker"
 SIMULATORS_IMAGE = "hil/simulators"
 OVERRIDES = {BROKER_IMAGE: "HIL_BROKER_IMAGE", SIMULATORS_IMAGE: "HIL_SIMULATORS_IMAGE"}
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+IMAGE_VENV = Path("/opt/hil/venv")
+IMAGE_PYTHON = IMAGE_VENV / "bin" / "python"
 
 SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
@@ -155,7 +157,7 @@ def _python_prefix() -> Path:
 
 def _simulators_inputs(broker: str) -> str:
     distributions = sorted(f"{d.metadata['Name']}=={d.version}" for d in importlib.metadata.distributions())
-    return "\n".join([broker, str(_python_prefix()), sys.version, str(Path(sys.prefix)), *distributions])
+    return "\n".join([broker, str(_python_prefix()), sys.version, *distributions])
 
 
 def _python_filter(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
@@ -173,7 +175,7 @@ def _build_simulators(client: Any, tag: str, broker: str) -> None:
     prefix, venv = _python_prefix(), Path(sys.prefix)
     dockerfile = (f"FROM {broker}\n"
                   f"COPY python/ {prefix}/\n"
-                  f"COPY venv/ {venv}/\n"
+                  f"COPY venv/ {IMAGE_VENV}/\n"
                   'LABEL hil.image="1"\n').encode()
     with tempfile.TemporaryFile(dir=cache_dir()) as context:
         with tarfile.open(fileobj=context, mode="w") as archive:
