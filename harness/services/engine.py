@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Any, Iterator
 
 from harness.errors import ServiceError
 
@@ -79,7 +79,8 @@ class Engine:
     origin: str  # "DOCKER_HOST", "system" or "private"
     why: str
 
-    def client(self, timeout: float = 30.0):  # type: ignore[no-untyped-def]
+    def client(self, timeout: float = 30.0) -> Any:
+        """A docker-py client of this engine (the caller closes it)."""
         import docker  # lazily: only the container backend needs the client library
 
         return docker.DockerClient(base_url=self.url, timeout=int(timeout), version="auto")

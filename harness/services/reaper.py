@@ -12,16 +12,17 @@ Run as ``python -m harness.services.reaper SESSION_ID ENGINE_URL``.
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 __all__ = ["SESSION_LABEL", "remove_session_containers"]
 
 SESSION_LABEL = "hil.session"
 
 
-def remove_session_containers(client: object, session_id: str) -> list[str]:
+def remove_session_containers(client: Any, session_id: str) -> list[str]:
     """Remove (forcibly) the containers of ``session_id``; returns their names."""
     removed = []
-    for container in client.containers.list(all=True, filters={"label": f"{SESSION_LABEL}={session_id}"}):  # type: ignore[attr-defined]
+    for container in client.containers.list(all=True, filters={"label": f"{SESSION_LABEL}={session_id}"}):
         try:
             container.remove(force=True)
         except Exception:  # gone in the meantime: what we wanted

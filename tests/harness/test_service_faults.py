@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import socket
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from harness.errors import ServiceError
-from harness.services import HttpStatus, ServiceSpec, ServiceState, make_backend
+from harness.services import HttpStatus, Service, ServiceSpec, ServiceState, make_backend
 from harness.services.engine import docker_unavailable_reason
 from harness.services.images import SIMULATORS_IMAGE
 
@@ -33,7 +34,7 @@ def http_server() -> ServiceSpec:
 
 
 @pytest.fixture(params=BACKENDS)
-def web(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
+def web(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Service]:
     service = make_backend(request.param, tmp_path).create(http_server())
     service.start(HttpStatus("http", "/", 200), timeout=120)
     yield service
