@@ -35,7 +35,7 @@ from harness.services.images import IMAGE_PYTHON, PROJECT_ROOT, SIMULATORS_IMAGE
 from harness.services.logstream import HIL_MARKER, LogStream
 from harness.services.ports import pick_free_port
 from harness.services.readiness import Deadline, Readiness
-from harness.services.reaper import SESSION_LABEL, remove_session_containers
+from harness.services.reaper import OWNER_LABEL, SESSION_LABEL, owner, remove_orphans, remove_session_containers
 from harness.services.tracking import ENV_MARKER, ResourceTracker, current_tracker
 
 __all__ = ["ContainerBackend", "ContainerService", "docker_available", "docker_unavailable_reason"]
@@ -55,6 +55,7 @@ class _Session:
         self.tracker = tracker
         self.lease: EngineLease = lease_engine()
         self.client: Any = self.lease.engine.client()
+        remove_orphans(self.client)  # of sessions killed together with their reaper
         env = {k: v for k, v in os.environ.items() if k != ENV_MARKER}
         self.reaper = subprocess.Popen(
             [sys.executable, "-m", "harness.services.reaper", tracker.session_id, self.lease.engine.url],
@@ -199,7 +200,7 @@ class ContainerService(Service):
             # init: a process as pid 1 ignores SIGTERM unless it handles it; docker's init
             # forwards it, so `stop` ends a service at once instead of after the kill timeout.
             network_mode="host", working_dir=str(self.workdir), init=True,
-            labels={SESSION_LABEL: session.tracker.session_id, "hil.service": self.name})
+            labels={SESSION_LABEL: session.tracker.session_id, "hil.service": self.name, OWNER_LABEL: owner()})
         self._starts += 1
         try:
             container.start()

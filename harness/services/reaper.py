@@ -6,17 +6,50 @@ session holds. End of file means the session is gone, whether it ended normally 
 (SIGKILL included, the kernel closes the pipe); the reaper then removes every container labelled
 ``hil.session=<id>`` and, if no other session uses it, stops hil's private engine.
 
+If the reaper itself was killed too, the next session sweeps: every container also carries
+``hil.owner=<pid>:<start time>`` of the process that started it, and a session's first use of
+the engine removes the containers whose owner no longer runs (:func:`remove_orphans`).
+
 Run as ``python -m harness.services.reaper SESSION_ID ENGINE_URL``.
 """
 
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
 from typing import Any
 
-__all__ = ["SESSION_LABEL", "remove_session_containers"]
+__all__ = ["OWNER_LABEL", "SESSION_LABEL", "owner", "remove_orphans", "remove_session_containers"]
 
 SESSION_LABEL = "hil.session"
+OWNER_LABEL = "hil.owner"
+
+
+def owner(pid: int | None = None) -> str:
+    """``<pid>:<start time>`` of a process: unlike a pid alone, never names a later process."""
+    pid = os.getpid() if pid is None else pid
+    try:
+        start = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return f"{pid}:gone"
+    return f"{pid}:{start}"
+
+
+def remove_orphans(client: Any) -> list[str]:
+    """Remove hil's containers whose owning process is gone (its reaper was killed with it)."""
+    removed = []
+    for container in client.containers.list(all=True, filters={"label": OWNER_LABEL}):
+        token = container.labels.get(OWNER_LABEL, "")
+        pid = token.split(":", 1)[0]
+        if pid.isdigit() and owner(int(pid)) == token:
+            continue
+        try:
+            container.remove(force=True)
+        except Exception:  # gone in the meantime
+            continue
+        removed.append(container.name)
+    return removed
 
 
 def remove_session_containers(client: Any, session_id: str) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -153,3 +154,40 @@ def test_a_spec_without_an_image_runs_as_a_process_beside_the_containers(tmp_pat
     assert isinstance(service, ProcessService) and service.workdir == tmp_path / "simulator"
     imaged = backend.create(ServiceSpec("broker", command=lambda ports, wd: ["true"], image="eclipse-mosquitto:2"))
     assert isinstance(imaged, container_module.ContainerService)
+
+
+@needs_docker
+def test_a_session_sweeps_the_containers_of_a_dead_owner_whose_reaper_died_too(tmp_path):
+    """If a session and its reaper were both killed, the next session's first use removes them."""
+    import docker.errors
+
+    from harness.services.container import _session
+    from harness.services.images import BROKER_IMAGE, resolve_image
+
+    lease = lease_engine()
+    try:
+        client = lease.engine.client()
+        image = resolve_image(BROKER_IMAGE, lease.engine)
+        orphan = client.containers.create(image, ["sleep", "600"], labels={"hil.owner": "4194304999:1"})
+        alive = client.containers.create(image, ["sleep", "600"], labels={"hil.owner": f"{os.getpid()}:0"})
+        from harness.services.reaper import owner
+
+        mine = client.containers.create(image, ["sleep", "600"], labels={"hil.owner": owner()})
+        try:
+            with own_tracker() as tracker:
+                _session()
+                tracker.audit()
+            with pytest.raises(docker.errors.NotFound):
+                client.containers.get(orphan.id)
+            with pytest.raises(docker.errors.NotFound):  # a reused pid is not its owner
+                client.containers.get(alive.id)
+            assert client.containers.get(mine.id).labels["hil.owner"] == owner()
+        finally:
+            for container in (orphan, alive, mine):
+                try:
+                    container.remove(force=True)
+                except docker.errors.NotFound:
+                    pass
+            client.close()
+    finally:
+        lease.release()
