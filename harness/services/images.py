@@ -156,7 +156,10 @@ def _python_prefix() -> Path:
 
 
 def _simulators_inputs(broker: str) -> str:
-    distributions = sorted(f"{d.metadata['Name']}=={d.version}" for d in importlib.metadata.distributions())
+    # Only what the virtual environment holds, not whatever this process has on sys.path (an
+    # SDK set under test, say): the same .venv must always give the same tag.
+    venv_paths = sorted({sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]})
+    distributions = sorted(f"{d.metadata['Name']}=={d.version}" for d in importlib.metadata.distributions(path=venv_paths))
     return "\n".join([broker, str(_python_prefix()), sys.version, *distributions])
 
 
