@@ -242,9 +242,20 @@ def stop_private_engine_if_unused(timeout: float = 20.0) -> list[str]:
             while _alive(pid):
                 if time.monotonic() > deadline:
                     os.kill(pid, signal.SIGKILL)
+                    _unmount_leftovers()
                     return [f"private dockerd {pid} did not stop within {timeout:.0f} s (killed)"]
                 time.sleep(0.05)  # a non-child cannot be waited for: poll its /proc entry
+            _unmount_leftovers()
     return []
+
+
+def _unmount_leftovers() -> None:
+    """Unmount what a stopped dockerd leaves mounted in its roots (20.10 keeps the bind mount
+    of its default network namespace under the exec root), so that nothing of it outlives it."""
+    prefix = f"{_engine_dir()}/"
+    points = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
+    for point in sorted((p for p in points if p.startswith(prefix)), key=len, reverse=True):
+        subprocess.run(["umount", "-l", point], check=False, capture_output=True)
 
 
 def _alive(pid: int) -> bool:
