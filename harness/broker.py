@@ -27,14 +27,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.errors import ServiceError
-from harness.services.backends import Backend
-from harness.services.base import Service, ServiceSpec
-from harness.services.images import BROKER_IMAGE
-from harness.services.readiness import AllOf, ClientIdentity, LogLine, MqttConnack, Readiness
+from hil.errors import ServiceError
+from hil.services.backends import Backend
+from hil.services.base import Service, ServiceSpec
+from hil.services.images import BROKER_IMAGE
+from hil.services.readiness import AllOf, ClientIdentity, LogLine, MqttConnack, Readiness
 
 if TYPE_CHECKING:
-    from harness.pki import HarnessPKI
+    from hil.pki import HarnessPKI
 
 __all__ = ["ADMIN_COMMON_NAME", "Broker", "BrokerEndpoint", "MosquittoBroker", "mosquitto_binary"]
 

@@ -1,13 +1,13 @@
 """A password-authenticated Mosquitto whose accounts are created and revoked at run time.
 
 This is the broker a LocknAlert bridge points its clients to. It is deliberately *not* the
-Astarte broker (:mod:`harness.broker`), which is mutual-TLS only and must stay so. Here:
+Astarte broker (:mod:`hil.mqtt.broker`), which is mutual-TLS only and must stay so. Here:
 
 * two loopback listeners on ports the harness picks: ``mqtt`` (plain TCP) and ``mqtts`` (TLS with
   a harness server certificate, SANs ``localhost`` and ``127.0.0.1``), both asking for a user
   name and password (``allow_anonymous false``);
 * accounts live in the Dynamic Security plugin, so a provisioner adds one while the broker runs,
-  and deleting one disconnects its sessions at once (see :mod:`harness.dynsec`);
+  and deleting one disconnects its sessions at once (see :mod:`hil.mqtt.dynsec`);
 * the plugin's JSON file is written once, before the first start, and kept across
   :meth:`PasswordBroker.restart`: provisioned accounts survive a broker restart, as they would
   on a real broker with persistent configuration.
@@ -27,16 +27,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.broker import READY_LINE, mosquitto_binary
-from harness.dynsec import DynamicSecurityClient, initial_config
-from harness.errors import ServiceError
-from harness.services.backends import Backend
-from harness.services.base import Service, ServiceSpec
-from harness.services.images import BROKER_IMAGE
-from harness.services.readiness import AllOf, LogLine, Readiness, TcpPort, TlsHandshake
+from hil.mqtt.broker import READY_LINE, mosquitto_binary
+from hil.mqtt.dynsec import DynamicSecurityClient, initial_config
+from hil.errors import ServiceError
+from hil.services.backends import Backend
+from hil.services.base import Service, ServiceSpec
+from hil.services.images import BROKER_IMAGE
+from hil.services.readiness import AllOf, LogLine, Readiness, TcpPort, TlsHandshake
 
 if TYPE_CHECKING:
-    from harness.pki import HarnessPKI
+    from hil.pki import HarnessPKI
 
 __all__ = ["DYNSEC_PLUGIN", "PasswordBroker", "PasswordEndpoint", "dynsec_plugin_path"]
 

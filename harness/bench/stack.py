@@ -16,10 +16,10 @@ from datetime import UTC, datetime
 from importlib.metadata import version
 from typing import Any
 
-from harness.bench.startup import Figures, machine
-from harness.services.engine import lease_engine
-from harness.services.images import BROKER_IMAGE, SIMULATORS_IMAGE, resolve_image
-from harness.targets import SimulatedTarget
+from hil.benchmarks.startup import Figures, machine
+from hil.services.engine import lease_engine
+from hil.services.images import BROKER_IMAGE, SIMULATORS_IMAGE, resolve_image
+from hil.targets import SimulatedTarget
 
 GOAL_RATIO = 3.0
 

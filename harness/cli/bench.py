@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.errors import ConfigError
+from hil.errors import ConfigError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     args.runs = 20 if args.runs is None else args.runs
     if args.runs < 1:
         raise ConfigError("--runs must be at least 1")
-    from harness.bench import startup
+    from hil.benchmarks import startup
 
     startup.check_output(args.output)
     result = startup.measure(args.runs)
@@ -50,7 +50,7 @@ def run_stack(args: argparse.Namespace) -> int:
     runs = 3 if args.runs is None else args.runs
     if runs < 1:
         raise ConfigError("--runs must be at least 1")
-    from harness.bench import stack, startup
+    from hil.benchmarks import stack, startup
 
     startup.check_output(args.output)
     result = stack.measure(runs)
@@ -69,8 +69,8 @@ def run_grpc(args: argparse.Namespace) -> int:
     runs = 3 if args.runs is None else args.runs
     if runs < 1 or args.messages < 1:
         raise ConfigError("--runs and --messages must be at least 1")
-    from harness.bench import grpc as grpc_bench
-    from harness.bench.startup import check_output, save
+    from hil.benchmarks import grpc as grpc_bench
+    from hil.benchmarks.startup import check_output, save
 
     check_output(args.output)
     result = grpc_bench.measure(runs, args.messages)
@@ -91,13 +91,13 @@ def run_grpc(args: argparse.Namespace) -> int:
 # The fuzz benchmark draws from the Hypothesis strategies in ``fixtures``; the engine must not
 # import fixtures, so the CLI (the application's top layer, like ``hil run`` driving pytest)
 # loads it by name, as pytest loads plugins.
-FUZZ_BENCHMARK_MODULE = "fixtures.fuzz_benchmark"
+FUZZ_BENCHMARK_MODULE = "hil.fixtures.fuzz_benchmark"
 
 
 def run_fuzz(args: argparse.Namespace) -> int:
     import importlib
 
-    from harness.bench.startup import check_output, save
+    from hil.benchmarks.startup import check_output, save
 
     check_output(args.output)
     fuzz = importlib.import_module(FUZZ_BENCHMARK_MODULE)

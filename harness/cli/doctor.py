@@ -11,8 +11,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.broker import mosquitto_binary
-from harness.services.engine import docker_unavailable_reason, engine_choice
+from hil.mqtt.broker import mosquitto_binary
+from hil.services.engine import docker_unavailable_reason, engine_choice
 
 SDK_SET = Path("sdk-sets/current.txt")
 

@@ -1,6 +1,6 @@
 """The simulated Astarte component: Pairing, AppEngine and Realm Management for one realm.
 
-Starts ``python -m simulators.astarte`` as a harness Service next to the broker (the realm's
+Starts ``python -m hil.simulators.astarte`` as a harness Service next to the broker (the realm's
 back-office session uses the broker's admin identity; forced disconnects use the device
 listener), with the test interfaces of ``interfaces/`` installed. Tests get an
 :class:`AstarteClient`: the base URLs, realm name, a JWT, the CA file, and helpers that go
@@ -22,17 +22,17 @@ from typing import TYPE_CHECKING, Any, Final
 
 import httpx
 
-from harness.astarte_jwt import mint_realm_token
-from harness.components import component
-from harness.errors import TargetError
-from harness.services.backends import make_backend
-from harness.services.images import SIMULATORS_IMAGE
-from harness.services.base import ServiceSpec
-from harness.services.readiness import AllOf, HttpStatus, LogLine
+from hil.astarte.realm_jwt import mint_realm_token
+from hil.components import component
+from hil.errors import TargetError
+from hil.services.backends import make_backend
+from hil.services.images import SIMULATORS_IMAGE
+from hil.services.base import ServiceSpec
+from hil.services.readiness import AllOf, HttpStatus, LogLine
 
 if TYPE_CHECKING:
-    from harness.services.base import Service
-    from harness.targets import SimulatedTarget
+    from hil.services.base import Service
+    from hil.targets import SimulatedTarget
 
 __all__ = ["DEFAULT_REALM", "AstarteClient", "AstarteComponent", "RegisteredDevice", "random_device_id"]
 
@@ -282,7 +282,7 @@ def start_astarte(target: SimulatedTarget) -> AstarteComponent:
 
     def command(ports: Mapping[str, int], _workdir: Path) -> list[str]:
         return [
-            sys.executable, "-m", "simulators.astarte",
+            sys.executable, "-m", "hil.simulators.astarte",
             "--host", "127.0.0.1", "--port", str(ports["https"]),
             "--pki-dir", str(pki.directory),
             "--realm", realm,
@@ -307,6 +307,6 @@ def start_astarte(target: SimulatedTarget) -> AstarteComponent:
     token = mint_realm_token(keys.private_key_path)
     client = AstarteClient(base_url=f"https://localhost:{service.port('https')}", realm=realm,
                            ca_path=pki.ca_cert_path, private_key_path=keys.private_key_path, token=token)
-    hint = (f"python -c \"from harness.astarte_jwt import mint_realm_token as m; from pathlib import Path; "
+    hint = (f"python -c \"from hil.astarte.realm_jwt import mint_realm_token as m; from pathlib import Path; "
             f"print(m(Path('{keys.private_key_path}')))\"  or  POST {client.control_url}/token")
     return AstarteComponent(service, client, hint)

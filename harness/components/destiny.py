@@ -1,4 +1,4 @@
-"""The DESTINY repository component: ``python -m simulators.destiny`` as a harness Service.
+"""The DESTINY repository component: ``python -m hil.simulators.destiny`` as a harness Service.
 
 Besides the repository's own robot API, the simulator has a control API under ``/_sim/``
 (robots, work, clock); :class:`DestinySim` is the typed handle on both that tests and
@@ -16,12 +16,12 @@ from uuid import UUID
 
 import httpx
 
-from harness.components import component
-from harness.services import LogLine, Service, ServiceSpec, make_backend
-from harness.services.images import SIMULATORS_IMAGE
+from hil.components import component
+from hil.services import LogLine, Service, ServiceSpec, make_backend
+from hil.services.images import SIMULATORS_IMAGE
 
 if TYPE_CHECKING:
-    from harness.targets import SimulatedTarget
+    from hil.targets import SimulatedTarget
 
 __all__ = ["DestinyComponent", "DestinyRobot", "DestinySim", "destiny_spec"]
 
@@ -32,7 +32,7 @@ def destiny_spec(name: str = "destiny", seed_file: Path | None = None) -> Servic
     """The simulator as a Service spec: one port named ``http``, ready on its stdout line."""
 
     def command(ports: Mapping[str, int], _workdir: Path) -> list[str]:
-        argv = [sys.executable, "-m", "simulators.destiny", "--host", "127.0.0.1", "--port", str(ports["http"])]
+        argv = [sys.executable, "-m", "hil.simulators.destiny", "--host", "127.0.0.1", "--port", str(ports["http"])]
         if seed_file is not None:
             argv += ["--seed-file", str(seed_file)]
         return argv

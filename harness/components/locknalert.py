@@ -1,8 +1,8 @@
 """The LocknAlert component: a password-authenticated Mosquitto and the bridge emulator.
 
-The bridge's broker is its own service (:class:`harness.password_broker.PasswordBroker`), not the
+The bridge's broker is its own service (:class:`hil.mqtt.password_broker.PasswordBroker`), not the
 Astarte broker, which stays mutual-TLS only. The emulator runs as ``python -m
-simulators.locknalert`` on two harness-picked ports: ``https`` (the bridge API, self-signed like a
+hil.simulators.locknalert`` on two harness-picked ports: ``https`` (the bridge API, self-signed like a
 real bridge) and ``control`` (its ``/_sim`` routes, loopback). The broker admin password reaches
 it through the environment, never the command line.
 """
@@ -15,17 +15,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.bridge_control import EmulatorBridgeControl
-from harness.components import component
-from harness.locknalert_bridge import LocknAlertBridge
-from harness.password_broker import PasswordBroker
-from harness.services.backends import Backend, make_backend
-from harness.services.base import Service, ServiceSpec
-from harness.services.images import SIMULATORS_IMAGE
-from harness.services.readiness import AllOf, HttpStatus, LogLine
+from hil.locknalert.control import EmulatorBridgeControl
+from hil.components import component
+from hil.locknalert.bridge import LocknAlertBridge
+from hil.mqtt.password_broker import PasswordBroker
+from hil.services.backends import Backend, make_backend
+from hil.services.base import Service, ServiceSpec
+from hil.services.images import SIMULATORS_IMAGE
+from hil.services.readiness import AllOf, HttpStatus, LogLine
 
 if TYPE_CHECKING:
-    from harness.targets import SimulatedTarget
+    from hil.targets import SimulatedTarget
 
 __all__ = ["EMULATOR_READY", "LocknAlertComponent", "LocknAlertEmulator", "start_locknalert"]
 
@@ -51,7 +51,7 @@ class LocknAlertEmulator:
 
         def command(ports: Mapping[str, int], workdir: Path) -> list[str]:
             return [
-                sys.executable, "-m", "simulators.locknalert",
+                sys.executable, "-m", "hil.simulators.locknalert",
                 "--host", "127.0.0.1", "--port", str(ports["https"]), "--control-port", str(ports["control"]),
                 "--serial", self.serial, "--state-dir", str(workdir / "state"),
                 "--broker-host", broker.endpoint.host, "--broker-port", str(broker.endpoint.port),

@@ -1,4 +1,4 @@
-"""The Astarte Message Hub component: ``python -m simulators.message_hub`` as a harness Service.
+"""The Astarte Message Hub component: ``python -m hil.simulators.message_hub`` as a harness Service.
 
 The hub is itself one Astarte device: the component registers it through the simulated Pairing
 API (agent route, like any device), and the hub obtains its certificate and broker URL from
@@ -23,12 +23,12 @@ from typing import TYPE_CHECKING, Any, Final
 
 import httpx
 
-from harness.components import component
-from harness.services import AllOf, GrpcChannelReady, HttpStatus, LogLine, Service, ServiceSpec, make_backend
-from harness.services.images import SIMULATORS_IMAGE
+from hil.components import component
+from hil.services import AllOf, GrpcChannelReady, HttpStatus, LogLine, Service, ServiceSpec, make_backend
+from hil.services.images import SIMULATORS_IMAGE
 
 if TYPE_CHECKING:
-    from harness.targets import SimulatedTarget
+    from hil.targets import SimulatedTarget
 
 __all__ = ["HUB_NAMESPACE", "MessageHubComponent", "MessageHubSim", "hub_device_id", "message_hub_spec"]
 
@@ -77,7 +77,7 @@ def message_hub_spec(name: str, store_dir: Path, identity: HubIdentity | None, *
     """The hub as a Service spec: ports ``grpc`` and ``control``; ``identity`` None needs ``discard``."""
 
     def command(ports: Mapping[str, int], _workdir: Path) -> list[str]:
-        argv = [sys.executable, "-m", "simulators.message_hub", "--host", "127.0.0.1",
+        argv = [sys.executable, "-m", "hil.simulators.message_hub", "--host", "127.0.0.1",
                 "--port", str(ports["grpc"]), "--control-port", str(ports["control"]), "--store-dir", str(store_dir)]
         if discard:
             return argv + ["--discard"]

@@ -26,11 +26,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Protocol, Self
 
-from harness.errors import ServiceError
+from hil.errors import ServiceError
 
 if TYPE_CHECKING:
-    from harness.services.logstream import LogStream
-    from harness.services.readiness import Readiness
+    from hil.services.logstream import LogStream
+    from hil.services.readiness import Readiness
 
 __all__ = ["CommandBuilder", "ReadinessTarget", "Service", "ServiceSpec", "ServiceState"]
 

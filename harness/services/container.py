@@ -1,15 +1,15 @@
 """The container backend: the same service specs, run in containers through ``testcontainers``.
 
-The engine is the one :mod:`harness.services.engine` picks (the user's, the system's, or a
+The engine is the one :mod:`hil.services.engine` picks (the user's, the system's, or a
 private ``dockerd`` that hil starts as root); the images are hil's own, built locally
-(:mod:`harness.services.images`), or a user's. Containers use the host network, so the ports hil
+(:mod:`hil.services.images`), or a user's. Containers use the host network, so the ports hil
 picks, the certificates it issued for ``localhost``/``127.0.0.1`` and the readiness checks are
 those of the process backend; the service's working directory is mounted at the same path, the
 spec's ``mounts`` (the run's PKI) read-only, so config files written by the spec's command
 builder are valid inside too. The simulators image also gets the project's sources, read-only.
 
 Every container carries the labels ``hil.session`` and ``hil.service``. Nothing is left behind:
-``stop`` removes the container; the session's reaper (:mod:`harness.services.reaper`, hil's
+``stop`` removes the container; the session's reaper (:mod:`hil.services.reaper`, hil's
 Ryuk) removes its containers if the test process dies; and the session's leak audit names and
 removes any container of the session still there, then gives the engine back (a private engine
 used by no other session stops). testcontainers' own Ryuk stays disabled: it needs a pull.
@@ -28,15 +28,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness.errors import PortInUse, ServiceError, ServiceExited, StartupTimeout
-from harness.services.base import Service, ServiceSpec, ServiceState
-from harness.services.engine import EngineLease, docker_unavailable_reason, lease_engine
-from harness.services.images import IMAGE_PYTHON, PROJECT_ROOT, SIMULATORS_IMAGE, resolve_image
-from harness.services.logstream import HIL_MARKER, LogStream
-from harness.services.ports import pick_free_port
-from harness.services.readiness import Deadline, Readiness
-from harness.services.reaper import OWNER_LABEL, SESSION_LABEL, owner, remove_orphans, remove_session_containers
-from harness.services.tracking import ENV_MARKER, ResourceTracker, current_tracker
+from hil.errors import PortInUse, ServiceError, ServiceExited, StartupTimeout
+from hil.services.base import Service, ServiceSpec, ServiceState
+from hil.services.engine import EngineLease, docker_unavailable_reason, lease_engine
+from hil.services.images import IMAGE_PYTHON, PROJECT_ROOT, SIMULATORS_IMAGE, resolve_image
+from hil.services.logstream import HIL_MARKER, LogStream
+from hil.services.ports import pick_free_port
+from hil.services.readiness import Deadline, Readiness
+from hil.services.reaper import OWNER_LABEL, SESSION_LABEL, owner, remove_orphans, remove_session_containers
+from hil.services.tracking import ENV_MARKER, ResourceTracker, current_tracker
 
 __all__ = ["ContainerBackend", "ContainerService", "docker_available", "docker_unavailable_reason"]
 
@@ -58,7 +58,7 @@ class _Session:
         remove_orphans(self.client)  # of sessions killed together with their reaper
         env = {k: v for k, v in os.environ.items() if k != ENV_MARKER}
         self.reaper = subprocess.Popen(
-            [sys.executable, "-m", "harness.services.reaper", tracker.session_id, self.lease.engine.url],
+            [sys.executable, "-m", "hil.services.reaper", tracker.session_id, self.lease.engine.url],
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
             start_new_session=True, cwd=PROJECT_ROOT)
         tracker.add_audit(self.audit)
@@ -274,7 +274,7 @@ class ContainerBackend:
     name = "container"
 
     def __init__(self, root: Path) -> None:
-        from harness.services.process import ProcessBackend
+        from hil.services.process import ProcessBackend
 
         reason = docker_unavailable_reason()
         if reason is not None:

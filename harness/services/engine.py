@@ -16,7 +16,7 @@ sessions running at the same time on this machine (parallel test runs, a ``hil``
 a pytest session): each session holds a *shared* ``flock`` on ``users.lock`` while it uses the
 engine, and the session that releases last (it can take the lock *exclusively*) stops the
 daemon. A lock dies with its process, so a killed session never keeps the engine alive; its
-reaper (:mod:`harness.services.reaper`) stops the engine when nobody else uses it.
+reaper (:mod:`hil.services.reaper`) stops the engine when nobody else uses it.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from functools import cache
 from pathlib import Path
 from typing import IO, Any, Iterator
 
-from harness.errors import ServiceError
+from hil.errors import ServiceError
 
 __all__ = [
     "Engine",

@@ -36,8 +36,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from harness.errors import ServiceError
-from harness.services.engine import Engine, cache_dir
+from hil.errors import ServiceError
+from hil.services.engine import Engine, cache_dir
 
 __all__ = ["BROKER_IMAGE", "IMAGE_PYTHON", "PROJECT_ROOT", "SIMULATORS_IMAGE", "resolve_image"]
 

@@ -26,12 +26,12 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
 
-from harness.errors import PortInUse, ServiceError, ServiceExited, StartupTimeout
-from harness.services.base import Service, ServiceSpec, ServiceState
-from harness.services.logstream import HIL_MARKER, LogStream
-from harness.services.ports import pick_free_port
-from harness.services.readiness import Deadline, Readiness
-from harness.services.tracking import current_tracker
+from hil.errors import PortInUse, ServiceError, ServiceExited, StartupTimeout
+from hil.services.base import Service, ServiceSpec, ServiceState
+from hil.services.logstream import HIL_MARKER, LogStream
+from hil.services.ports import pick_free_port
+from hil.services.readiness import Deadline, Readiness
+from hil.services.tracking import current_tracker
 
 __all__ = ["ProcessBackend", "ProcessService"]
 

@@ -10,7 +10,7 @@ If the reaper itself was killed too, the next session sweeps: every container al
 ``hil.owner=<pid>:<start time>`` of the process that started it, and a session's first use of
 the engine removes the containers whose owner no longer runs (:func:`remove_orphans`).
 
-Run as ``python -m harness.services.reaper SESSION_ID ENGINE_URL``.
+Run as ``python -m hil.services.reaper SESSION_ID ENGINE_URL``.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def main(argv: list[str]) -> int:
     sys.stdin.buffer.read()  # returns at EOF: the session closed the pipe, or died
     import docker
 
-    from harness.services.engine import stop_private_engine_if_unused
+    from hil.services.engine import stop_private_engine_if_unused
 
     try:
         client = docker.DockerClient(base_url=url, timeout=30, version="auto")

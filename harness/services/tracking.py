@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.errors import HarnessLeak
+from hil.errors import HarnessLeak
 
 __all__ = ["ENV_MARKER", "LeakReport", "ResourceTracker", "current_tracker", "own_tracker"]
 

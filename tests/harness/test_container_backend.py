@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import ConfigError, HarnessLeak
-from harness.services import HttpStatus, ServiceSpec, make_backend
-from harness.services.engine import docker_unavailable_reason, lease_engine
-from harness.services.images import SIMULATORS_IMAGE
-from harness.services.tracking import own_tracker
+from hil.errors import ConfigError, HarnessLeak
+from hil.services import HttpStatus, ServiceSpec, make_backend
+from hil.services.engine import docker_unavailable_reason, lease_engine
+from hil.services.images import SIMULATORS_IMAGE
+from hil.services.tracking import own_tracker
 
 REASON = docker_unavailable_reason()
 needs_docker = pytest.mark.skipif(REASON is not None, reason=f"container backend: {REASON}")
@@ -43,10 +43,10 @@ def session_containers(session_id: str) -> list[str]:
 
 @needs_docker
 def test_mosquitto_runs_in_a_container_with_the_same_readiness(tmp_path):
-    from harness.broker import MosquittoBroker
-    from harness.mqtt_client import MqttSession
-    from harness.pki import HarnessPKI
-    from harness.services.container import ContainerService
+    from hil.mqtt.broker import MosquittoBroker
+    from hil.mqtt.client import MqttSession
+    from hil.pki import HarnessPKI
+    from hil.services.container import ContainerService
 
     pki = HarnessPKI(tmp_path / "pki")
     broker = MosquittoBroker(pki, make_backend("container", tmp_path / "services"))
@@ -61,7 +61,7 @@ def test_mosquitto_runs_in_a_container_with_the_same_readiness(tmp_path):
 
 @needs_docker
 def test_a_container_is_labelled_with_the_session_and_removed_by_stop(tmp_path):
-    from harness.services.tracking import current_tracker
+    from hil.services.tracking import current_tracker
 
     service = make_backend("container", tmp_path).create(web_spec("labelled"))
     service.start(HttpStatus("http", "/", 200), timeout=300)
@@ -92,8 +92,8 @@ def test_the_leak_audit_names_and_removes_a_forgotten_container(tmp_path):
 REAPED_CHILD = textwrap.dedent("""
     import os, sys
     from pathlib import Path
-    from harness.services import HttpStatus, make_backend
-    from harness.services.tracking import current_tracker
+    from hil.services import HttpStatus, make_backend
+    from hil.services.tracking import current_tracker
     sys.path.insert(0, {tests!r})
     from test_container_backend import web_spec
     service = make_backend("container", Path(sys.argv[1])).create(web_spec("orphan"))
@@ -135,7 +135,7 @@ def test_an_unknown_backend_name_is_refused(tmp_path):
 
 
 def test_asking_for_containers_without_an_engine_says_why(tmp_path, monkeypatch):
-    from harness.services import backends
+    from hil.services import backends
 
     monkeypatch.setattr(backends, "docker_unavailable_reason", lambda: "no engine answers (test)")
     with pytest.raises(ConfigError, match=r"container backend unavailable: no engine answers \(test\)"):
@@ -145,8 +145,8 @@ def test_asking_for_containers_without_an_engine_says_why(tmp_path, monkeypatch)
 
 def test_a_spec_without_an_image_runs_as_a_process_beside_the_containers(tmp_path, monkeypatch):
     """A spec without an image still runs (as a process), so a whole target can use one backend."""
-    from harness.services import container as container_module
-    from harness.services.process import ProcessService
+    from hil.services import container as container_module
+    from hil.services.process import ProcessService
 
     monkeypatch.setattr(container_module, "docker_unavailable_reason", lambda: None)
     backend = container_module.ContainerBackend(tmp_path)
@@ -161,8 +161,8 @@ def test_a_session_sweeps_the_containers_of_a_dead_owner_whose_reaper_died_too(t
     """If a session and its reaper were both killed, the next session's first use removes them."""
     import docker.errors
 
-    from harness.services.container import _session
-    from harness.services.images import BROKER_IMAGE, resolve_image
+    from hil.services.container import _session
+    from hil.services.images import BROKER_IMAGE, resolve_image
 
     lease = lease_engine()
     try:
@@ -170,7 +170,7 @@ def test_a_session_sweeps_the_containers_of_a_dead_owner_whose_reaper_died_too(t
         image = resolve_image(BROKER_IMAGE, lease.engine)
         orphan = client.containers.create(image, ["sleep", "600"], labels={"hil.owner": "4194304999:1"})
         alive = client.containers.create(image, ["sleep", "600"], labels={"hil.owner": f"{os.getpid()}:0"})
-        from harness.services.reaper import owner
+        from hil.services.reaper import owner
 
         mine = client.containers.create(image, ["sleep", "600"], labels={"hil.owner": owner()})
         try:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.services.engine import docker_unavailable_reason, lease_engine
+from hil.services.engine import docker_unavailable_reason, lease_engine
 
 REASON = docker_unavailable_reason()
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.services.engine import _dockerd
+from hil.services.engine import _dockerd
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or _dockerd() is None,
                                 reason="a private dockerd needs root and Debian's docker.io")
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0 or _dockerd() is None,
 CHILD = textwrap.dedent("""
     import json, os
     from pathlib import Path
-    from harness.services.engine import engine_choice, lease_engine, private_engine_pid
+    from hil.services.engine import engine_choice, lease_engine, private_engine_pid
     before = engine_choice()[1]
     first = lease_engine()
     pid = private_engine_pid()

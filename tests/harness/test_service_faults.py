@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import ServiceError
-from harness.services import HttpStatus, Service, ServiceSpec, ServiceState, make_backend
-from harness.services.engine import docker_unavailable_reason
-from harness.services.images import SIMULATORS_IMAGE
+from hil.errors import ServiceError
+from hil.services import HttpStatus, Service, ServiceSpec, ServiceState, make_backend
+from hil.services.engine import docker_unavailable_reason
+from hil.services.images import SIMULATORS_IMAGE
 
 REASON = docker_unavailable_reason()
 BACKENDS = ["process", pytest.param("container", marks=pytest.mark.skipif(REASON is not None, reason=f"{REASON}"))]
