@@ -28,6 +28,7 @@ from hil.errors import TargetError
 from hil.package_data import interfaces_dir
 from hil.targets.protocols import AppEngine, AstartePairing, RealmManagement, RealmMessageLog
 from hil.services.backends import make_backend
+from hil.services.images import SIMULATORS_IMAGE
 from hil.services.base import ServiceSpec
 from hil.services.readiness import AllOf, HttpStatus, LogLine
 
@@ -416,7 +417,9 @@ def start_astarte(target: SimulatedTarget) -> AstarteComponent:
         ]
 
     service = make_backend(target.backend_name, target.run_dir.sub("services")).create(
-        ServiceSpec(name="astarte", command=command, ports=("https",))
+        # The simulator issues its own server certificate into the PKI directory.
+        ServiceSpec(name="astarte", command=command, ports=("https",), image=SIMULATORS_IMAGE,
+                    writable=(pki.directory,))
     )
     service.start(AllOf(LogLine(READY_PATTERN), HttpStatus("https", "/pairing/version", 200, pki.ca_cert_path)),
                   timeout=20.0)

@@ -20,6 +20,7 @@ from hil.components import component
 from hil.pki import CertificateFiles
 from hil.services import LogLine, make_backend, Service, ServiceSpec
 from hil.targets.protocols import DestinyControl, DestinyRepository, SeededWork
+from hil.services.images import SIMULATORS_IMAGE
 
 if TYPE_CHECKING:
     from hil.targets import SimulatedTarget
@@ -47,7 +48,10 @@ def destiny_spec(
             argv += ["--seed-file", str(seed_file)]
         return argv
 
-    return ServiceSpec(name=name, command=command, ports=("http", "storage") if storage_tls else ("http",))
+    files = [seed_file] + ([storage_tls.cert_path, storage_tls.key_path] if storage_tls is not None else [])
+    mounts = tuple(dict.fromkeys(path.parent for path in files if path is not None))
+    return ServiceSpec(name=name, command=command, ports=("http", "storage") if storage_tls else ("http",),
+                       image=SIMULATORS_IMAGE, mounts=mounts)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from hil.mqtt.password_broker import PasswordBroker
 from hil.targets.protocols import LocknAlertBridgeAccess, LocknAlertEmulator as LocknAlertEmulatorProtocol
 from hil.services.backends import Backend, make_backend
 from hil.services.base import Service, ServiceSpec
+from hil.services.images import SIMULATORS_IMAGE
 from hil.services.readiness import AllOf, HttpStatus, LogLine
 
 if TYPE_CHECKING:
@@ -61,7 +62,7 @@ class LocknAlertEmulator:
 
         self.service: Service = backend.create(ServiceSpec(
             name=name, command=command, ports=("https", "control"),
-            env={PASSWORD_VARIABLE: broker.admin.password},
+            env={PASSWORD_VARIABLE: broker.admin.password}, image=SIMULATORS_IMAGE,
         ))
 
     @staticmethod

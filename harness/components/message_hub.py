@@ -25,7 +25,8 @@ import httpx
 
 from hil.components import component
 from hil.targets.protocols import MessageHubControl, MessageHubEndpoint
-from hil.services import AllOf, GrpcChannelReady, HttpStatus, LogLine, Service, ServiceSpec, make_backend
+from hil.services import AllOf, GrpcChannelReady, HttpStatus, LogLine, make_backend, Service, ServiceSpec
+from hil.services.images import SIMULATORS_IMAGE
 
 if TYPE_CHECKING:
     from hil.targets import SimulatedTarget
@@ -85,7 +86,10 @@ def message_hub_spec(name: str, store_dir: Path, identity: HubIdentity | None, *
         return argv + identity.arguments()
 
     env = identity.env() if identity is not None and not discard else {}
-    return ServiceSpec(name=name, command=command, ports=("grpc", "control"), env=env)
+    files = [identity.ca_path, identity.cert_path, identity.key_path] if identity is not None and not discard else []
+    mounts = tuple(sorted({path.parent for path in files if path is not None}))
+    return ServiceSpec(name=name, command=command, ports=("grpc", "control"), env=env, image=SIMULATORS_IMAGE,
+                       mounts=mounts, writable=(store_dir,))
 
 
 def readiness() -> AllOf:

@@ -32,6 +32,7 @@ from hil.services.backends import Backend
 from hil.services.base import Service, ServiceSpec
 from hil.services.readiness import AllOf, ClientIdentity, LogLine, MqttConnack, Readiness
 from hil.targets.protocols import BrokerAdmin, MqttBroker
+from hil.services.images import BROKER_IMAGE
 
 if TYPE_CHECKING:
     from hil.pki import HarnessPKI
@@ -41,7 +42,6 @@ __all__ = ["ADMIN_COMMON_NAME", "Broker", "BrokerEndpoint", "MosquittoBroker", "
 ADMIN_COMMON_NAME = "admin"
 PROBE_COMMON_NAME = "hil-readiness/probe"
 READY_LINE = r"mosquitto version \S+ running"
-MOSQUITTO_IMAGE = "eclipse-mosquitto:2"
 
 
 def mosquitto_binary() -> str | None:
@@ -119,7 +119,7 @@ class MosquittoBroker(Broker):
                 name=name,
                 command=lambda ports, workdir: [binary, "-c", str(self._write_config(ports, workdir))],
                 ports=("mqtts", "mqtts-admin"),
-                image=MOSQUITTO_IMAGE,
+                image=BROKER_IMAGE,
                 mounts=(pki.directory,),  # the CA and the broker's certificate, named in its config
             )
         )

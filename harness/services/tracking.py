@@ -15,7 +15,7 @@ import shutil
 import signal
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +54,7 @@ class ResourceTracker:
         self._dirs: set[Path] = set()
         self._names: dict[int, str] = {}
         self._lock = threading.Lock()
+        self._audits: list[Callable[[], list[str]]] = []
 
     def child_env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         """The environment for a child process: ours, plus the session marker, plus ``extra``."""
@@ -75,6 +76,15 @@ class ResourceTracker:
         with self._lock:
             self._dirs.add(path)
 
+    def add_audit(self, audit: Callable[[], list[str]]) -> None:
+        """An audit of resources outside this module's view (containers, a private engine).
+
+        Called once, at :meth:`audit`: it gives back what the session still holds and returns
+        a line for each thing it found left behind (and removed).
+        """
+        with self._lock:
+            self._audits.append(audit)
+
     # -- the audit ---------------------------------------------------------------------------
     def find_leaks(self) -> LeakReport:
         with self._lock:
@@ -95,10 +105,13 @@ class ResourceTracker:
             clean_up: after reporting, kill leaked processes and remove leaked directories,
                 so that the next run starts clean.
         """
+        with self._lock:
+            audits, self._audits = self._audits, []
+        extra = [line for audit in audits for line in audit()]
         report = self.find_leaks()
-        if not report:
+        if not report and not extra:
             return
-        lines = report.lines()
+        lines = report.lines() + extra
         if clean_up:
             for pid, _ in report.processes:
                 try:

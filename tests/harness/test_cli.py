@@ -60,7 +60,11 @@ def test_doctor_reports_in_plain_words():
     assert result.returncode == 0, result.stdout + result.stderr
     assert re.search(r"^ok\s+mosquitto: 2\.\S+ at /", result.stdout, re.M)
     assert re.search(r"^ok\s+Python 3\.12", result.stdout, re.M)
-    assert re.search(r"Docker engine", result.stdout)
+    # Which engine the container backend uses, and why.
+    assert re.search(r"Docker engine: ", result.stdout)
+    if os.geteuid() == 0 and not os.environ.get("DOCKER_HOST") and shutil.which("dockerd", path="/usr/sbin:/usr/bin"):
+        assert re.search(r"^ok\s+Docker engine: (uses unix://\S+: .+|no engine answers; hil starts a private dockerd)",
+                         result.stdout, re.M)
     assert "everything hil needs is here" in result.stdout
 
 
