@@ -16,13 +16,13 @@ bench an operator does the same by hand. Routes (JSON in, JSON out)::
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
 from harness.bridge_control import Fault
 from harness.errors import HilError
 from simulators.locknalert.emulator import BridgeEmulator
 from simulators.locknalert.http_server import Request, Response, json_response
+from simulators.request_bounds import OutOfBounds, number
 
 __all__ = ["ControlApi"]
 
@@ -38,11 +38,10 @@ def _number(data: dict[str, Any], key: str, low: float, high: float, default: fl
     value = data.get(key, default)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise _Invalid(f"{key} must be a number")
-    if not low <= value <= high:
-        raise _Invalid(f"{key} must be between {low:g} and {high:g}")
-    return float(value)
+    try:
+        return number(value, name=key, low=low, high=high)
+    except OutOfBounds as exc:
+        raise _Invalid(str(exc)) from None
 
 
 class ControlApi:

@@ -1,0 +1,276 @@
+"""The reproducers of the hardening probe (issue 16), against the real simulator processes.
+
+Each test is one input an attacker or a careless user sent, and the answer the simulator must
+give: a 4xx in the real server's shape (never a 5xx), promptly (never a hang), with the simulator
+still serving afterwards. Client-side timeouts are short so that a hang fails the test instead of
+holding the session.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from pathlib import Path
+
+import grpc
+import httpx
+import pytest
+
+from harness.components.astarte import AstarteClient, random_device_id
+
+#: Long enough for any honest answer on a loaded 2-core machine, far below a hang.
+PROMPT = 5.0
+
+SERVICE = "/astarteplatform.msghub.MessageHub/"
+
+
+# -- 1. hub long poll with a NaN wait ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("wait", ["nan", "inf", "-inf", "1e999", "-1"])
+def test_hub_node_wait_that_is_not_a_finite_duration_is_400_at_once(message_hub, wait):
+    with httpx.Client(timeout=PROMPT) as http:
+        response = http.get(f"{message_hub.control_url}/_sim/nodes/{uuid.uuid4()}", params={"wait": wait})
+        assert response.status_code == 400, response.text
+        assert "wait" in response.json()["error"]
+        assert http.get(f"{message_hub.control_url}/health").status_code == 200
+
+
+# -- 2. Astarte listing long polls with a NaN timeout ---------------------------------------------------
+
+
+@pytest.mark.parametrize("listing", ["errors", "messages", "sessions", "disconnections"])
+@pytest.mark.parametrize("query", [{"timeout": "nan", "min_count": "1000"}, {"timeout": "inf", "min_count": "1"},
+                                   {"timeout": "1", "min_count": "nan"}, {"timeout": "1", "min_count": str(10**30)}])
+def test_astarte_listing_with_a_non_finite_duration_or_count_is_400_at_once(astarte: AstarteClient, listing, query):
+    with astarte.http(timeout=PROMPT) as http:
+        response = http.get(f"{astarte.control_url}/{listing}", params=query)
+        assert response.status_code == 400, response.text
+        assert response.json() == {"errors": {"detail": "Bad request"}}
+        assert http.get(f"{astarte.pairing_base_url}/version").status_code == 200
+
+
+# -- 3. DESTINY clock advanced out of the calendar -------------------------------------------------------
+
+
+@pytest.mark.parametrize("seconds", [1e12, -1e12, 1e308])
+def test_destiny_clock_advance_out_of_range_is_422_and_changes_nothing(destiny, seconds):
+    before = destiny.http.get("/_sim/clock").json()["offset_seconds"]
+    response = destiny.http.post("/_sim/clock/advance", json={"seconds": seconds}, timeout=PROMPT)
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"] == ["body", "seconds"]
+    clock = destiny.http.get("/_sim/clock")
+    assert clock.status_code == 200 and clock.json()["offset_seconds"] == before
+    assert destiny.http.get("/_sim/pending-enhancements").status_code == 200
+
+
+# -- 4. CSR on a curve nobody signs ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("curve", ["secp112r1", "prime192v2", "brainpoolP160r1"])
+def test_a_csr_on_an_unsupported_curve_is_a_bad_csr(astarte: AstarteClient, tmp_path, curve):
+    key, csr = tmp_path / "key.pem", tmp_path / "csr.pem"
+    subprocess.run(["openssl", "ecparam", "-name", curve, "-genkey", "-noout", "-out", str(key)], check=True)
+    subprocess.run(["openssl", "req", "-new", "-key", str(key), "-subj", "/CN=x", "-out", str(csr)], check=True)
+    device = astarte.register_device()
+    url = f"{astarte.pairing_base_url}/v1/{astarte.realm}/devices/{device.device_id}/protocols/astarte_mqtt_v1/credentials"
+    with astarte.http(token=device.credentials_secret, timeout=PROMPT) as http:
+        response = http.post(url, json={"data": {"csr": csr.read_text()}})
+    assert response.status_code == 422, response.text
+    assert response.json() == {"errors": {"csr": ["is not a valid PEM CSR"]}}
+
+
+# -- 5. raw publish to a topic MQTT cannot carry ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/org.hil.test.ServerDatastream/+", "/org.hil.test.ServerDatastream/#",
+                                  "/" + "a" * 65_536, "/a\u0000b"])
+def test_publish_to_a_path_mqtt_cannot_carry_is_422(astarte: AstarteClient, path):
+    with astarte.http(timeout=PROMPT) as http:
+        response = http.post(f"{astarte.control_url}/devices/{random_device_id()}/publish",
+                             json={"path": path, "payload_hex": "", "qos": 0})
+    assert response.status_code == 422, response.text
+    assert "path" in response.json()["errors"]["detail"]
+
+
+# -- 6. hub Attach with interface JSON nested past any parser ------------------------------------------
+
+
+def test_hub_attach_with_deeply_nested_interface_json_is_invalid_argument(message_hub):
+    from astarteplatform.msghub.node_pb2 import Node
+
+    body = Node(interfaces_json=["[" * 200_000 + "]" * 200_000]).SerializeToString()
+    with grpc.insecure_channel(message_hub.grpc_address) as channel:
+        attach = channel.unary_stream(SERVICE + "Attach", request_serializer=None, response_deserializer=None)
+        with pytest.raises(grpc.RpcError) as refused:
+            next(iter(attach(body, metadata=[("node-id", str(uuid.uuid4()))], timeout=PROMPT)))
+    assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT, refused.value.details()
+
+
+# -- 9. hub control API: other methods -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH", "OPTIONS"])
+def test_hub_control_api_answers_other_methods_with_json_405(message_hub, method):
+    with httpx.Client(timeout=PROMPT) as http:
+        response = http.request(method, f"{message_hub.control_url}/_sim/state")
+    assert response.status_code == 405, response.text
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers["allow"] == "GET, HEAD"
+    assert response.json() == {"error": f"method {method} not allowed"}
+
+
+# -- request timeouts: a request that never completes is not held ----------------------------------------
+
+
+def _incomplete_request_held_for(host: str, port: int, *, tls_ca: Path | None) -> float:
+    """Send request headers that never end; seconds until the server closes the connection."""
+    import ssl
+
+    raw = socket.create_connection((host, port), timeout=30)
+    conn: socket.socket = raw
+    if tls_ca is not None:
+        conn = ssl.create_default_context(cafile=str(tls_ca)).wrap_socket(raw, server_hostname=host)
+    try:
+        started = time.monotonic()
+        conn.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        while conn.recv(4096):
+            pass
+        return time.monotonic() - started
+    except TimeoutError:
+        return float("inf")
+    finally:
+        conn.close()
+
+
+def test_astarte_and_destiny_drop_an_incomplete_request(astarte: AstarteClient, destiny):
+    destiny_url = httpx.URL(destiny.base_url)
+    astarte_url = httpx.URL(astarte.base_url)
+    held = {
+        "destiny": _incomplete_request_held_for(destiny_url.host, destiny_url.port, tls_ca=None),
+        "astarte": _incomplete_request_held_for(astarte_url.host, astarte_url.port, tls_ca=astarte.ca_path),
+    }
+    assert all(seconds < 12 for seconds in held.values()), held
+
+
+# -- hub node table ------------------------------------------------------------------------------------
+
+
+def test_hub_node_table_is_bounded(tmp_path):
+    """Nodes whose stream was cancelled stay attached (as on the real hub) but make room for new ones."""
+    from simulators.message_hub.hub import HubError, MessageHub
+    from simulators.message_hub.property_store import InterfaceCache, PropertyStore
+
+    store = PropertyStore(tmp_path / "properties.sqlite")
+    try:
+        hub = MessageHub(None, None, store, InterfaceCache(tmp_path / "interfaces"), max_nodes=2)  # type: ignore[arg-type]
+        first, second = hub.attach(uuid.uuid4(), []), hub.attach(uuid.uuid4(), [])
+        with pytest.raises(HubError) as full:
+            hub.attach(uuid.uuid4(), [])
+        assert full.value.code == "RESOURCE_EXHAUSTED"
+        hub.stream_closed(first)
+        third = hub.attach(uuid.uuid4(), [])
+        assert {n["node_id"] for n in hub.nodes()} == {str(second.id), str(third.id)}
+    finally:
+        store.close()
+
+
+# -- 7. a SIGKILLed owner leaves no key material ------------------------------------------------------
+
+
+def test_a_sigkilled_owners_run_directory_is_reported_then_removed_by_the_next_start(tmp_path, monkeypatch):
+    import tempfile
+
+    from harness.rundir import remove_orphaned_run_dirs
+    from harness.services.tracking import ResourceTracker, current_tracker
+
+    script = textwrap.dedent(
+        """
+        import sys
+        from harness.targets import SimulatedTarget
+        target = SimulatedTarget()
+        target.pki  # the CA key on disk
+        print(target.run_dir.path, flush=True)
+        sys.stdin.read()   # hold until killed
+        """
+    )
+    env = current_tracker().child_env({"TMPDIR": str(tmp_path)})
+    child = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             text=True, env=env)
+    try:
+        run_dir = Path(child.stdout.readline().strip())
+        assert run_dir.parent == tmp_path and any(run_dir.rglob("*key*")), "the child did not write its keys"
+        assert str(child.pid) in run_dir.name, "the run directory does not name its owner"
+        child.send_signal(signal.SIGKILL)
+        child.wait(10)
+    finally:
+        child.kill()
+        child.wait()
+        child.stdin.close()
+        child.stdout.close()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    # Meanwhile: this session's audit names it (the child belonged to this session) ...
+    assert run_dir in current_tracker().find_leaks().temp_dirs
+    # ... another session's does not (it is not theirs to fail on) ...
+    assert run_dir not in ResourceTracker().find_leaks().temp_dirs
+    # ... and the next start removes it, key material and all.
+    assert remove_orphaned_run_dirs() == [run_dir]
+    assert not run_dir.exists()
+
+
+def test_the_sweep_spares_a_live_owners_run_directory(tmp_path, monkeypatch):
+    import tempfile
+
+    from harness.rundir import RunDirectory, remove_orphaned_run_dirs
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with RunDirectory() as mine:
+        assert remove_orphaned_run_dirs() == []
+        assert mine.path.exists()
+
+
+# -- 8. SDK keys live in the run directory -----------------------------------------------------------------
+
+
+def test_sdk_persistency_lives_in_a_private_run_directory(astarte_device, tmp_path_factory):
+    persistency = astarte_device().persistency_dir
+    basetemp = tmp_path_factory.getbasetemp()
+    assert basetemp not in persistency.parents, f"{persistency} is in pytest's temp dirs"
+    private = [p for p in persistency.parents if p.name.startswith("hil-")]
+    assert private and stat.S_IMODE(private[-1].stat().st_mode) == 0o700, persistency
+
+
+# -- 10. evidence: the reports' permissions, no tokens -----------------------------------------------------
+
+
+def test_evidence_is_private_and_copied_logs_carry_no_tokens(tmp_path):
+    from harness.report.evidence import copy_log_redacted
+
+    log = tmp_path / "destiny.log"
+    log.write_text(
+        '127.0.0.1:1 - "GET /_sim/storage/batch-1.jsonl?sig=c2VjcmV0LXRva2Vu HTTP/1.1" 200\n'
+        "Authorization: Bearer eyJhbGciOiJSUzI1NiJ9.eyJhIjoxfQ.c2ln\n"
+        "robot secret=hunter2-hunter2 created\n"
+        'seed {"client_secret": "s3cr3t-value"}\n'
+        "credentials_secret: AbCdEf123456\n"
+        "an honest line\n"
+    )
+    dest = tmp_path / "report" / "evidence" / "check" / "destiny.log"
+    copy_log_redacted(log, dest)
+    text = dest.read_text()
+    for secret in ("c2VjcmV0LXRva2Vu", "eyJhbGciOiJSUzI1NiJ9", "hunter2", "s3cr3t-value", "AbCdEf123456"):
+        assert secret not in text, text
+    assert "sig=[redacted]" in text and "an honest line" in text
+    assert stat.S_IMODE(dest.stat().st_mode) == 0o600
+
+
+def test_the_recording_copies_evidence_through_the_redaction():
+    source = (Path(__file__).resolve().parents[2] / "fixtures" / "recording.py").read_text()
+    assert "copy_log_redacted(" in source and "shutil.copyfile" not in source
+
