@@ -21,7 +21,6 @@ import base64
 import datetime as dt
 import json
 import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
@@ -37,6 +36,7 @@ from harness.fuzzing.requests import SendRequest
 from harness.fuzzing.session_model import HubSessionModel, SessionModel
 from harness.fuzzing.stored import reads_as_unset
 from harness.oracle import Interface, ValueType, parse_interface, resolve
+from harness.rundir import RunDirectory
 
 __all__ = [
     "DEVICE_PATHS", "DIVERGES", "DOCS", "DP", "HubSessionDriver", "SERVER_PATHS", "SERVER_UNSETTABLE", "SESSION_MODEL",
@@ -134,7 +134,8 @@ class SessionDriver:
         self.model: SessionModel = self._new_model()
 
     def _new_device(self) -> ConnectedDevice:
-        self.directory = Path(tempfile.mkdtemp(prefix="hil-fuzz-session-"))
+        # A labelled run directory: the SDK's keys go with it even after a SIGKILL.
+        self.directory = RunDirectory(prefix="hil-fuzz-").path
         return ConnectedDevice(self.astarte, self.directory, list(DOCS.values()))
 
     def _new_model(self) -> SessionModel:
