@@ -1,0 +1,267 @@
+"""hil fuzzes its own simulators: generated requests to every route, judged by four rules.
+
+Every route of every HTTP simulator (real APIs and control APIs) gets Hypothesis-generated
+methods, path parameters, query values (non-finite and out-of-range waits and counts among them)
+and bodies (JSON of any shape, or raw bytes); the Message Hub's gRPC service gets generated
+protobuf messages and metadata. The rules: no 5xx (a 5xx is a bug, never the answer to bad
+input; the hub's documented ``INTERNAL`` refusals are the real hub's codes, so gRPC is judged on
+``UNKNOWN``, which only an escaped exception produces), an answer before a short deadline, the
+process still alive, and a JSON body where the API documents one. Budgets are small (the ``ci``
+profile's example counts are not used here) so the whole module runs in about a minute.
+
+A failure shrinks to one request and is printed as a one-line reproducer (``curl ...`` or the gRPC
+call). Left out on purpose: the control routes that wipe state other checks of the session share
+(Astarte's and LocknAlert's ``/_sim/reset``, LocknAlert's fault and TLS switches).
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import uuid
+from urllib.parse import quote
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, note, settings
+from hypothesis import strategies as st
+
+#: Seconds an answer may take beyond the wait the request itself asked for.
+DEADLINE = 5.0
+#: The longest wait the generated queries ask for (the simulators clamp larger ones to 30 s).
+SMALL_WAIT = 1.0
+
+FUZZ = settings(max_examples=60, deadline=None, derandomize=False, database=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+
+METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+
+
+@dataclass(frozen=True)
+class Api:
+    name: str
+    base_url: str
+    routes: list[tuple[str, list[str]]]  # path template, methods
+    verify: Any = True
+    json_errors: bool = True
+
+
+# -- generated parts -------------------------------------------------------------------------------
+
+_nasty_numbers = st.sampled_from(["nan", "NaN", "inf", "-inf", "1e999", "-1", "1e400", "0x10", "", " ", "1_0",
+                                  "9" * 30, "-0", "1e-999", "true", "null"])
+_small_numbers = st.floats(0, SMALL_WAIT, allow_nan=False).map(lambda f: f"{f:g}") | st.integers(0, 3).map(str)
+_query_values = _nasty_numbers | _small_numbers | st.text(max_size=20)
+_query = st.dictionaries(
+    st.sampled_from(["timeout", "wait", "min_count", "since", "device_id", "attached", "robot_id", "sig", "limit"]),
+    _query_values, max_size=4)
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=30),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+        st.sampled_from(["data", "seconds", "path", "payload_hex", "qos", "claims", "ttl", "devices", "name",
+                         "count", "robot_id", "references", "zone", "kind", "csr", "hw_id"]) | st.text(max_size=8),
+        inner, max_size=4),
+    max_leaves=12)
+_bodies = st.none() | _json.map(lambda v: json.dumps(v).encode()) | st.binary(max_size=64) | st.sampled_from(
+    [b'{"seconds": 1e12}', b'{"seconds": NaN}', b"[" * 5000, b'{"path": "/a/+", "payload_hex": "", "qos": 0}'])
+_segments = st.sampled_from([str(uuid.uuid4()), "AAAAAAAAAAAAAAAAAAAAAA", "..", "%00", "%ff", "%2F", "a" * 300,
+                             "-", "0"]) | st.text(min_size=1, max_size=12).map(lambda t: quote(t, safe=""))
+
+
+def _fill(template: str, draw: Any) -> str:
+    parts = []
+    for part in template.split("/"):
+        parts.append(draw(_segments) if part.startswith("{") else part)
+    return "/".join(parts)
+
+
+@st.composite
+def _requests(draw: Any, api: Api) -> tuple[str, str, dict[str, str], bytes | None]:
+    template, methods = draw(st.sampled_from(api.routes))
+    method = draw(st.sampled_from(methods) | st.sampled_from(METHODS))
+    return method, _fill(template, draw), draw(_query), draw(_bodies)
+
+
+def _reproducer(api: Api, method: str, path: str, query: dict[str, str], body: bytes | None) -> str:
+    url = httpx.URL(api.base_url + path, params=query)
+    data = f" --data-binary {shlex.quote(body.decode('latin-1'))}" if body else ""
+    return f"curl -k -X {method} {shlex.quote(str(url))}{data}"
+
+
+def _asked_wait(query: dict[str, str]) -> float:
+    waits = []
+    for name in ("timeout", "wait"):
+        try:
+            waits.append(min(max(float(query.get(name, "0")), 0.0), 30.0))
+        except ValueError:
+            continue
+    return max((w for w in waits if w == w), default=0.0)
+
+
+def _judge(api: Api, alive: Any, request: tuple[str, str, dict[str, str], bytes | None]) -> None:
+    method, path, query, body = request
+    line = _reproducer(api, method, path, query, body)
+    note(line)
+    headers = {"content-type": "application/json"} if body is not None else {}
+    with httpx.Client(verify=api.verify, timeout=DEADLINE + _asked_wait(query)) as http:
+        try:
+            response = http.request(method, api.base_url + path, params=query, content=body, headers=headers)
+        except httpx.TimeoutException:
+            pytest.fail(f"{api.name}: no answer within the deadline: {line}")
+    assert response.status_code < 500, f"{api.name}: {response.status_code} {response.text[:200]!r}: {line}"
+    if api.json_errors and response.status_code >= 400 and method != "HEAD" and response.content:
+        try:
+            response.json()
+        except ValueError:
+            pytest.fail(f"{api.name}: {response.status_code} without a JSON body: {line}")
+    assert alive(), f"{api.name} died: {line}"
+
+
+# -- the simulators --------------------------------------------------------------------------------------
+
+
+ASTARTE_ROUTES = [
+    ("/pairing/version", ["GET"]), ("/pairing/v1/{realm}/version", ["GET"]),
+    ("/pairing/v1/{realm}/agent/devices", ["POST"]), ("/pairing/v1/{realm}/agent/devices/{id}", ["DELETE"]),
+    ("/pairing/v1/{realm}/devices/{id}", ["GET"]),
+    ("/pairing/v1/{realm}/devices/{id}/protocols/{protocol}/credentials", ["POST"]),
+    ("/pairing/v1/{realm}/devices/{id}/protocols/{protocol}/credentials/verify", ["POST"]),
+    ("/appengine/v1/{realm}/devices/{id}", ["GET", "PATCH"]),
+    ("/appengine/v1/{realm}/devices/{id}/interfaces/{interface}", ["GET", "POST"]),
+    ("/appengine/v1/{realm}/devices/{id}/interfaces/{interface}/{path}", ["GET", "POST", "PUT", "DELETE"]),
+    ("/realmmanagement/v1/{realm}/interfaces", ["GET", "POST"]),
+    ("/realmmanagement/v1/{realm}/interfaces/{name}/{major}", ["GET", "PUT", "DELETE"]),
+    ("/_sim/health", ["GET"]), ("/_sim/errors", ["GET"]), ("/_sim/messages", ["GET"]),
+    ("/_sim/sessions", ["GET"]), ("/_sim/disconnections", ["GET"]),
+    ("/_sim/devices/{id}/publish", ["POST"]), ("/_sim/token", ["POST"]),
+]
+DESTINY_ROUTES = [
+    ("/v1/robot-enhancement-batches/", ["POST"]), ("/v1/robot-enhancement-batches/{id}/", ["GET", "POST"]),
+    ("/v1/robot-enhancement-batches/{id}/results/", ["POST"]),
+    ("/_sim/robots", ["GET", "POST"]), ("/_sim/references", ["POST"]), ("/_sim/enhancement-requests", ["POST"]),
+    ("/_sim/pending-enhancements", ["GET"]), ("/_sim/batches", ["GET"]), ("/_sim/batches/{id}", ["GET"]),
+    ("/_sim/requests", ["GET"]), ("/_sim/clock", ["GET"]), ("/_sim/clock/advance", ["POST"]),
+    ("/_sim/storage/{name}", ["GET", "PUT"]),
+]
+HUB_ROUTES = [("/health", ["GET"]), ("/_sim/state", ["GET"]), ("/_sim/nodes/{id}", ["GET"])]
+LOCKNALERT_ROUTES = [("/_sim/health", ["GET"]), ("/_sim/state", ["GET"]), ("/_sim/window/open", ["POST"]),
+                     ("/_sim/window/close", ["POST"]), ("/_sim/alert", ["POST"])]
+
+
+def _http_alive(url: str, verify: Any = True) -> Any:
+    def alive() -> bool:
+        with httpx.Client(verify=verify, timeout=DEADLINE) as http:
+            return http.get(url).status_code == 200
+
+    return alive
+
+
+@FUZZ
+@given(data=st.data())
+def test_astarte_simulator_survives_generated_requests(astarte, data):
+    import ssl
+
+    verify = ssl.create_default_context(cafile=str(astarte.ca_path))
+    api = Api("astarte", astarte.base_url, ASTARTE_ROUTES, verify=verify)
+    _judge(api, _http_alive(f"{astarte.control_url}/health", verify), data.draw(_requests(api)))
+
+
+@FUZZ
+@given(data=st.data())
+def test_destiny_simulator_survives_generated_requests(destiny_simulator, data):
+    api = Api("destiny", destiny_simulator.base_url, DESTINY_ROUTES)
+    _judge(api, _http_alive(f"{destiny_simulator.base_url}/_sim/clock"), data.draw(_requests(api)))
+
+
+@FUZZ
+@given(data=st.data())
+def test_message_hub_control_api_survives_generated_requests(message_hub, data):
+    api = Api("message hub control", message_hub.control_url, HUB_ROUTES)
+    _judge(api, _http_alive(f"{message_hub.control_url}/health"), data.draw(_requests(api)))
+
+
+@FUZZ
+@given(data=st.data())
+def test_locknalert_control_api_survives_generated_requests(locknalert_emulator, data):
+    control_url = locknalert_emulator.emulator.control_url
+    api = Api("locknalert control", control_url, LOCKNALERT_ROUTES)
+    _judge(api, _http_alive(f"{control_url}/_sim/health"), data.draw(_requests(api)))
+
+
+# -- the hub's gRPC service --------------------------------------------------------------------------------
+
+
+def _hub_messages() -> st.SearchStrategy[tuple[str, bytes]]:
+    from astarteplatform.msghub.astarte_message_pb2 import AstarteMessage
+    from astarteplatform.msghub.astarte_type_pb2 import AstarteDataType, AstarteDataTypeIndividual
+    from astarteplatform.msghub.node_pb2 import Node
+
+    interface_json = st.one_of(
+        _json.map(json.dumps),
+        st.builds(lambda n, depth: json.dumps({"interface_name": n, "version_major": 0, "version_minor": 1,
+                                               "type": "datastream", "ownership": "device",
+                                               "mappings": [{"endpoint": "/" + "x" * depth, "type": "integer"}]}),
+                  st.text(max_size=20), st.integers(0, 70)),
+        st.sampled_from(["[" * 3000 + "]" * 3000, "{" * 200, ""]),
+    )
+    individual = st.one_of(
+        st.builds(lambda v: AstarteDataTypeIndividual(astarte_integer=v), st.integers(-2**31, 2**31 - 1)),
+        st.builds(lambda v: AstarteDataTypeIndividual(astarte_double=v), st.floats()),
+        st.builds(lambda v: AstarteDataTypeIndividual(astarte_string=v), st.text(max_size=30)),
+        st.builds(lambda v: AstarteDataTypeIndividual(astarte_binary_blob=v), st.binary(max_size=30)),
+        st.just(AstarteDataTypeIndividual()),
+    )
+    send = st.builds(
+        lambda i, p, ind: AstarteMessage(interface_name=i, path=p,
+                                         astarte_data=AstarteDataType(astarte_individual=ind)).SerializeToString(),
+        st.sampled_from(["org.hil.test.DeviceDatastream", "x", ""]) | st.text(max_size=20),
+        st.sampled_from(["/integer", "/", "//", "/a/+"]) | st.text(max_size=20), individual)
+    node = st.builds(lambda js: Node(interfaces_json=js).SerializeToString(), st.lists(interface_json, max_size=3))
+    return st.one_of(
+        st.tuples(st.just("Attach"), node), st.tuples(st.just("AddInterfaces"), node),
+        st.tuples(st.just("Send"), send), st.tuples(st.sampled_from(["Detach", "RemoveInterfaces"]), st.binary(max_size=40)),
+    )
+
+
+_metadata = st.lists(st.one_of(
+    st.tuples(st.just("node-id"), st.sampled_from([str(uuid.uuid4()), "", " ", "not-a-uuid", "0" * 36])
+              | st.text(st.characters(codec="ascii", min_codepoint=32, max_codepoint=126), max_size=40)),
+    st.tuples(st.just("node-id-bin"), st.binary(max_size=20)),
+), max_size=2)
+
+
+@FUZZ
+@given(data=st.data())
+def test_message_hub_grpc_survives_generated_messages_and_metadata(message_hub, data):
+    method, body = data.draw(_hub_messages())
+    metadata = data.draw(_metadata)
+    note(f"grpc {method} body={body!r} metadata={metadata!r}")
+    with grpc.insecure_channel(message_hub.grpc_address) as channel:
+        path = "/astarteplatform.msghub.MessageHub/" + method
+        try:
+            if method == "Attach":
+                call = channel.unary_stream(path, request_serializer=None, response_deserializer=None)(
+                    body, metadata=metadata, timeout=1.0)  # an accepted Attach streams until then
+                try:
+                    next(iter(call))
+                except StopIteration:
+                    pass
+                finally:
+                    call.cancel()
+            else:
+                channel.unary_unary(path, request_serializer=None, response_deserializer=None)(
+                    body, metadata=metadata, timeout=DEADLINE)
+            code = grpc.StatusCode.OK
+        except grpc.RpcError as exc:
+            code, details = exc.code(), exc.details()
+            assert code is not grpc.StatusCode.UNKNOWN, f"{method}: an exception escaped: {details}"
+            # An Attach that got through holds its stream until cancelled: that is the deadline.
+            assert code is not grpc.StatusCode.DEADLINE_EXCEEDED or method == "Attach", f"{method} hung"
+            if code is grpc.StatusCode.CANCELLED:
+                code = grpc.StatusCode.OK
+    note(f"-> {code}")
+    assert _http_alive(f"{message_hub.control_url}/health")(), "the hub died"
