@@ -2,20 +2,20 @@
 
 ``/pairing``, ``/appengine`` and ``/realmmanagement`` serve the real routes (so an SDK's
 ``pairing_base_url`` is ``https://host:port/pairing``); ``/_sim`` is the simulator's own control
-API. Anything unmatched is a JSON 404; an unexpected exception is a JSON 500 (a bug, never the
-answer to bad input).
+API, described (with every real route) by ``GET /_sim/openapi.json``. Anything unmatched is a
+JSON 404; an unexpected exception is a JSON 500 (a bug, never the answer to bad input).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Mount
+from starlette.routing import BaseRoute, Mount, Route
 
 from simulators.astarte.appengine_api import appengine_routes
 from simulators.astarte.broker_link import BackOffice
@@ -25,6 +25,7 @@ from simulators.astarte.pairing_api import pairing_routes
 from simulators.astarte.realm import Realm
 from simulators.astarte.realm_management_api import RealmManagementApi, realm_management_routes
 from simulators.astarte.web import catch_all
+from simulators.openapi_description import DESCRIPTION_PATH, Operation, describe
 
 __all__ = ["create_app"]
 
@@ -52,7 +53,12 @@ def create_app(
         session = back_office()
         return session is not None and session.ready
 
-    routes = [
+    async def openapi(_request: Request) -> Response:
+        return JSONResponse(describe("Astarte simulator: Pairing, AppEngine, Realm Management, /_sim",
+                                     _operations(routes)))
+
+    routes: list[BaseRoute] = [
+        Route(DESCRIPTION_PATH, openapi, methods=["GET"]),
         Mount("/pairing", routes=pairing_routes(realm, pki_dir)),
         Mount("/appengine", routes=appengine_routes(realm, back_office)),
         Mount("/realmmanagement", routes=rm_routes),
@@ -61,3 +67,14 @@ def create_app(
     ]
     app = Starlette(routes=routes, exception_handlers={Exception: _internal_error})
     return app, rm_api
+
+
+def _operations(routes: Sequence[BaseRoute], prefix: str = "") -> Iterator[Operation]:
+    """Every method of every route below the mounts; the catch-all 404s are not operations."""
+    for item in routes:
+        if isinstance(item, Mount):
+            yield from _operations(item.routes, prefix + item.path)
+        elif isinstance(item, Route) and not item.path.startswith("/{rest"):
+            for method in sorted(item.methods or ()):
+                yield Operation(method, prefix + item.path, control_query=prefix == "/_sim",
+                                json_body=method in ("POST", "PUT", "PATCH"))

@@ -5,6 +5,7 @@ that sends right away races the Attach. Checks therefore wait on the hub itself,
 that blocks on the hub's condition variable (no client-side polling loop):
 
 * ``GET /health`` -> ``{"status": "ok"}``
+* ``GET /_sim/openapi.json`` -> this API's OpenAPI description
 * ``GET /_sim/state`` -> the hub device (realm, id, MQTT state, introspection) and its nodes
 * ``GET /_sim/nodes/<uuid>?wait=<s>&attached=true|false`` -> 200 with the node (or ``{}`` once
   detached) when the condition holds within ``wait`` seconds (at most 30), else 404/409; a
@@ -27,6 +28,7 @@ from typing import Any, Final
 from urllib.parse import parse_qs, urlsplit
 
 from simulators.message_hub.hub import MessageHub
+from simulators.openapi_description import DESCRIPTION_PATH, Operation, describe
 from simulators.request_bounds import OutOfBounds, control_query
 
 __all__ = ["ControlApi"]
@@ -36,6 +38,13 @@ log = logging.getLogger("message_hub.control")
 #: Seconds a client has to send a whole request before its connection is closed.
 REQUEST_TIMEOUT: Final = 5.0
 ALLOWED: Final = "GET, HEAD"
+OPERATIONS: Final = (
+    Operation("GET", "/health", "liveness"),
+    Operation("GET", DESCRIPTION_PATH, "this description"),
+    Operation("GET", "/_sim/state", "the hub device and its nodes"),
+    Operation("GET", "/_sim/nodes/{node_id}", "wait until a node is (attached=true) or is not attached",
+              control_query=True),
+)
 
 
 class ControlApi:
@@ -100,6 +109,8 @@ class ControlApi:
         path = parts.path.rstrip("/")
         if path == "/health":
             return 200, {"status": "ok"}
+        if path == DESCRIPTION_PATH:
+            return 200, describe("Message Hub simulator control API", OPERATIONS)
         if path == "/_sim/state":
             link = self.hub.link
             return 200, {

@@ -1,6 +1,7 @@
 """hil fuzzes its own simulators: generated requests to every route, judged by four rules.
 
-Every route of every HTTP simulator (real APIs and control APIs) gets Hypothesis-generated
+Every route each HTTP simulator lists in the OpenAPI description it serves at
+``/_sim/openapi.json`` (real APIs and control APIs) gets Hypothesis-generated
 methods, path parameters, query values (non-finite and out-of-range waits and counts among them)
 and bodies (JSON of any shape, or raw bytes); the Message Hub's gRPC service gets generated
 protobuf messages and metadata. The rules: no 5xx (a 5xx is a bug, never the answer to bad
@@ -40,7 +41,7 @@ FUZZ = settings(max_examples=60, deadline=None, derandomize=False, database=None
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Api:
     name: str
     base_url: str
@@ -124,32 +125,21 @@ def _judge(api: Api, alive: Any, request: tuple[str, str, dict[str, str], bytes 
 # -- the simulators --------------------------------------------------------------------------------------
 
 
-ASTARTE_ROUTES = [
-    ("/pairing/version", ["GET"]), ("/pairing/v1/{realm}/version", ["GET"]),
-    ("/pairing/v1/{realm}/agent/devices", ["POST"]), ("/pairing/v1/{realm}/agent/devices/{id}", ["DELETE"]),
-    ("/pairing/v1/{realm}/devices/{id}", ["GET"]),
-    ("/pairing/v1/{realm}/devices/{id}/protocols/{protocol}/credentials", ["POST"]),
-    ("/pairing/v1/{realm}/devices/{id}/protocols/{protocol}/credentials/verify", ["POST"]),
-    ("/appengine/v1/{realm}/devices/{id}", ["GET", "PATCH"]),
-    ("/appengine/v1/{realm}/devices/{id}/interfaces/{interface}", ["GET", "POST"]),
-    ("/appengine/v1/{realm}/devices/{id}/interfaces/{interface}/{path}", ["GET", "POST", "PUT", "DELETE"]),
-    ("/realmmanagement/v1/{realm}/interfaces", ["GET", "POST"]),
-    ("/realmmanagement/v1/{realm}/interfaces/{name}/{major}", ["GET", "PUT", "DELETE"]),
-    ("/_sim/health", ["GET"]), ("/_sim/errors", ["GET"]), ("/_sim/messages", ["GET"]),
-    ("/_sim/sessions", ["GET"]), ("/_sim/disconnections", ["GET"]),
-    ("/_sim/devices/{id}/publish", ["POST"]), ("/_sim/token", ["POST"]),
-]
-DESTINY_ROUTES = [
-    ("/v1/robot-enhancement-batches/", ["POST"]), ("/v1/robot-enhancement-batches/{id}/", ["GET", "POST"]),
-    ("/v1/robot-enhancement-batches/{id}/results/", ["POST"]),
-    ("/_sim/robots", ["GET", "POST"]), ("/_sim/references", ["POST"]), ("/_sim/enhancement-requests", ["POST"]),
-    ("/_sim/pending-enhancements", ["GET"]), ("/_sim/batches", ["GET"]), ("/_sim/batches/{id}", ["GET"]),
-    ("/_sim/requests", ["GET"]), ("/_sim/clock", ["GET"]), ("/_sim/clock/advance", ["POST"]),
-    ("/_sim/storage/{name}", ["GET", "PUT"]),
-]
-HUB_ROUTES = [("/health", ["GET"]), ("/_sim/state", ["GET"]), ("/_sim/nodes/{id}", ["GET"])]
-LOCKNALERT_ROUTES = [("/_sim/health", ["GET"]), ("/_sim/state", ["GET"]), ("/_sim/window/open", ["POST"]),
-                     ("/_sim/window/close", ["POST"]), ("/_sim/alert", ["POST"])]
+#: Control routes that wipe or switch state the session's other checks share (module docstring).
+LEFT_OUT = {"/_sim/reset", "/_sim/fault", "/_sim/mqtt-tls"}
+
+
+def _described(name: str, base_url: str, verify: Any = True) -> Api:
+    """The routes the simulator's own OpenAPI description lists (all of them, ``LEFT_OUT`` aside)."""
+    with httpx.Client(verify=verify, timeout=DEADLINE) as http:
+        response = http.get(f"{base_url}/_sim/openapi.json")
+    assert response.status_code == 200, f"{name} serves no OpenAPI description: {response.status_code}"
+    paths = response.json()["paths"]
+    routes = [(path, sorted(op.upper() for op in operations)) for path, operations in paths.items()
+              if path not in LEFT_OUT]
+    json_answers = all("application/json" in op["responses"]["default"].get("content", {})
+                       for operations in paths.values() for op in operations.values() if "default" in op["responses"])
+    return Api(name, base_url, routes, verify=verify, json_errors=json_answers)
 
 
 def _http_alive(url: str, verify: Any = True) -> Any:
@@ -160,36 +150,66 @@ def _http_alive(url: str, verify: Any = True) -> Any:
     return alive
 
 
-@FUZZ
-@given(data=st.data())
-def test_astarte_simulator_survives_generated_requests(astarte, data):
+@pytest.fixture(scope="module")
+def astarte_api(astarte) -> Api:  # type: ignore[no-untyped-def]
     import ssl
 
-    verify = ssl.create_default_context(cafile=str(astarte.ca_path))
-    api = Api("astarte", astarte.base_url, ASTARTE_ROUTES, verify=verify)
-    _judge(api, _http_alive(f"{astarte.control_url}/health", verify), data.draw(_requests(api)))
+    return _described("astarte", astarte.base_url, ssl.create_default_context(cafile=str(astarte.ca_path)))
+
+
+@pytest.fixture(scope="module")
+def destiny_api(destiny_simulator) -> Api:  # type: ignore[no-untyped-def]
+    return _described("destiny", destiny_simulator.base_url)
+
+
+@pytest.fixture(scope="module")
+def hub_control_api(message_hub) -> Api:  # type: ignore[no-untyped-def]
+    return _described("message hub control", message_hub.control_url)
+
+
+@pytest.fixture(scope="module")
+def locknalert_control_api(locknalert_emulator) -> Api:  # type: ignore[no-untyped-def]
+    return _described("locknalert control", locknalert_emulator.emulator.control_url)
+
+
+def test_each_description_lists_the_routes_checks_rely_on(astarte_api, destiny_api, hub_control_api,
+                                                          locknalert_control_api):
+    expected = {
+        astarte_api: {"/pairing/v1/{realm}/agent/devices", "/appengine/v1/{realm}/devices/{device_id}",
+                      "/realmmanagement/v1/{realm}/interfaces", "/_sim/messages", "/_sim/devices/{device_id}/publish"},
+        destiny_api: {"/_sim/clock/advance", "/_sim/robots"},
+        hub_control_api: {"/health", "/_sim/state", "/_sim/nodes/{node_id}"},
+        locknalert_control_api: {"/_sim/health", "/_sim/window/open", "/_sim/alert"},
+    }
+    for api, paths in expected.items():
+        assert paths <= {path for path, _ in api.routes}, (api.name, sorted(path for path, _ in api.routes))
+    assert any(path.startswith("/v1/") for path, _ in destiny_api.routes), "the robot API is not described"
 
 
 @FUZZ
 @given(data=st.data())
-def test_destiny_simulator_survives_generated_requests(destiny_simulator, data):
-    api = Api("destiny", destiny_simulator.base_url, DESTINY_ROUTES)
-    _judge(api, _http_alive(f"{destiny_simulator.base_url}/_sim/clock"), data.draw(_requests(api)))
+def test_astarte_simulator_survives_generated_requests(astarte_api, data):
+    _judge(astarte_api, _http_alive(f"{astarte_api.base_url}/_sim/health", astarte_api.verify),
+           data.draw(_requests(astarte_api)))
 
 
 @FUZZ
 @given(data=st.data())
-def test_message_hub_control_api_survives_generated_requests(message_hub, data):
-    api = Api("message hub control", message_hub.control_url, HUB_ROUTES)
-    _judge(api, _http_alive(f"{message_hub.control_url}/health"), data.draw(_requests(api)))
+def test_destiny_simulator_survives_generated_requests(destiny_api, data):
+    _judge(destiny_api, _http_alive(f"{destiny_api.base_url}/_sim/clock"), data.draw(_requests(destiny_api)))
 
 
 @FUZZ
 @given(data=st.data())
-def test_locknalert_control_api_survives_generated_requests(locknalert_emulator, data):
-    control_url = locknalert_emulator.emulator.control_url
-    api = Api("locknalert control", control_url, LOCKNALERT_ROUTES)
-    _judge(api, _http_alive(f"{control_url}/_sim/health"), data.draw(_requests(api)))
+def test_message_hub_control_api_survives_generated_requests(hub_control_api, data):
+    _judge(hub_control_api, _http_alive(f"{hub_control_api.base_url}/health"), data.draw(_requests(hub_control_api)))
+
+
+@FUZZ
+@given(data=st.data())
+def test_locknalert_control_api_survives_generated_requests(locknalert_control_api, data):
+    api = locknalert_control_api
+    _judge(api, _http_alive(f"{api.base_url}/_sim/health"), data.draw(_requests(api)))
 
 
 # -- the hub's gRPC service --------------------------------------------------------------------------------
