@@ -8,12 +8,12 @@ holding the session.
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import stat
 import subprocess
 import sys
-import textwrap
 import time
 import uuid
 from pathlib import Path
@@ -184,43 +184,38 @@ def test_hub_node_table_is_bounded(tmp_path):
 # -- 7. a SIGKILLed owner leaves no key material ------------------------------------------------------
 
 
-def test_a_sigkilled_owners_run_directory_is_reported_then_removed_by_the_next_start(tmp_path, monkeypatch):
+def test_a_sigkilled_hil_up_leaves_keys_that_the_audit_names_and_the_next_start_removes(tmp_path, monkeypatch):
     import tempfile
 
-    from harness.rundir import remove_orphaned_run_dirs
+    from harness.cli.main import main
     from harness.services.tracking import ResourceTracker, current_tracker
 
-    script = textwrap.dedent(
-        """
-        import sys
-        from harness.targets import SimulatedTarget
-        target = SimulatedTarget()
-        target.pki  # the CA key on disk
-        print(target.run_dir.path, flush=True)
-        sys.stdin.read()   # hold until killed
-        """
-    )
     env = current_tracker().child_env({"TMPDIR": str(tmp_path)})
-    child = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             text=True, env=env)
+    child = subprocess.Popen([sys.executable, "-m", "harness.cli.main", "up"], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
     try:
-        run_dir = Path(child.stdout.readline().strip())
-        assert run_dir.parent == tmp_path and any(run_dir.rglob("*key*")), "the child did not write its keys"
-        assert str(child.pid) in run_dir.name, "the run directory does not name its owner"
+        lines = []
+        for line in child.stdout:
+            lines.append(line)
+            if line.startswith("hil up: ready"):
+                break
+        key = next(Path(line.split()[-1]) for line in lines if line.startswith("example device key"))
+        run_dir = next(p for p in key.parents if p.parent == tmp_path)
+        assert str(child.pid) in run_dir.name, f"{run_dir} does not name its owner {child.pid}"
         child.send_signal(signal.SIGKILL)
         child.wait(10)
     finally:
         child.kill()
         child.wait()
-        child.stdin.close()
         child.stdout.close()
+    assert key.exists() and any(run_dir.rglob("ca*key*")), "the kill left no key to clean up: nothing was tested"
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    # Meanwhile: this session's audit names it (the child belonged to this session) ...
+    # Meanwhile: this session's audit names it (hil up ran as a child of this session) ...
     assert run_dir in current_tracker().find_leaks().temp_dirs
     # ... another session's does not (it is not theirs to fail on) ...
     assert run_dir not in ResourceTracker().find_leaks().temp_dirs
-    # ... and the next start removes it, key material and all.
-    assert remove_orphaned_run_dirs() == [run_dir]
+    # ... and the next hil start removes it, key material and all.
+    assert main(["doctor"]) in (0, 1)
     assert not run_dir.exists()
 
 
@@ -274,3 +269,59 @@ def test_the_recording_copies_evidence_through_the_redaction():
     source = (Path(__file__).resolve().parents[2] / "fixtures" / "recording.py").read_text()
     assert "copy_log_redacted(" in source and "shutil.copyfile" not in source
 
+
+
+# -- the shared bounds --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("query", [{"timeout": "nan"}, {"wait": "inf"}, {"wait": "-0.5"}, {"timeout": "1e999"},
+                                   {"min_count": "1.5"}, {"min_count": "1_000"}, {"since": "-1"},
+                                   {"since": "9" * 25}, {"min_count": "1000001"}, {"timeout": "x" * 100}])
+def test_control_query_refuses_what_is_not_a_finite_bounded_number(query):
+    from simulators.request_bounds import OutOfBounds, control_query
+
+    with pytest.raises(OutOfBounds) as refused:
+        control_query(query)
+    assert refused.value.name in query
+
+
+def test_control_query_clamps_long_polls_and_keeps_other_parameters_out():
+    from simulators.request_bounds import MAX_WAIT_SECONDS, control_query
+
+    assert control_query({"timeout": "3600", "wait": "0.25", "min_count": "2", "since": "7", "device_id": "x"}) == {
+        "timeout": MAX_WAIT_SECONDS, "wait": 0.25, "min_count": 2, "since": 7}
+
+
+@pytest.mark.parametrize("value", [True, "1", None, [1], float("nan"), 10**400, 11.0, -1])
+def test_a_json_number_out_of_bounds_or_of_another_type_is_refused(value):
+    from simulators.request_bounds import OutOfBounds, number
+
+    with pytest.raises(OutOfBounds):
+        number(value, name="seconds", low=0, high=10)
+
+
+def test_destiny_clock_moves_that_add_up_past_the_bound_are_refused(destiny):
+    from simulators.destiny.clock import MAX_OFFSET_SECONDS
+
+    step = MAX_OFFSET_SECONDS * 0.6
+    assert destiny.http.post("/_sim/clock/advance", json={"seconds": step}).status_code == 200
+    refused = destiny.http.post("/_sim/clock/advance", json={"seconds": step})
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["detail"][0]["loc"] == ["body", "seconds"]
+    assert destiny.http.get("/_sim/clock").json()["offset_seconds"] == pytest.approx(step)
+    assert destiny.http.get("/_sim/pending-enhancements").status_code == 200
+
+
+def test_hub_control_api_answers_a_malformed_request_with_json(message_hub):
+    url = httpx.URL(message_hub.control_url)
+    with socket.create_connection((url.host, url.port), timeout=PROMPT) as conn:
+        conn.sendall(b"GET /_sim/state HTTP/1.1\r\nX-Long: " + b"a" * 70_000 + b"\r\n\r\n")
+        answer = b""
+        while chunk := conn.recv(4096):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.0 431") and b"application/json" in head, answer
+    assert "error" in json.loads(body)
+    with httpx.Client(timeout=PROMPT) as http:
+        head_answer = http.head(f"{message_hub.control_url}/_sim/state")
+    assert head_answer.status_code == 200 and head_answer.content == b""
