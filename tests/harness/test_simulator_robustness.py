@@ -17,11 +17,12 @@ call). Left out on purpose: the control routes that wipe state other checks of t
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shlex
 import uuid
 from urllib.parse import quote
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
@@ -45,9 +46,13 @@ METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 class Api:
     name: str
     base_url: str
-    routes: list[tuple[str, list[str]]]  # path template, methods
+    routes: list[tuple[str, list[str]]] = field(repr=False)  # path template, methods
     verify: Any = True
     json_errors: bool = True
+    #: Authorization values worth sending besides none (a valid token takes requests past auth).
+    credentials: tuple[str, ...] = field(default=(), repr=False)  # never in a printed failure
+    #: Path segments worth trying besides generated ones (the realm name, so routes are reached).
+    names: tuple[str, ...] = ()
 
 
 # -- generated parts -------------------------------------------------------------------------------
@@ -73,24 +78,34 @@ _segments = st.sampled_from([str(uuid.uuid4()), "AAAAAAAAAAAAAAAAAAAAAA", "..", 
                              "-", "0"]) | st.text(min_size=1, max_size=12).map(lambda t: quote(t, safe=""))
 
 
-def _fill(template: str, draw: Any) -> str:
-    parts = []
-    for part in template.split("/"):
-        parts.append(draw(_segments) if part.startswith("{") else part)
-    return "/".join(parts)
+def _fill(template: str, draw: Any, names: tuple[str, ...]) -> str:
+    segments = (_segments | st.sampled_from(names)) if names else _segments
+    return "/".join(draw(segments) if part.startswith("{") else part for part in template.split("/"))
+
+
+@dataclass(frozen=True)
+class _Request:
+    method: str
+    path: str
+    query: dict[str, str]
+    body: bytes | None
+    authorization: str | None = field(repr=False)  # Hypothesis prints the draw: no token in it
 
 
 @st.composite
-def _requests(draw: Any, api: Api) -> tuple[str, str, dict[str, str], bytes | None]:
+def _requests(draw: Any, api: Api) -> _Request:
     template, methods = draw(st.sampled_from(api.routes))
     method = draw(st.sampled_from(methods) | st.sampled_from(METHODS))
-    return method, _fill(template, draw), draw(_query), draw(_bodies)
+    authorization = draw(st.sampled_from((None, *api.credentials, "Bearer", "Bearer x.y.z", "Basic Zm9vOmJhcg==")))
+    return _Request(method, _fill(template, draw, api.names), draw(_query), draw(_bodies), authorization)
 
 
-def _reproducer(api: Api, method: str, path: str, query: dict[str, str], body: bytes | None) -> str:
-    url = httpx.URL(api.base_url + path, params=query)
-    data = f" --data-binary {shlex.quote(body.decode('latin-1'))}" if body else ""
-    return f"curl -k -X {method} {shlex.quote(str(url))}{data}"
+def _reproducer(api: Api, request: _Request) -> str:
+    url = httpx.URL(api.base_url + request.path, params=request.query)
+    auth = " -H 'Authorization: <token>'" if request.authorization in api.credentials else (
+        f" -H {shlex.quote('Authorization: ' + request.authorization)}" if request.authorization else "")
+    data = f" --data-binary {shlex.quote(request.body.decode('latin-1'))}" if request.body else ""
+    return f"curl -k -X {request.method}{auth} {shlex.quote(str(url))}{data}"
 
 
 def _asked_wait(query: dict[str, str]) -> float:
@@ -103,11 +118,13 @@ def _asked_wait(query: dict[str, str]) -> float:
     return max((w for w in waits if w == w), default=0.0)
 
 
-def _judge(api: Api, alive: Any, request: tuple[str, str, dict[str, str], bytes | None]) -> None:
-    method, path, query, body = request
-    line = _reproducer(api, method, path, query, body)
+def _judge(api: Api, alive: Any, request: _Request) -> None:
+    method, path, query, body = request.method, request.path, request.query, request.body
+    line = _reproducer(api, request)
     note(line)
     headers = {"content-type": "application/json"} if body is not None else {}
+    if request.authorization is not None:
+        headers["authorization"] = request.authorization
     with httpx.Client(verify=api.verify, timeout=DEADLINE + _asked_wait(query)) as http:
         try:
             response = http.request(method, api.base_url + path, params=query, content=body, headers=headers)
@@ -154,7 +171,9 @@ def _http_alive(url: str, verify: Any = True) -> Any:
 def astarte_api(astarte) -> Api:  # type: ignore[no-untyped-def]
     import ssl
 
-    return _described("astarte", astarte.base_url, ssl.create_default_context(cafile=str(astarte.ca_path)))
+    described = _described("astarte", astarte.base_url, ssl.create_default_context(cafile=str(astarte.ca_path)))
+    # The realm's own token (never printed: the reproducer says <token>) takes requests past auth.
+    return dataclasses.replace(described, credentials=(f"Bearer {astarte.token}",), names=(astarte.realm,))
 
 
 @pytest.fixture(scope="module")
