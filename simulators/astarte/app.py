@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -30,6 +31,14 @@ from simulators.openapi_description import DESCRIPTION_PATH, Operation, describe
 __all__ = ["create_app"]
 
 _log = logging.getLogger(__name__)
+
+
+async def _http_error(_request: Request, exc: Exception) -> Response:
+    """Starlette's own refusals as JSON: a path no route pattern matches (a ``%0A`` in it defeats
+    even the catch-all's ``.*``) is otherwise a plain-text 404."""
+    assert isinstance(exc, HTTPException)
+    detail = "Not found" if exc.status_code == 404 else str(exc.detail)
+    return JSONResponse({"errors": {"detail": detail}}, status_code=exc.status_code, headers=exc.headers)
 
 
 async def _internal_error(_request: Request, exc: Exception) -> Response:
@@ -65,7 +74,7 @@ def create_app(
         Mount("/_sim", routes=control_routes(realm, updater, private_key, lambda: reinstall(rm_api), health)),
         catch_all("Not found"),
     ]
-    app = Starlette(routes=routes, exception_handlers={Exception: _internal_error})
+    app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error, Exception: _internal_error})
     return app, rm_api
 
 

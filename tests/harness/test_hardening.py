@@ -325,3 +325,14 @@ def test_hub_control_api_answers_a_malformed_request_with_json(message_hub):
     with httpx.Client(timeout=PROMPT) as http:
         head_answer = http.head(f"{message_hub.control_url}/_sim/state")
     assert head_answer.status_code == 200 and head_answer.content == b""
+
+
+# -- found by the robustness fuzz ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/pairing/v1/%0A/version", "/%0A", "/appengine/v1/hil/devices/%0A"])
+def test_a_path_no_route_pattern_matches_is_a_json_404(astarte: AstarteClient, path):
+    with astarte.http(timeout=PROMPT) as http:
+        response = http.get(astarte.base_url + path)
+    assert response.status_code == 404, response.text
+    assert response.json() == {"errors": {"detail": "Not found"}}
