@@ -245,6 +245,17 @@ def test_locknalert_control_api_survives_generated_requests(locknalert_control_a
     _judge(api, _http_alive(f"{api.base_url}/_sim/health"), data.draw(_requests(api)))
 
 
+#: The bridge's device API (HTTPS, self-signed): a real bridge serves no description, so it is listed here.
+BRIDGE_ROUTES = [("/api/info", ["GET", "HEAD"], []), ("/api/mqtt/bootstrap", ["POST"], [])]
+
+
+@FUZZ
+@given(data=st.data())
+def test_locknalert_bridge_api_survives_generated_requests(locknalert_bridge, data):
+    api = Api("locknalert bridge", locknalert_bridge.url.rstrip("/"), BRIDGE_ROUTES, verify=False)
+    _judge(api, _http_alive(f"{api.base_url}/api/info", verify=False), data.draw(_requests(api)))
+
+
 # -- the hub's gRPC service --------------------------------------------------------------------------------
 
 
