@@ -51,7 +51,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from harness.errors import PKIError
+from hil.errors import PKIError
 
 __all__ = [
     "DEVICE_CERTIFICATE_LIFETIME",

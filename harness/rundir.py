@@ -19,7 +19,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Final, Self
 
-from harness.services.tracking import ENV_MARKER, current_tracker
+from hil.services.tracking import ENV_MARKER, current_tracker
 
 __all__ = ["RunDirectory", "orphaned_run_dirs", "remove_orphaned_run_dirs"]
 

@@ -5,7 +5,7 @@ one says it serves, so a route added to a simulator is fuzzed without anyone lis
 a user of ``hil up`` can see the control API in any OpenAPI viewer. The DESTINY simulator is a
 FastAPI app and has FastAPI's own description; the others build theirs here from their route
 tables. The query parameters the control APIs share are described with the bounds
-:mod:`simulators.request_bounds` enforces, so the description and the checks cannot disagree.
+:mod:`hil.simulators.request_bounds` enforces, so the description and the checks cannot disagree.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from simulators.request_bounds import CONTROL_QUERY
+from hil.simulators.request_bounds import CONTROL_QUERY
 
 __all__ = ["DESCRIPTION_PATH", "Operation", "describe"]
 
@@ -29,7 +29,7 @@ class Operation:
     """One method on one path: ``path`` may use Starlette templates (``{name}``, ``{name:path}``).
 
     Args:
-        control_query: the shared :data:`~simulators.request_bounds.CONTROL_QUERY` parameters
+        control_query: the shared :data:`~hil.simulators.request_bounds.CONTROL_QUERY` parameters
             apply (a ``/_sim`` route).
         json_body: the operation reads a JSON body.
         json_answers: every answer, errors included, is JSON (the documented shape).

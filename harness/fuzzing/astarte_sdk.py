@@ -22,8 +22,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from harness.fuzzing.requests import SendRequest
-from harness.rundir import RunDirectory
+from hil.fuzzing.requests import SendRequest
+from hil.rundir import RunDirectory
 
 __all__ = [
     "AttemptTiming",
@@ -287,7 +287,7 @@ class ConnectedDevice:
         """Wait until the SDK is connected and the realm handled a whole session setup that started
         after its ``mark``-th message of this device (an introspection, later the setup's last
         message ``control/producer/properties``)."""
-        from harness.errors import TargetError
+        from hil.errors import TargetError
 
         if not self._connected.wait(timeout):
             raise TargetError("astarte", f"the SDK did not connect within {timeout:.0f} s")
@@ -345,7 +345,7 @@ class ConnectedDevice:
         self._wait_introspection(mark, timeout)
 
     def _wait_introspection(self, mark: int, timeout: float) -> None:
-        from harness.errors import TargetError
+        from hil.errors import TargetError
 
         if not self.device.is_connected():
             return
@@ -418,7 +418,7 @@ class ConnectedDevice:
         instance is disconnected from its own ``on_connected`` callback and replaced by a new one
         on the same persistency directory (an application restart).
         """
-        from harness.errors import TargetError
+        from hil.errors import TargetError
 
         deadline = time.monotonic() + timeout
         if dropped:
@@ -470,7 +470,7 @@ class ConnectedDevice:
         is at least paho's one-second reconnect delay older). The SDK's view: still the same
         session as when the realm's log was read.
         """
-        from harness.errors import TargetError
+        from hil.errors import TargetError
 
         while True:
             remaining = deadline - time.monotonic()
@@ -521,7 +521,7 @@ class ConnectedDevice:
 
     def read_values(self, interface: str, path: str, params: dict[str, str]) -> tuple[int, Any]:
         """AppEngine ``GET`` of this device's ``interface`` values at ``path`` (see :mod:`.stored`)."""
-        from harness.fuzzing.stored import appengine_values_path
+        from hil.fuzzing.stored import appengine_values_path
 
         if self._http is None:
             self._http = self.astarte.http()
@@ -553,7 +553,7 @@ def neutral_value(interface_docs: dict[str, dict[str, Any]], request: SendReques
     """A value every realm accepts for the mapping ``request`` targets (heals a poisoned cache)."""
     import datetime as _dt
 
-    from harness.oracle import ValueType, parse_interface, resolve
+    from hil.oracle import ValueType, parse_interface, resolve
 
     mapping = resolve(parse_interface(interface_docs[request.interface]), request.path).mapping
     value_type = mapping.type if mapping is not None else ValueType.INTEGER

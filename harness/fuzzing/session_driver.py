@@ -1,13 +1,13 @@
 """Property 5's steps, outside Hypothesis: a device session driven one operation at a time.
 
 The state machine in ``tests/conformance/test_fuzz_session.py`` draws the operations; this module
-performs them on the real SDK and keeps the model (:mod:`harness.fuzzing.session_model`) in step.
+performs them on the real SDK and keeps the model (:mod:`hil.fuzzing.session_model`) in step.
 It lives here, not in the test, so that a failing sequence can be saved as a counterexample
 capsule (its ``example`` is the list of steps, JSON-safe) and replayed by ``hil replay`` against
 any target without Hypothesis: :func:`replay_session` runs the steps and checks the realm after
 each one, exactly as the machine's invariant does.
 
-A disagreement is a :class:`~harness.fuzzing.properties.Disagreement`:
+A disagreement is a :class:`~hil.fuzzing.properties.Disagreement`:
 
 * ``diverges-from-model`` when the realm's properties (read through AppEngine) differ from the
   model's after a step (requirement ``ASTARTE-MQTT-PROPERTIES-06``: nothing set may be lost);
@@ -25,18 +25,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
-from harness.components.astarte import INTERFACES_DIR, AstarteClient
-from harness.errors import TargetError
-from harness.fuzzing.appengine_values import rendering_mismatch
-from harness.fuzzing.astarte_grpc import ConnectedGrpcDevice
-from harness.fuzzing.astarte_sdk import ConnectedDevice, SdkStatus, call_send_api, neutral_value
-from harness.fuzzing.jsonvalues import from_json, to_json
-from harness.fuzzing.properties import REJECTS_VALID, Disagreement
-from harness.fuzzing.requests import SendRequest
-from harness.fuzzing.session_model import HubSessionModel, SessionModel
-from harness.fuzzing.stored import reads_as_unset
-from harness.oracle import Interface, ValueType, parse_interface, resolve
-from harness.rundir import RunDirectory
+from hil.components.astarte import INTERFACES_DIR, AstarteClient
+from hil.errors import TargetError
+from hil.fuzzing.appengine_values import rendering_mismatch
+from hil.fuzzing.astarte_grpc import ConnectedGrpcDevice
+from hil.fuzzing.astarte_sdk import ConnectedDevice, SdkStatus, call_send_api, neutral_value
+from hil.fuzzing.jsonvalues import from_json, to_json
+from hil.fuzzing.properties import REJECTS_VALID, Disagreement
+from hil.fuzzing.requests import SendRequest
+from hil.fuzzing.session_model import HubSessionModel, SessionModel
+from hil.fuzzing.stored import reads_as_unset
+from hil.oracle import Interface, ValueType, parse_interface, resolve
+from hil.rundir import RunDirectory
 
 __all__ = [
     "DEVICE_PATHS", "DIVERGES", "DOCS", "DP", "HubSessionDriver", "SERVER_PATHS", "SERVER_UNSETTABLE", "SESSION_MODEL",

@@ -2,7 +2,7 @@
 
 A copied log is read by people the run's secrets were never meant for (a report folder is zipped
 and sent), so it is written under the reports' own policy: created 0600 in one step (as
-:func:`~harness.report.atomic_file.write_atomically` writes reports), with every token a server
+:func:`~hil.report.atomic_file.write_atomically` writes reports), with every token a server
 logs on purpose or by accident replaced by ``[redacted]`` as it is copied: blob-storage signatures
 in access-log URLs (``sig=...``), bearer tokens and JWTs, secrets and passwords in ``key=value``,
 ``key: value`` or JSON form, and PEM private keys.
@@ -14,8 +14,8 @@ import re
 from pathlib import Path
 from typing import Final
 
-from harness.errors import ReportError
-from harness.report.atomic_file import write_atomically
+from hil.errors import ReportError
+from hil.report.atomic_file import write_atomically
 
 __all__ = ["REDACTED", "copy_log_redacted", "redact"]
 

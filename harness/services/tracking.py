@@ -4,7 +4,7 @@ Every child process hil starts carries ``HIL_SESSION_ID=<id>`` in its environmen
 finds it (and anything *it* started) by reading ``/proc/<pid>/environ``: a marker survives
 double forks and re-parenting, unlike a list of PIDs. Every port the harness picks and every
 temporary directory it creates is recorded here too, and a run directory left by a SIGKILLed
-process of the session is found by its label (``harness.rundir``). The audit runs at the end of
+process of the session is found by its label (``hil.rundir``). The audit runs at the end of
 every pytest session and every ``hil`` command; whatever it finds is reported by name and then
 cleaned up, so one leak does not poison the next run.
 """
@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.errors import HarnessLeak
+from hil.errors import HarnessLeak
 
 __all__ = ["ENV_MARKER", "LeakReport", "ResourceTracker", "current_tracker", "own_tracker"]
 
@@ -80,7 +80,7 @@ class ResourceTracker:
     def find_leaks(self) -> LeakReport:
         """What is still there: marked processes, our ports, our temp dirs, and the run
         directories of this session's processes that died without removing them (SIGKILL)."""
-        from harness.rundir import orphaned_run_dirs  # rundir records its directories here
+        from hil.rundir import orphaned_run_dirs  # rundir records its directories here
 
         with self._lock:
             ports, dirs, names = set(self._ports), set(self._dirs), dict(self._names)

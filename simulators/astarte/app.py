@@ -18,15 +18,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from simulators.astarte.appengine_api import appengine_routes
-from simulators.astarte.broker_link import BackOffice
-from simulators.astarte.control_api import control_routes
-from simulators.astarte.data_updater import DataUpdater
-from simulators.astarte.pairing_api import pairing_routes
-from simulators.astarte.realm import Realm
-from simulators.astarte.realm_management_api import RealmManagementApi, realm_management_routes
-from simulators.astarte.web import catch_all
-from simulators.openapi_description import DESCRIPTION_PATH, Operation, describe
+from hil.simulators.astarte.appengine_api import appengine_routes
+from hil.simulators.astarte.broker_link import BackOffice
+from hil.simulators.astarte.control_api import control_routes
+from hil.simulators.astarte.data_updater import DataUpdater
+from hil.simulators.astarte.pairing_api import pairing_routes
+from hil.simulators.astarte.realm import Realm
+from hil.simulators.astarte.realm_management_api import RealmManagementApi, realm_management_routes
+from hil.simulators.astarte.web import catch_all
+from hil.simulators.openapi_description import DESCRIPTION_PATH, Operation, describe
 
 __all__ = ["create_app"]
 

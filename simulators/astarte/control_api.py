@@ -31,14 +31,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
-from harness.astarte_jwt import mint_realm_token
-from harness.errors import PKIError
-from simulators.astarte.api_errors import detail
-from simulators.astarte.data_updater import DataUpdater
-from simulators.astarte.device_ids import normalise_device_id
-from simulators.astarte.realm import MessageLog, Realm
-from simulators.astarte.web import Call, Reply, catch_all, route
-from simulators.request_bounds import OutOfBounds, integer
+from hil.astarte.realm_jwt import mint_realm_token
+from hil.errors import PKIError
+from hil.simulators.astarte.api_errors import detail
+from hil.simulators.astarte.data_updater import DataUpdater
+from hil.simulators.astarte.device_ids import normalise_device_id
+from hil.simulators.astarte.realm import MessageLog, Realm
+from hil.simulators.astarte.web import Call, Reply, catch_all, route
+from hil.simulators.request_bounds import OutOfBounds, integer
 
 #: MQTT topics are UTF-8 strings of at most 65,535 bytes (MQTT 3.1.1, 1.5.3).
 _MAX_TOPIC_BYTES: Final = 65_535

@@ -32,14 +32,14 @@ from typing import Any, Final
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 
-from harness.errors import PKIError
-from harness.pki import HarnessPKI
-from simulators.astarte.api_errors import bad_request, detail, field_errors
-from simulators.astarte.device_ids import normalise_device_id
-from simulators.astarte.realm import Device, Realm
-from simulators.astarte.realm_auth import authorize, bearer_token
-from simulators.astarte.values import now_ms
-from simulators.astarte.web import Call, Reply, catch_all, route
+from hil.errors import PKIError
+from hil.pki import HarnessPKI
+from hil.simulators.astarte.api_errors import bad_request, detail, field_errors
+from hil.simulators.astarte.device_ids import normalise_device_id
+from hil.simulators.astarte.realm import Device, Realm
+from hil.simulators.astarte.realm_auth import authorize, bearer_token
+from hil.simulators.astarte.values import now_ms
+from hil.simulators.astarte.web import Call, Reply, catch_all, route
 
 __all__ = ["ASTARTE_VERSION", "pairing_routes"]
 

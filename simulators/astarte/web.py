@@ -1,7 +1,7 @@
 """The HTTP plumbing shared by the simulated APIs: one request in, one JSON answer out.
 
 A route handler is plain synchronous code taking a :class:`Call` and returning a :class:`Reply`
-(or raising :class:`~simulators.astarte.api_errors.ApiError`); :func:`route` wraps it into a
+(or raising :class:`~hil.simulators.astarte.api_errors.ApiError`); :func:`route` wraps it into a
 Starlette endpoint that reads and parses the body first (a body that is not JSON is 400 before
 anything else, as Phoenix's parser plug runs before authentication), then runs the handler in a
 worker thread (handlers take the realm lock and may wait for MQTT acknowledgements).
@@ -19,8 +19,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from simulators.astarte.api_errors import ApiError, bad_request, detail
-from simulators.request_bounds import OutOfBounds, control_query
+from hil.simulators.astarte.api_errors import ApiError, bad_request, detail
+from hil.simulators.request_bounds import OutOfBounds, control_query
 
 __all__ = ["NO_BODY", "Call", "Reply", "catch_all", "route"]
 

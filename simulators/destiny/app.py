@@ -16,14 +16,14 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from simulators.destiny.blobs import BlobStore
-from simulators.destiny.body_limit import STORAGE_BODY_LIMIT, BodyLimitMiddleware
-from simulators.destiny.clock import SimClock
-from simulators.destiny.control_api import build_control_router, build_storage_router
-from simulators.destiny.hmac_auth import AuthFailure
-from simulators.destiny.journal import Journal, JournalMiddleware
-from simulators.destiny.robot_api import build_robot_router
-from simulators.destiny.store import NotFound, Store
+from hil.simulators.destiny.blobs import BlobStore
+from hil.simulators.destiny.body_limit import STORAGE_BODY_LIMIT, BodyLimitMiddleware
+from hil.simulators.destiny.clock import SimClock
+from hil.simulators.destiny.control_api import build_control_router, build_storage_router
+from hil.simulators.destiny.hmac_auth import AuthFailure
+from hil.simulators.destiny.journal import Journal, JournalMiddleware
+from hil.simulators.destiny.robot_api import build_robot_router
+from hil.simulators.destiny.store import NotFound, Store
 
 __all__ = ["create_app", "new_store"]
 

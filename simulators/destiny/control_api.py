@@ -25,11 +25,11 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from simulators.destiny.clock import MAX_OFFSET_SECONDS
-from simulators.destiny.journal import Journal
-from simulators.destiny.models import DestinyUUID, UnicodeText, require_utf8
-from simulators.destiny.store import Batch, PendingEnhancement, Store
-from simulators.request_bounds import OutOfBounds, number
+from hil.simulators.destiny.clock import MAX_OFFSET_SECONDS
+from hil.simulators.destiny.journal import Journal
+from hil.simulators.destiny.models import DestinyUUID, UnicodeText, require_utf8
+from hil.simulators.destiny.store import Batch, PendingEnhancement, Store
+from hil.simulators.request_bounds import OutOfBounds, number
 
 __all__ = ["EnhancementRequestSeed", "ReferenceSeed", "RobotSeed", "build_control_router", "build_storage_router"]
 

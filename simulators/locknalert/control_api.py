@@ -1,6 +1,6 @@
 """The emulator's control routes, on their own loopback port (never on the bridge API port).
 
-These are the emulator's side of :class:`harness.bridge_control.BridgeControl`; on a physical
+These are the emulator's side of :class:`hil.locknalert.control.BridgeControl`; on a physical
 bench an operator does the same by hand. Routes (JSON in, JSON out)::
 
     GET  /_sim/health                          200 {"ok": true}
@@ -9,7 +9,7 @@ bench an operator does the same by hand. Routes (JSON in, JSON out)::
     POST /_sim/window/open   {"seconds"?: n}   open the onboarding window (button press)
     POST /_sim/window/close                    close it
     POST /_sim/reset                           factory reset (revokes MQTT credentials)
-    POST /_sim/fault         {"mode", "delay"?} set a fault mode (harness.bridge_control.Fault)
+    POST /_sim/fault         {"mode", "delay"?} set a fault mode (hil.locknalert.control.Fault)
     POST /_sim/mqtt-tls      {"required": b}   point the next bootstraps at the TLS listener
     POST /_sim/alert         {"zone", "kind"?} publish an alert event
 """
@@ -19,12 +19,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from harness.bridge_control import Fault
-from harness.errors import HilError
-from simulators.locknalert.emulator import BridgeEmulator
-from simulators.locknalert.http_server import Request, Response, json_response
-from simulators.openapi_description import DESCRIPTION_PATH, Operation, describe
-from simulators.request_bounds import OutOfBounds, number
+from hil.locknalert.control import Fault
+from hil.errors import HilError
+from hil.simulators.locknalert.emulator import BridgeEmulator
+from hil.simulators.locknalert.http_server import Request, Response, json_response
+from hil.simulators.openapi_description import DESCRIPTION_PATH, Operation, describe
+from hil.simulators.request_bounds import OutOfBounds, number
 
 __all__ = ["ControlApi"]
 

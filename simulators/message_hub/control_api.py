@@ -27,9 +27,9 @@ from http import HTTPStatus
 from typing import Any, Final
 from urllib.parse import parse_qs, urlsplit
 
-from simulators.message_hub.hub import MessageHub
-from simulators.openapi_description import DESCRIPTION_PATH, Operation, describe
-from simulators.request_bounds import OutOfBounds, control_query
+from hil.simulators.message_hub.hub import MessageHub
+from hil.simulators.openapi_description import DESCRIPTION_PATH, Operation, describe
+from hil.simulators.request_bounds import OutOfBounds, control_query
 
 __all__ = ["ControlApi"]
 

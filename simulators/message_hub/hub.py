@@ -46,13 +46,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from harness.bsonwire import BsonDocument, BsonError, BsonType, BsonValue, decode, encode
-from harness.errors import ConfigError
-from harness.oracle import Interface, Ownership, PathStatus, Profile, ValueType, expected_qos, parse_interface, resolve
+from hil.astarte.bsonwire import BsonDocument, BsonError, BsonType, BsonValue, decode, encode
+from hil.errors import ConfigError
+from hil.oracle import Interface, Ownership, PathStatus, Profile, ValueType, expected_qos, parse_interface, resolve
 
-from simulators.message_hub.astarte_link import NOTHING_SENT, AstarteLink, IntrospectionAck
-from simulators.message_hub.codec import Codec, NodeMessage, TypedValue
-from simulators.message_hub.property_store import InterfaceCache, PropertyStore, StoredProperty
+from hil.simulators.message_hub.astarte_link import NOTHING_SENT, AstarteLink, IntrospectionAck
+from hil.simulators.message_hub.codec import Codec, NodeMessage, TypedValue
+from hil.simulators.message_hub.property_store import InterfaceCache, PropertyStore, StoredProperty
 
 __all__ = ["CLOSE", "HubError", "MessageHub", "Node"]
 

@@ -22,7 +22,7 @@ import grpc
 import httpx
 import pytest
 
-from harness.components.astarte import AstarteClient, random_device_id
+from hil.components.astarte import AstarteClient, random_device_id
 
 #: Long enough for any honest answer on a loaded 2-core machine, far below a hang.
 PROMPT = 5.0
@@ -164,8 +164,8 @@ def test_astarte_and_destiny_drop_an_incomplete_request(astarte: AstarteClient, 
 
 def test_hub_node_table_is_bounded(tmp_path):
     """Nodes whose stream was cancelled stay attached (as on the real hub) but make room for new ones."""
-    from simulators.message_hub.hub import HubError, MessageHub
-    from simulators.message_hub.property_store import InterfaceCache, PropertyStore
+    from hil.simulators.message_hub.hub import HubError, MessageHub
+    from hil.simulators.message_hub.property_store import InterfaceCache, PropertyStore
 
     store = PropertyStore(tmp_path / "properties.sqlite")
     try:
@@ -187,11 +187,11 @@ def test_hub_node_table_is_bounded(tmp_path):
 def test_a_sigkilled_hil_up_leaves_keys_that_the_audit_names_and_the_next_start_removes(tmp_path, monkeypatch):
     import tempfile
 
-    from harness.cli.main import main
-    from harness.services.tracking import ResourceTracker, current_tracker
+    from hil.cli.main import main
+    from hil.services.tracking import ResourceTracker, current_tracker
 
     env = current_tracker().child_env({"TMPDIR": str(tmp_path)})
-    child = subprocess.Popen([sys.executable, "-m", "harness.cli.main", "up"], stdin=subprocess.DEVNULL,
+    child = subprocess.Popen([sys.executable, "-m", "hil.cli.main", "up"], stdin=subprocess.DEVNULL,
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
     try:
         lines = []
@@ -222,7 +222,7 @@ def test_a_sigkilled_hil_up_leaves_keys_that_the_audit_names_and_the_next_start_
 def test_the_sweep_spares_a_live_owners_run_directory(tmp_path, monkeypatch):
     import tempfile
 
-    from harness.rundir import RunDirectory, remove_orphaned_run_dirs
+    from hil.rundir import RunDirectory, remove_orphaned_run_dirs
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     with RunDirectory() as mine:
@@ -245,7 +245,7 @@ def test_sdk_persistency_lives_in_a_private_run_directory(astarte_device, tmp_pa
 
 
 def test_evidence_is_private_and_copied_logs_carry_no_tokens(tmp_path):
-    from harness.report.evidence import copy_log_redacted
+    from hil.report.evidence import copy_log_redacted
 
     log = tmp_path / "destiny.log"
     log.write_text(
@@ -278,7 +278,7 @@ def test_the_recording_copies_evidence_through_the_redaction():
                                    {"min_count": "1.5"}, {"min_count": "1_000"}, {"since": "-1"},
                                    {"since": "9" * 25}, {"min_count": "1000001"}, {"timeout": "x" * 100}])
 def test_control_query_refuses_what_is_not_a_finite_bounded_number(query):
-    from simulators.request_bounds import OutOfBounds, control_query
+    from hil.simulators.request_bounds import OutOfBounds, control_query
 
     with pytest.raises(OutOfBounds) as refused:
         control_query(query)
@@ -286,7 +286,7 @@ def test_control_query_refuses_what_is_not_a_finite_bounded_number(query):
 
 
 def test_control_query_clamps_long_polls_and_keeps_other_parameters_out():
-    from simulators.request_bounds import MAX_WAIT_SECONDS, control_query
+    from hil.simulators.request_bounds import MAX_WAIT_SECONDS, control_query
 
     assert control_query({"timeout": "3600", "wait": "0.25", "min_count": "2", "since": "7", "device_id": "x"}) == {
         "timeout": MAX_WAIT_SECONDS, "wait": 0.25, "min_count": 2, "since": 7}
@@ -294,14 +294,14 @@ def test_control_query_clamps_long_polls_and_keeps_other_parameters_out():
 
 @pytest.mark.parametrize("value", [True, "1", None, [1], float("nan"), 10**400, 11.0, -1])
 def test_a_json_number_out_of_bounds_or_of_another_type_is_refused(value):
-    from simulators.request_bounds import OutOfBounds, number
+    from hil.simulators.request_bounds import OutOfBounds, number
 
     with pytest.raises(OutOfBounds):
         number(value, name="seconds", low=0, high=10)
 
 
 def test_destiny_clock_moves_that_add_up_past_the_bound_are_refused(destiny):
-    from simulators.destiny.clock import MAX_OFFSET_SECONDS
+    from hil.simulators.destiny.clock import MAX_OFFSET_SECONDS
 
     step = MAX_OFFSET_SECONDS * 0.6
     assert destiny.http.post("/_sim/clock/advance", json={"seconds": step}).status_code == 200
