@@ -643,12 +643,13 @@ def _parse_csr(csr_pem: bytes | str) -> x509.CertificateSigningRequest:
         raise PKIError("the CSR is not PEM text")
     try:
         csr = x509.load_pem_x509_csr(data)
-    except ValueError:
+    except (ValueError, UnsupportedAlgorithm):
         raise PKIError("the CSR is not a PEM certificate signing request") from None
     try:
+        csr.public_key()  # a curve OpenSSL parses but cannot use (secp112r1, SM2) fails here
         signature_ok = csr.is_signature_valid
-    except (ValueError, TypeError):  # unsupported key or signature algorithm
-        signature_ok = False
+    except (ValueError, TypeError, UnsupportedAlgorithm):  # unsupported key or signature algorithm
+        raise PKIError("the CSR's key or signature algorithm is not supported") from None
     if not signature_ok:
         raise PKIError("the CSR's signature does not verify with its own public key")
     return csr

@@ -5,6 +5,10 @@ stdout line, ``<ready prefix><scheme>://HOST:PORT``, printed only once the liste
 accepts connections (after uvicorn's start-up completed). Port 0 picks a free port and the line
 names the real one. Logs go to stderr. uvicorn re-raises a caught SIGTERM after shutting down,
 which would end the process with -15; our own handlers make a requested stop exit 0.
+
+uvicorn times out only idle keep-alive connections: a client that sends half a request head and
+stops holds a connection (and its memory) for as long as it likes. Each request must therefore
+arrive whole within :data:`REQUEST_TIMEOUT` of the connection opening or of the previous response.
 """
 
 from __future__ import annotations
@@ -18,11 +22,14 @@ from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import Final
 
+import h11
 import uvicorn
 from starlette.types import ASGIApp
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
-__all__ = ["Listener", "bind_listener", "serve", "serve_listeners"]
+__all__ = ["REQUEST_TIMEOUT", "Listener", "bind_listener", "serve", "serve_listeners"]
 
 
 class _ServerGroup:
@@ -44,6 +51,48 @@ class _ServerGroup:
     def request_exit(self) -> None:
         for server in self.servers:
             server.should_exit = True
+
+#: Seconds a client has to send one whole request (head and body); then the connection is closed.
+REQUEST_TIMEOUT: Final = 5.0
+#: Seconds an idle keep-alive connection stays open (uvicorn's default, said here on purpose).
+KEEP_ALIVE_TIMEOUT: Final = 5
+
+
+class _RequestDeadlineProtocol(H11Protocol):
+    """uvicorn's h11 protocol plus a deadline on receiving each request (module docstring)."""
+
+    _deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def handle_events(self) -> None:
+        super().handle_events()
+        if self.conn.their_state is not h11.IDLE and self.conn.their_state is not h11.SEND_BODY:
+            self._disarm()  # the whole request is in (or the connection is over)
+
+    def on_response_complete(self) -> None:
+        self._arm()  # before the next (possibly pipelined) request is handled
+        super().on_response_complete()
+
+    def _arm(self) -> None:
+        self._disarm()
+        self._deadline = self.loop.call_later(REQUEST_TIMEOUT, self._expire)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _expire(self) -> None:
+        self._deadline = None
+        if not self.transport.is_closing():
+            self.transport.close()
 
 
 class _AnnouncingServer(uvicorn.Server):
@@ -120,6 +169,8 @@ def serve_listeners(served: Sequence[tuple[ASGIApp, Listener, str]]) -> None:
             ssl_keyfile=str(listener.tls_key) if listener.tls_key else None,
             lifespan="off",
             timeout_graceful_shutdown=3,
+            http=_RequestDeadlineProtocol,
+            timeout_keep_alive=KEEP_ALIVE_TIMEOUT,
         )
         _AnnouncingServer(config, group)
 

@@ -21,7 +21,6 @@ import base64
 import datetime as dt
 import json
 import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
@@ -37,6 +36,7 @@ from hil.fuzzing.requests import SendRequest
 from hil.fuzzing.session_model import HubSessionModel, SessionModel
 from hil.fuzzing.stored import reads_as_unset
 from hil.oracle import Interface, ValueType, parse_interface, resolve
+from hil.rundir import RunDirectory
 
 __all__ = [
     "DEVICE_PATHS",
@@ -147,7 +147,8 @@ class SessionDriver:
         self.model: SessionModel = self._new_model()
 
     def _new_device(self) -> ConnectedDevice:
-        self.directory = Path(tempfile.mkdtemp(prefix="hil-fuzz-session-"))
+        # A labelled run directory: the SDK's keys go with it even after a SIGKILL.
+        self.directory = RunDirectory(prefix="hil-fuzz-").path
         return ConnectedDevice(self.astarte, self.directory, list(DOCS.values()))
 
     def _new_model(self) -> SessionModel:

@@ -3,9 +3,10 @@
 Every child process hil starts carries ``HIL_SESSION_ID=<id>`` in its environment, so the audit
 finds it (and anything *it* started) by reading ``/proc/<pid>/environ``: a marker survives
 double forks and re-parenting, unlike a list of PIDs. Every port the harness picks and every
-temporary directory it creates is recorded here too. The audit runs at the end of every pytest
-session and every ``hil`` command; whatever it finds is reported by name and then cleaned up, so
-one leak does not poison the next run.
+temporary directory it creates is recorded here too, and a run directory left by a SIGKILLed
+process of the session is found by its label (``hil.rundir``). The audit runs at the end of
+every pytest session and every ``hil`` command; whatever it finds is reported by name and then
+cleaned up, so one leak does not poison the next run.
 """
 
 from __future__ import annotations
@@ -87,6 +88,10 @@ class ResourceTracker:
 
     # -- the audit ---------------------------------------------------------------------------
     def find_leaks(self) -> LeakReport:
+        """What is still there: marked processes, our ports, our temp dirs, and the run
+        directories of this session's processes that died without removing them (SIGKILL)."""
+        from hil.rundir import orphaned_run_dirs  # rundir records its directories here
+
         with self._lock:
             ports, dirs, names = set(self._ports), set(self._dirs), dict(self._names)
         return LeakReport(
@@ -95,7 +100,7 @@ class ResourceTracker:
                 for pid, cmd in _marked_processes(self.session_id)
             ],
             ports=sorted(ports & _listening_ports()),
-            temp_dirs=sorted(d for d in dirs if d.exists()),
+            temp_dirs=sorted({d for d in dirs if d.exists()} | set(orphaned_run_dirs(self.session_id))),
         )
 
     def audit(self, *, clean_up: bool = True) -> None:

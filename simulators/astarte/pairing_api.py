@@ -16,8 +16,9 @@ read inside the action), then no ``Authorization`` -> 401, ``data`` not an objec
 cast raises), the body's changeset (422), device/secret (403; an unregistered device row -> 404
 ``Device not found``), and inhibition (422).
 
-Knowingly different (never 500): a CSR that parses as PEM but does not verify gets 422
-``is not a valid PEM CSR`` (upstream: CFSSL fails, 500); an invalid device id on info is 403 and on
+Knowingly different (never 500): a CSR that parses as PEM but does not verify, or whose key is on
+a curve nobody signs (secp112r1, SM2, ...), gets 422 ``is not a valid PEM CSR`` (upstream checks
+only the PEM framing, then CFSSL fails, 500); an invalid device id on info is 403 and on
 DELETE is 400 (upstream: 500).
 """
 
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any, Final, TypeGuard
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 
 from hil.errors import PKIError
 from hil.pki import HarnessPKI
@@ -236,7 +238,7 @@ def _is_int(value: Any) -> TypeGuard[int]:
 def _is_pem_csr(text: str) -> bool:
     try:
         x509.load_pem_x509_csr(text.encode("ascii"))
-    except (ValueError, UnicodeEncodeError):
+    except (ValueError, UnicodeEncodeError, UnsupportedAlgorithm):
         return False
     return True
 

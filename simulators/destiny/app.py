@@ -94,7 +94,9 @@ def create_app(store: Store | None = None, journal: Journal | None = None, stora
     """
     store = store or new_store()
     journal = journal or Journal()
-    app = FastAPI(title="DESTINY repository simulator", openapi_url=None, docs_url=None, redoc_url=None)
+    # The description is served under /_sim (hil fuzzes every route it lists), never as /openapi.json.
+    app = FastAPI(title="DESTINY repository simulator", openapi_url="/_sim/openapi.json",
+                  docs_url=None, redoc_url=None)
     app.state.store = store
     app.state.journal = journal
 

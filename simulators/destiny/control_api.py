@@ -22,16 +22,17 @@ the outcome. It carries no authentication (the simulator listens on loopback).
 
 from __future__ import annotations
 
-import math
 from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
-
 from hil.simulators.destiny.journal import Journal
-from hil.simulators.destiny.models import DestinyUUID, UnicodeText, require_utf8
+from hil.simulators.destiny.models import DestinyUUID, require_utf8, UnicodeText
 from hil.simulators.destiny.store import Batch, PendingEnhancement, Store
+from fastapi.exceptions import RequestValidationError
+from hil.simulators.destiny.clock import MAX_OFFSET_SECONDS
+from hil.simulators.request_bounds import number, OutOfBounds
 
 __all__ = ["EnhancementRequestSeed", "ReferenceSeed", "RobotSeed", "build_control_router"]
 
@@ -85,10 +86,11 @@ class ClockAdvance(BaseModel):
 
     @field_validator("seconds")
     @classmethod
-    def _finite(cls, value: float) -> float:
-        if not math.isfinite(value):
-            raise ValueError("seconds must be a finite number")
-        return value
+    def _bounded(cls, value: float) -> float:
+        try:
+            return number(value, name="seconds", low=-MAX_OFFSET_SECONDS, high=MAX_OFFSET_SECONDS)
+        except OutOfBounds as exc:
+            raise ValueError(str(exc)) from None
 
 
 def _item_view(item: PendingEnhancement) -> dict[str, object]:
@@ -191,7 +193,12 @@ def build_control_router(store: Store, journal: Journal) -> APIRouter:
 
     @router.post("/clock/advance")
     async def advance_clock(body: ClockAdvance) -> dict[str, object]:
-        store.clock.advance(body.seconds)
+        try:
+            store.clock.advance(body.seconds)
+        except ValueError as exc:  # the sum of the moves left the bounds: answered as the model's refusal
+            raise RequestValidationError(
+                [{"type": "value_error", "loc": ("body", "seconds"), "msg": str(exc), "input": body.seconds}]
+            ) from None
         store.sweep()
         return {"now": store.clock.now().isoformat(), "offset_seconds": store.clock.offset}
 

@@ -159,6 +159,7 @@ class MessageHubService:
         def ended() -> None:
             """The RPC is over (finished or cancelled): end the stream and give its slot back."""
             node.events.put(CLOSE)
+            self.hub.stream_closed(node)  # here too: a generator never started has no ``finally``
             self._stream_slots.release()
 
         # The slot goes back when the RPC ends, not when the generator does: grpcio may never
