@@ -32,6 +32,7 @@ from harness.report import (
     write_junit,
     write_record,
 )
+from harness.report.junit import junit_tree
 from harness.report.record import summarize_longrepr
 from harness.report.writing import write_reports
 from harness.requirements import Requirement, RequirementRegistry, default_registry
@@ -409,3 +410,35 @@ def test_failed_write_keeps_nothing_half_written(tmp_path: Path, mixed_record: R
         write_record(mixed_record, blocked)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run-record.json"]
     assert blocked.is_dir()
+
+
+def test_junit_cases_carry_requirements_sdk_sets_and_evidence_paths(tmp_path: Path) -> None:
+    evidence = Evidence("evidence/t/hub.log", "service-log", "hub log", "0" * 64)
+    record = make_record([check("t.py::test_x", "failed", ("REQ-A-01", "REQ-B-01"), evidence=[evidence],
+                                longrepr="E   assert 1 == 2")])
+    case = junit_tree(record, name_sdks=True).find("testsuite/testcase")
+    assert case is not None
+    assert [p.get("value") for p in case.findall("properties/property[@name='requirement']")] == ["REQ-A-01", "REQ-B-01"]
+    assert "[aiolocknalert==" in case.get("classname", "") and "astarte-device-sdk==" in case.get("classname", "")
+    failure = case.find("failure")
+    assert failure is not None and "evidence: evidence/t/hub.log" in (failure.text or "")
+    assert "[" not in (junit_tree(record).find("testsuite/testcase").get("classname", ""))  # type: ignore[union-attr]
+
+
+def test_merge_reads_a_schema_1_0_record_and_refuses_unknown_versions_in_one_line(tmp_path: Path) -> None:
+    data = make_record([check("t.py::test_x")]).to_dict()
+    old = {key: value for key, value in data.items() if key not in ("command", "provenance")}
+    old["schema_version"] = "1.0"
+    for item in old["checks"]:
+        for key in ("kind", "skip_kind", "reproduce"):
+            item.pop(key)
+    for requirement in old["requirements"]:
+        requirement.pop("section"), requirement.pop("document")
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    record = load_record(tmp_path / "old.json")
+    assert record.schema_version == "2.0" and record.provenance.hil_commit == "unknown"
+    assert record.checks[0].kind == "sdk" and record.checks[0].reproduce == "pytest 't.py::test_x'"
+    old["schema_version"] = "0.9"
+    (tmp_path / "older.json").write_text(json.dumps(old))
+    with pytest.raises(ReportError, match=r"schema version '0.9' is not one this hil reads \(1.0, 2.0\)$"):
+        load_record(tmp_path / "older.json")
