@@ -15,7 +15,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("--target", default="sim", help="target name: 'sim' or one from --bench (default: sim)")
     parser.add_argument("--bench", type=Path, help="bench file (TOML) describing targets")
     parser.add_argument("--backend", choices=BACKEND_NAMES, default="process")
-    parser.add_argument("--reports", type=Path, default=Path("reports"), help="report directory (default: reports)")
+    parser.add_argument("--reports", type=Path, default=Path("reports"), help="where report directories go: one per run, REPORTS/latest the newest (default: reports)")
     parser.add_argument("--checks", type=Path, default=Path("tests/conformance"),
                         help="folder of conformance checks (default: tests/conformance)")
     parser.add_argument("-k", dest="keyword", help="only checks matching this pytest -k expression")
@@ -34,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
         f"--hil-target={args.target}",
         f"--hil-backend={args.backend}",
         f"--hil-report-dir={args.reports}",
+        "--hil-command=run",
         "-q",
     ]
     if args.bench is not None:

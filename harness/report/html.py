@@ -65,7 +65,7 @@ main{padding:1rem 2rem 3rem;max-width:1400px}
 h1{font-size:1.5rem;margin:.2rem 0}h2{font-size:1.2rem;margin:2rem 0 .5rem;border-bottom:1px solid var(--line)}
 h3{font-size:1rem;margin:1.2rem 0 .3rem}
 a{color:#0550ae}a:focus,summary:focus,select:focus{outline:3px solid #fb8f44;outline-offset:2px}
-.skip{position:absolute;left:-999px}.skip:focus{left:1rem;top:1rem;background:#fff;padding:.3rem}
+.skip{position:absolute;left:-999px}.skip:focus{left:1rem;top:.3rem;background:#fff;padding:.3rem;z-index:10}
 nav.top{position:sticky;top:0;background:#f6f8fa;border-bottom:1px solid var(--line);padding:.4rem 2rem;z-index:3}
 nav.top a{margin-right:1rem}
 table{border-collapse:collapse;margin:.3rem 0}th,td{border:1px solid var(--line);padding:.3rem .5rem;text-align:left;vertical-align:top}
@@ -183,9 +183,14 @@ class _Page:
                 detail = ", ".join(f"{level} {by_level[level]}" for level in _LEVELS if by_level[level])
                 link = f'<a href="#state-{_anchor(state)}">{len(chosen)}</a>' if chosen else "0"
                 cells.append(f"<td>{link}<br><span class=\"mono\">{escape(detail)}</span></td>")
-            bad = [i for i in items if i.status in ("failing", "finding") and i.requirement.level == "MUST"]
-            word = (f'<span class="deviates">deviates from {len(bad)} MUST requirement(s)</span>' if bad
-                    else '<span class="conforms">no deviation found in what was checked</span>')
+            must = Counter(i.status for i in items if i.requirement.level == "MUST")
+            if must["failing"] or must["finding"]:
+                word = (f'<span class="deviates">does not conform: {must["finding"]} finding(s), '
+                        f'{must["failing"]} failure(s) on MUST requirements</span>')
+            else:
+                word = '<span class="conforms">conforms to every MUST requirement checked</span>'
+            word += f'<br><span class="mono">{len(items)} requirement(s) in play</span>'
+
             rows.append(f'<tr><th scope="row"><a href="#sdk-{_anchor(sdk)}">{escape(_sdk_label(sdk, self.record.sdks))}</a>'
                         f"</th><td>{word}</td>{''.join(cells)}</tr>")
         return ('<section id="verdict" aria-labelledby="verdict-h"><h2 id="verdict-h">Verdict per SDK</h2>'
