@@ -1,4 +1,8 @@
-"""``hil run``: the conformance checks against a target, writing the run record and JUnit."""
+"""``hil run``: the conformance checks against a target, writing the run record, JUnit and HTML.
+
+On the simulated target it also runs hil's own simulator tests that name a requirement, so the
+report's simulator-fidelity section shows how faithful the simulators are, not ``not covered``.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +22,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("--reports", type=Path, default=Path("reports"), help="where report directories go: one per run, REPORTS/latest the newest (default: reports)")
     parser.add_argument("--checks", type=Path, default=Path("tests/conformance"),
                         help="folder of conformance checks (default: tests/conformance)")
+    parser.add_argument("--fidelity", action=argparse.BooleanOptionalAction, default=None,
+                        help="also run hil's own simulator tests that name requirements, for the report's "
+                             "simulator-fidelity section (default: on for the sim target)")
+    parser.add_argument("--fidelity-tests", type=Path, default=Path("tests/harness"),
+                        help="folder of hil's simulator tests (default: tests/harness)")
     parser.add_argument("-k", dest="keyword", help="only checks matching this pytest -k expression")
     parser.set_defaults(func=run)
 
@@ -37,6 +46,13 @@ def run(args: argparse.Namespace) -> int:
         "--hil-command=run",
         "-q",
     ]
+    fidelity = args.target == "sim" if args.fidelity is None else args.fidelity
+    if fidelity:
+        if not args.fidelity_tests.is_dir():
+            raise ConfigError(f"no simulator tests at {args.fidelity_tests} (pass --fidelity-tests DIR or --no-fidelity)")
+        # Every conformance check, and of hil's own tests those that judge a requirement.
+        argv[1:1] = [str(args.fidelity_tests)]
+        argv += ["-m", "requirement or not hil_fidelity"]
     if args.bench is not None:
         argv.append(f"--hil-bench={args.bench}")
     if args.keyword:
