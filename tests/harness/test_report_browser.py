@@ -42,6 +42,12 @@ def real_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
         @pytest.mark.finding("ASTARTE-MQTT-INTROSPECTION-01", reason="sends the introspection with QoS 0",
                              sdk="astarte-device-sdk==0.14.0")
         def test_introspection_qos(hil_broker):
+            from harness.bsonwire import encode
+            from harness.mqtt_client import MqttSession
+
+            with MqttSession(hil_broker.admin_endpoint, hil_broker.admin_identity) as device:
+                assert device.connect().accepted
+                device.publish("hil/dev1/org.Example/value", encode({"v": 42}), qos=1)
             assert 0 == 2, "introspection arrived with QoS 0"
 
         @pytest.mark.hil_requires("broker.power-cycle")
@@ -94,6 +100,10 @@ def test_the_report_opens_on_the_verdict_and_the_findings_and_every_link_resolve
                     assert target.is_file(), f"link to a missing file: {href}"
             evidence = [h for h in page.eval_on_selector_all("a[href^='evidence/']", "els => els.map(e => e.getAttribute('href'))")]
             assert any(h.endswith("-exception.txt") for h in evidence) and any(h.endswith(".log") for h in evidence)
+            traffic = [h for h in evidence if h.endswith("mqtt-traffic.txt")]
+            assert traffic, "no MQTT traffic captured"
+            captured = "".join((real_report.parent / h).read_text() for h in traffic)
+            assert "PUBLISH hil/dev1/org.Example/value qos=1 retain=False" in captured and "BSON: {'v': 42}" in captured
             for written in [*evidence, "run-record.json", "report.html", "junit.xml"]:  # redacted at capture
                 assert "hunter2" not in (real_report.parent / written).read_text(), written
 
