@@ -60,13 +60,14 @@ _LEVELS: Final = ("MUST", "SHOULD", "MAY")
 
 _STYLE = """
 :root{--line:#d0d7de;--muted:#57606a}
+[id]{scroll-margin-top:3rem}
 body{font:14px/1.45 system-ui,sans-serif;margin:0;color:#1b1f24}
 main{padding:1rem 2rem 3rem;max-width:1400px}
 h1{font-size:1.5rem;margin:.2rem 0}h2{font-size:1.2rem;margin:2rem 0 .5rem;border-bottom:1px solid var(--line)}
 h3{font-size:1rem;margin:1.2rem 0 .3rem}
 a{color:#0550ae}a:focus,summary:focus,select:focus{outline:3px solid #fb8f44;outline-offset:2px}
 .skip{position:absolute;left:-999px}.skip:focus{left:1rem;top:.3rem;background:#fff;padding:.3rem;z-index:10}
-nav.top{position:sticky;top:0;background:#f6f8fa;border-bottom:1px solid var(--line);padding:.4rem 2rem;z-index:3}
+nav.top{position:sticky;top:0;background:#f6f8fa;border-bottom:1px solid var(--line);padding:.4rem 2rem;z-index:20}
 nav.top a{margin-right:1rem}
 table{border-collapse:collapse;margin:.3rem 0}th,td{border:1px solid var(--line);padding:.3rem .5rem;text-align:left;vertical-align:top}
 th{background:#f6f8fa}
@@ -87,7 +88,7 @@ code,.mono{font-family:ui-monospace,monospace;font-size:12px}.wrap{overflow-wrap
 .finding-card dt{color:var(--muted)}.finding-card dd{margin:0}
 .cmd{background:#f6f8fa;padding:.1rem .3rem;border:1px solid var(--line);user-select:all}
 .meta td:first-child{width:14rem;color:var(--muted)}.msg{white-space:pre-wrap}
-.index a{margin-right:.4rem}.filters{margin:.5rem 0}.filters label{margin-right:1rem}
+.index a{margin-right:.4rem}td.checks{min-width:20rem}td.title{min-width:14rem;max-width:26rem}td.source{max-width:14rem}.filters{margin:.5rem 0}.filters label{margin-right:1rem}
 """
 
 _SCRIPT = """
@@ -246,10 +247,13 @@ class _Page:
             return f'<section id="{section}"><h2>{escape(title)}</h2><p>{escape(intro)} None in this run.</p></section>'
         grouped: dict[str, list[RequirementCoverage]] = defaultdict(list)
         for item in rows:
-            grouped[sdk_of_requirement(item.requirement.id)].append(item)
+            # SDK requirements by the SDK they judge; fidelity by the document the simulator follows.
+            group = sdk_of_requirement(item.requirement.id) if section == "sdk" else item.requirement.source
+            grouped[group].append(item)
         parts = [f'<section id="{section}"><h2>{escape(title)}</h2><p>{escape(intro)}</p>']
         for sdk in sorted(grouped):
-            parts.append(f'<h3 id="{section}-{_anchor(sdk)}">{escape(_sdk_label(sdk, self.record.sdks))}</h3>'
+            heading = _sdk_label(sdk, self.record.sdks) if section == "sdk" else sdk
+            parts.append(f'<h3 id="{section}-{_anchor(sdk)}">{escape(heading)}</h3>'
                          '<div class="scroll"><table><thead><tr><th class="rowhead">requirement</th><th>state</th>'
                          "<th>severity</th><th>transport</th><th>what must hold</th><th>source</th><th>checks</th>"
                          "</tr></thead><tbody>")
@@ -263,9 +267,11 @@ class _Page:
         requirement = item.requirement
         state = _STATE_LABEL[item.status]
         related = [self.checks[cid] for cid in item.check_ids]
-        links = "<br>".join(
-            f'<a href="#{_check_anchor(c.id)}">{_badge(_outcome_state(c.outcome))} <code class="wrap">'
-            f'{escape(c.id.rsplit("::", 1)[-1])}</code></a>' for c in related) or "no check"
+        rendered = [f'<a href="#{_check_anchor(c.id)}">{_badge(_outcome_state(c.outcome))} <code class="wrap">'
+                    f'{escape(c.id.rsplit("::", 1)[-1])}</code></a>' for c in related]
+        links = "<br>".join(rendered[:3]) or "no check"
+        if len(rendered) > 3:  # parametrised checks: the rest one keypress away
+            links += f"<details><summary>{len(rendered) - 3} more</summary>{'<br>'.join(rendered[3:])}</details>"
         if state == "skipped":
             state_text = _badge(state) + escape(_skip_reasons(related))
         else:
@@ -275,8 +281,8 @@ class _Page:
         return (f'<tr id="{section}-req-{_anchor(requirement.id)}" data-state="{escape(state)}" data-sdk="{escape(sdk)}" '
                 f'data-transport="{escape(transport)}"><td class="rowhead"><code>{escape(requirement.id)}</code></td>'
                 f"<td>{state_text}</td><td>{escape(requirement.level)}</td><td>{escape(transport)}</td>"
-                f"<td>{escape(requirement.title)}</td><td>{escape(requirement.source)}"
-                f"{(' / ' + escape(requirement.section)) if requirement.section else ''}</td><td>{links}</td></tr>")
+                f'<td class="title">{escape(requirement.title)}</td><td class="source">{escape(requirement.source)}'
+                f"{(' / ' + escape(requirement.section)) if requirement.section else ''}</td><td class=\"checks\">{links}</td></tr>")
 
     def indexes(self) -> str:
         """Filtering without JavaScript: link lists per state and per transport into the rows."""
@@ -381,7 +387,7 @@ def render_html(record: RunRecord, record_sha256: str | None = None) -> str:
         f"<title>hil conformance report: {escape(record.target.name)}</title><style>{_STYLE}</style></head><body>",
         '<a class="skip" href="#verdict">Skip to the verdict</a>', nav, "<main>",
         f"<h1>Conformance report: {escape(sdks)} on target {escape(record.target.name)}</h1>",
-        f"<p>{escape(record.command)} run {escape(record.run_id)}, {escape(record.started_at)}; "
+        f"<p>Command <code>{escape(record.command)}</code>, run {escape(record.run_id)}, {escape(record.started_at)}; "
         f'hil {escape(record.hil_version)} at commit <code>{escape(record.provenance.hil_commit[:12])}</code> '
         f"({escape(record.provenance.hil_tree)}). <a href=\"#provenance\">Provenance</a></p>",
         page.verdict(), page.findings(), page.failures(), page.filters(),
