@@ -80,7 +80,8 @@ code,.mono{font-family:ui-monospace,monospace;font-size:12px}.wrap{overflow-wrap
 .passed,.covered-passing{background:#dafbe1;color:#116329}
 .failed,.error,.xpassed,.failing{background:#ffebe9;color:#a40e26}
 .finding,.xfailed{background:#fff8c5;color:#7d4e00}
-.skipped{background:#ddf4ff;color:#0a3069}.not-covered,.not-checked{background:#eaeef2;color:#57606a}
+.skipped{background:#ddf4ff;color:#0a3069}.fixed{background:#ddf4ff;color:#0550ae}
+.not-applicable{background:#f6f8fa;color:#57606a;border:1px dashed #8c959f}.not-covered,.not-checked{background:#eaeef2;color:#57606a}
 .conforms{color:#116329;font-weight:600}.deviates{color:#a40e26;font-weight:600}
 .finding-card{border:1px solid var(--line);border-left:6px solid #d4a72c;padding:.5rem 1rem;margin:.8rem 0}
 .failure-card{border-left-color:#cf222e}
@@ -179,7 +180,7 @@ class _Page:
             items = per_sdk[sdk]
             cells = []
             for state in ("passed", "finding", "failed", "skipped", "not covered"):
-                chosen = [i for i in items if _STATE_LABEL[i.status] == state]
+                chosen = [i for i in items if _state(i.status) == state]
                 by_level = Counter(i.requirement.level for i in chosen)
                 detail = ", ".join(f"{level} {by_level[level]}" for level in _LEVELS if by_level[level])
                 link = f'<a href="#state-{_anchor(state)}">{len(chosen)}</a>' if chosen else "0"
@@ -265,7 +266,7 @@ class _Page:
 
     def _requirement_row(self, item: RequirementCoverage, section: str) -> str:
         requirement = item.requirement
-        state = _STATE_LABEL[item.status]
+        state = _state(item.status)
         related = [self.checks[cid] for cid in item.check_ids]
         rendered = [f'<a href="#{_check_anchor(c.id)}">{_badge(_outcome_state(c.outcome))} <code class="wrap">'
                     f'{escape(c.id.rsplit("::", 1)[-1])}</code></a>' for c in related]
@@ -289,7 +290,7 @@ class _Page:
         parts = ['<section id="indexes"><h2>Requirements by state and transport</h2>']
         for name, rows, section in (("SDK", self.sdk_rows, "sdk"), ("simulator fidelity", self.sim_rows, "fidelity")):
             for state in _STATES:
-                chosen = [i for i in rows if _STATE_LABEL[i.status] == state]
+                chosen = [i for i in rows if _state(i.status) == state]
                 if not chosen:
                     continue
                 anchor = f"state-{_anchor(state)}" if section == "sdk" else f"fidelity-state-{_anchor(state)}"
@@ -370,8 +371,18 @@ class _Page:
 
 
 def _outcome_state(outcome: str) -> str:
-    """A check's outcome in the auditor's words (one vocabulary with the requirement states)."""
-    return {"passed": "passed", "xfailed": "finding", "skipped": "skipped"}.get(outcome, "failed")
+    """A check's outcome in the auditor's words (one vocabulary with the requirement states).
+
+    Outcomes this page does not know (a newer record) are shown as they are, never as a pass.
+    """
+    known = {"passed": "passed", "xfailed": "finding", "skipped": "skipped", "failed": "failed",
+             "error": "failed", "xpassed": "failed", "not-applicable": "not applicable", "fixed": "fixed"}
+    return known.get(outcome, outcome)
+
+
+def _state(status: str) -> str:
+    """A requirement's coverage status in the auditor's words (unknown ones as they are)."""
+    return _STATE_LABEL.get(status, status)
 
 
 def render_html(record: RunRecord, record_sha256: str | None = None) -> str:
@@ -417,7 +428,7 @@ def render_merged_html(merged: MergedRuns) -> str:
     for requirement in merged.requirements:
         cells = []
         for index, key in enumerate(keys):
-            state = _STATE_LABEL[matrix[requirement.id].get(key, "not-checked")]
+            state = _state(matrix[requirement.id].get(key, "not-checked"))
             anchor = _anchor("cell", str(index), requirement.id)
             related = [c for c in merged.checks(key) if requirement.id in c.covered_ids]
             if related:
@@ -429,7 +440,7 @@ def render_merged_html(merged: MergedRuns) -> str:
                                f"<ul>{items}</ul></section>")
             else:
                 cells.append(f"<td>{_badge(state)}</td>")
-        rows.append(f'<tr data-state="{" ".join(sorted({_STATE_LABEL[s] for s in matrix[requirement.id].values()}))}">'
+        rows.append(f'<tr data-state="{" ".join(sorted({_state(s) for s in matrix[requirement.id].values()}))}">'
                     f'<th class="rowhead" scope="row"><code>{escape(requirement.id)}</code></th><td>{escape(requirement.level)}</td>'
                     f"<td>{escape(requirement.title)}</td>{''.join(cells)}</tr>")
     runs = sum(len(records) for records in merged.runs.values())
