@@ -22,9 +22,10 @@ and in a mail client; every control is a link, a summary or a select, so a keybo
 
 from __future__ import annotations
 
+import posixpath
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from html import escape
 from pathlib import Path
 from typing import Final
@@ -370,6 +371,13 @@ class _Page:
                 f"<tbody>{hashes or '<tr><td colspan=2>none</td></tr>'}</tbody></table></section>")
 
 
+def _merged_evidence(check: CheckRecord, base: str | None) -> str:
+    if base is None or not check.evidence:
+        return ""
+    links = ", ".join(f'<a href="{escape(posixpath.join(base, e.path))}">{escape(e.kind)}</a>' for e in check.evidence)
+    return f" evidence: {links}"
+
+
 def _outcome_state(outcome: str) -> str:
     """A check's outcome in the auditor's words (one vocabulary with the requirement states).
 
@@ -416,10 +424,13 @@ def write_html(record: RunRecord, path: Path, *, record_sha256: str | None = Non
     write_atomically(path, render_html(record, record_sha256).encode())
 
 
-def render_merged_html(merged: MergedRuns) -> str:
+def render_merged_html(merged: MergedRuns, record_dirs: Mapping[str, str] | None = None) -> str:
     """The coverage matrix of several runs: one row per requirement, one column per target and SDK
     version set. The table scrolls inside its box with the header row and the requirement column
-    sticky; every cell links to the list of checks behind it."""
+    sticky; every cell links to the list of checks behind it, each with its reproducer and, when
+    ``record_dirs`` says where each run's report directory is (run id -> path relative to the
+    page), its evidence files."""
+    dirs = record_dirs or {}
     keys = merged.keys
     matrix = merged.coverage()
     header = "".join(f'<th scope="col">{escape(key.label)}</th>' for key in keys)
@@ -430,12 +441,14 @@ def render_merged_html(merged: MergedRuns) -> str:
         for index, key in enumerate(keys):
             state = _state(matrix[requirement.id].get(key, "not-checked"))
             anchor = _anchor("cell", str(index), requirement.id)
-            related = [c for c in merged.checks(key) if requirement.id in c.covered_ids]
+            related = [(record.run_id, c) for record in merged.runs[key] for c in record.checks
+                       if requirement.id in c.covered_ids]
             if related:
                 cells.append(f'<td><a href="#{anchor}">{_badge(state)}</a></td>')
                 items = "".join(f"<li>{_badge(_outcome_state(c.outcome))} <code class=\"wrap\">{escape(c.id)}</code>"
-                                f"{' ' + escape(c.message) if c.message else ''} <code class=\"cmd wrap\">{escape(c.reproduce)}</code></li>"
-                                for c in related)
+                                f"{' ' + escape(c.message) if c.message else ''} <code class=\"cmd wrap\">{escape(c.reproduce)}</code>"
+                                f"{_merged_evidence(c, dirs.get(run_id))}</li>"
+                                for run_id, c in related)
                 details.append(f'<section id="{anchor}"><h3>{escape(requirement.id)} on {escape(key.label)}</h3>'
                                f"<ul>{items}</ul></section>")
             else:
