@@ -39,6 +39,8 @@ _PATTERNS: Final[tuple[tuple[re.Pattern[str], str], ...]] = (
     (re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), MASK),
     # Authorization headers: keep the scheme word (Bearer, Signature, Basic), drop the rest.
     (re.compile(r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?)([A-Za-z]+ )?[^\"'\r\n,}]+"), rf"\1\2{MASK}"),
+    # Bearer / Basic credentials standing alone (outside an Authorization header).
+    (re.compile(r"\b(Bearer|Basic)\s+(?!\[REDACTED\])[A-Za-z0-9._~+/=-]{8,}"), rf"\1 {MASK}"),
     # SAS tokens and signed URLs.
     (re.compile(r"(?i)\b(sig=)[^&\s\"'<>]+"), rf"\1{MASK}"),
     # "name": "value" (JSON) and 'name': 'value' (Python dict reprs).

@@ -73,6 +73,7 @@ SECRETS = {
     "SAS sig": ("https://blob/x?sv=2020&sig=AbC%2Bdef%3D&se=1", "AbC%2Bdef"),
     "private key": ("-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIB\n-----END EC PRIVATE KEY-----", "MHcCAQEEIB"),
     "pairing token": ("token: Zm9vYmFyYmF6cXV4", "Zm9vYmFyYmF6cXV4"),
+    "bare bearer": ("retrying with Bearer abcdefgh12345678 after 401", "abcdefgh12345678"),
 }
 
 
