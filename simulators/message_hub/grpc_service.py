@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, Final
 
 import grpc
+from google.protobuf import text_format
 from google.protobuf.message import DecodeError
 
 from simulators.message_hub.codec import Codec, CodecError
@@ -41,6 +42,7 @@ from simulators.message_hub.protos import SERVICE, Protos
 __all__ = ["MAX_MESSAGE_BYTES", "MAX_STREAMS", "MessageHubService", "node_id_from_metadata"]
 
 log = logging.getLogger("message_hub.grpc")
+_LOGGED_CHARS: Final = 600
 
 MAX_MESSAGE_BYTES: Final = 4 * 1024 * 1024  # tonic's default decoding limit
 #: grpcio's own ceiling, above ours so that our check (and code) applies first.
@@ -128,10 +130,15 @@ class MessageHubService:
                     request = request_class.FromString(raw)
                 except DecodeError as exc:
                     raise _Refused(grpc.StatusCode.INTERNAL, f"failed to decode Protobuf message: {exc}") from None
+                if log.isEnabledFor(logging.INFO):
+                    # The decoded call is the gRPC evidence of a check (hil copies this log's excerpt).
+                    log.info("call %s node %s: %s", method, node_id, _one_line(request))
                 return behaviour(node_id, request, context)
             except _Refused as refusal:
+                log.info("call %s refused %s: %s", method, refusal.code.name, refusal.message)
                 context.abort(refusal.code, refusal.message)
             except HubError as error:
+                log.info("call %s refused %s: %s", method, error.code, error.message)
                 context.abort(grpc.StatusCode[error.code], error.message)
 
         if method == "Attach":
@@ -197,6 +204,12 @@ class MessageHubService:
     def _remove_interfaces(self, node_id: uuid.UUID, request: Any, context: grpc.ServicerContext) -> Any:
         self.hub.remove_interfaces(node_id, list(request.names))
         return self.empty()
+
+
+def _one_line(message: Any) -> str:
+    """A protobuf message as one bounded log line (payload bytes shown escaped, not dumped)."""
+    text = text_format.MessageToString(message, as_one_line=True)
+    return text if len(text) <= _LOGGED_CHARS else text[:_LOGGED_CHARS] + f"... ({len(text)} characters)"
 
 
 def _serialize(message: Any) -> bytes:
