@@ -125,5 +125,6 @@ def _check_record(check: CollectedCheck, report_dir: Path) -> CheckRecord:
         evidence=tuple(_evidence(item, report_dir) for item in check.evidence),
         kind=getattr(check, "kind", "sdk"),  # CheckRecord validates it
         skip_kind=getattr(check, "skip_kind", None),
+        reproduce=getattr(check, "reproduce", ""),
     )
 

@@ -96,3 +96,28 @@ def test_evidence_is_redacted_hashed_and_world_readable(tmp_path: Path):
     assert b"hunter2" not in data and evidence.sha256 == hashlib.sha256(data).hexdigest()
     assert path.stat().st_mode & 0o777 == 0o644 and path.parent.stat().st_mode & 0o777 == 0o755
     assert not Path(evidence.path).is_absolute() and ".." not in Path(evidence.path).parts
+
+
+def test_a_saved_fuzz_disagreement_is_reproduced_by_hil_replay_and_kept_as_evidence(pytester):
+    capsule = pytester.path / "findings" / "c1.json"
+    capsule.parent.mkdir()
+    capsule.write_text('{"property": "send", "summary": "the SDK sent a float as int"}\n')
+    pytester.makepyfile(test_fuzz=textwrap.dedent(
+        f"""
+        import pytest
+        from fixtures.fuzzing import REPRODUCE_NOTE
+
+        @pytest.mark.requirement("ASTARTE-MQTT-TLS-01")
+        def test_property():
+            error = AssertionError("the SDK and the oracle disagree")
+            error.add_note(REPRODUCE_NOTE + {str(capsule)!r})
+            raise error
+        """
+    ))
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", f"--hil-report-dir={pytester.path / 'reports'}")
+    result.assert_outcomes(failed=1)
+    latest = pytester.path / "reports" / "latest"
+    check = json.loads((latest / "run-record.json").read_text())["checks"][0]
+    assert check["reproduce"] == f"hil replay {capsule}"
+    (kept,) = [e for e in check["evidence"] if e["kind"] == "capsule"]
+    assert "float as int" in (latest / kept["path"]).read_text()
