@@ -274,10 +274,7 @@ class _Page:
         links = "<br>".join(rendered[:3]) or "no check"
         if len(rendered) > 3:  # parametrised checks: the rest one keypress away
             links += f"<details><summary>{len(rendered) - 3} more</summary>{'<br>'.join(rendered[3:])}</details>"
-        if state == "skipped":
-            state_text = _badge(state) + escape(_skip_reasons(related))
-        else:
-            state_text = _badge(state)
+        state_text = _badge(state) + (escape(_skip_reasons(related)) if state == "skipped" else "")
         transport = transport_of_requirement(requirement.id)
         sdk = sdk_of_requirement(requirement.id)
         return (f'<tr id="{section}-req-{_anchor(requirement.id)}" data-state="{escape(state)}" data-sdk="{escape(sdk)}" '
