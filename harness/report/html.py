@@ -211,7 +211,7 @@ class _Page:
             spec = (f"<b>{escape(requirement.level)}</b>: {escape(requirement.title)}")
             source = (f"{escape(requirement.source)}, section {escape(requirement.section or '?')}"
                       + (f" (<code class=\"wrap\">{escape(requirement.document)}</code>)" if requirement.document else ""))
-            severity = requirement.level
+            severity: str = requirement.level
         else:
             spec, source, severity = "no requirement named", "", "unknown"
         if check.finding is not None:

@@ -38,18 +38,29 @@ class TargetLike(Protocol):
 
 
 class CollectedCheck(Protocol):
-    """What the plugin collects per test (``fixtures.recording._Check`` satisfies it)."""
+    """What the plugin collects per test (``fixtures.recording._Check`` satisfies it).
 
-    nodeid: str
-    name: str
-    requirement_ids: Sequence[str]
-    finding: Mapping[str, str] | None
-    outcome: str
-    duration: float
-    message: str
-    kind: str
-    skip_kind: str | None
-    evidence: Sequence[Evidence | Mapping[str, str]]
+    ``kind``, ``skip_kind`` and ``reproduce`` are optional (read with defaults): older callers
+    collect without them.
+    """
+
+    # Read-only: a mutable ``list`` attribute of the plugin's check satisfies a ``Sequence`` one.
+    @property
+    def nodeid(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def requirement_ids(self) -> Sequence[str]: ...
+    @property
+    def finding(self) -> Mapping[str, str] | None: ...
+    @property
+    def outcome(self) -> str: ...
+    @property
+    def duration(self) -> float: ...
+    @property
+    def message(self) -> str: ...
+    @property
+    def evidence(self) -> Sequence[Evidence | Mapping[str, str]]: ...
 
 
 def write_reports(
