@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 import uuid
+import zlib
 from collections.abc import Iterable
 from typing import Final
 
@@ -91,10 +92,24 @@ def _payload(payload: bytes) -> str:
         text = repr(decode(payload, strict=False).to_python())
         kind = "BSON"
     except (BsonError, ValueError, UnicodeDecodeError, IndexError):
-        try:
-            text, kind = payload.decode("utf-8"), "text"
-        except UnicodeDecodeError:
-            text, kind = payload.hex(), "hex"
+        text, kind = _not_bson(payload)
     if len(text) > _PAYLOAD_LIMIT:
         text = text[:_PAYLOAD_LIMIT] + f"… ({len(text) - _PAYLOAD_LIMIT} more characters)"
     return f"{kind}: {text}"
+
+
+def _not_bson(payload: bytes) -> tuple[str, str]:
+    """Astarte's other payloads: deflated property lists (4-byte size, then zlib), text, or bytes."""
+    if len(payload) > 6 and payload[4] == 0x78:
+        try:
+            inflated = zlib.decompress(payload[4:])
+        except zlib.error:
+            pass
+        else:
+            size = int.from_bytes(payload[:4], "big")
+            return repr(inflated.decode("utf-8", "replace")), f"deflated (declared {size} bytes)"
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        return payload.hex(), "hex"
+    return (text, "text") if text.isprintable() else (repr(text), "text")

@@ -121,3 +121,25 @@ def test_a_saved_fuzz_disagreement_is_reproduced_by_hil_replay_and_kept_as_evide
     assert check["reproduce"] == f"hil replay {capsule}"
     (kept,) = [e for e in check["evidence"] if e["kind"] == "capsule"]
     assert "float as int" in (latest / kept["path"]).read_text()
+
+
+def test_captured_payloads_are_shown_decoded():
+    import zlib
+
+    from harness.bsonwire import encode
+    from harness.mqtt_client import ReceivedMessage
+    from harness.report.traffic import describe_messages
+
+    purge = b"a/b;c/d"
+    messages = [
+        ReceivedMessage("hil/d/org.X/v", encode({"v": 1.5}), 2, False, 10.5),
+        ReceivedMessage("hil/d/control/producer/properties", len(purge).to_bytes(4, "big") + zlib.compress(purge), 2, False, 10.6),
+        ReceivedMessage("hil/d", b"org.X:0:1", 2, True, 10.7),
+        ReceivedMessage("hil/d/org.X/v", b"\x00\x01\xff", 0, False, 10.8),
+        ReceivedMessage("hil/d/org.X/p", b"", 2, False, 10.9),
+    ]
+    text = describe_messages(messages, start=10.0)
+    assert "+   0.500s PUBLISH hil/d/org.X/v qos=2 retain=False bytes=16\n    BSON: {'v': 1.5}" in text
+    assert "deflated (declared 7 bytes): 'a/b;c/d'" in text
+    assert "PUBLISH hil/d qos=2 retain=True" in text and "text: org.X:0:1" in text
+    assert "hex: 0001ff" in text and "(empty payload)" in text
