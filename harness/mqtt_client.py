@@ -22,8 +22,8 @@ from typing import Any, Self
 import paho.mqtt.client as mqtt
 from paho.mqtt.reasoncodes import ReasonCode
 
-from harness.broker import BrokerEndpoint
-from harness.services.readiness import ClientIdentity
+from hil.mqtt.broker import BrokerEndpoint
+from hil.services.readiness import ClientIdentity
 
 __all__ = ["ConnectResult", "MqttSession", "ReceivedMessage"]
 

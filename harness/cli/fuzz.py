@@ -18,7 +18,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from harness.errors import ConfigError
+from hil.errors import ConfigError
 
 __all__ = ["register", "run", "summarise"]
 
@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def summarise(stats_dir: Path, *, elapsed: float) -> dict[str, Any]:
-    """Sum the per-test counters ``fixtures.fuzzing`` wrote into one report."""
+    """Sum the per-test counters ``hil.fixtures.fuzzing`` wrote into one report."""
     examples = runs = 0
     requirements: Counter[str] = Counter()
     known: Counter[str] = Counter()

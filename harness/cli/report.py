@@ -7,10 +7,10 @@ import json
 import os
 from pathlib import Path
 
-from harness.errors import ConfigError
-from harness.report import load_record, merge_records
-from harness.report.atomic_file import write_atomically
-from harness.report.html import render_merged_html
+from hil.errors import ConfigError
+from hil.report import load_record, merge_records
+from hil.report.atomic_file import write_atomically
+from hil.report.html import render_merged_html
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

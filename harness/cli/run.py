@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.errors import ConfigError
-from harness.services.backends import BACKEND_NAMES
-from harness.targets import resolve_target
+from hil.errors import ConfigError
+from hil.services.backends import BACKEND_NAMES
+from hil.targets import resolve_target
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

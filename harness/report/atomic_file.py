@@ -7,7 +7,7 @@ gives that on POSIX (``os.replace`` is atomic within one file system).
 
 Reports are meant to be read by others (a CI artifact server, an auditor's account), so files are
 0644 and the folders made for them 0755, whatever the umask; ``mkstemp`` alone would leave 0600.
-Keys never go through here: they are written by ``harness.pki`` and stay 0600.
+Keys never go through here: they are written by ``hil.pki`` and stay 0600.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from harness.errors import ReportError
+from hil.errors import ReportError
 
 __all__ = ["PUBLIC_DIR_MODE", "PUBLIC_FILE_MODE", "make_public_dirs", "write_atomically"]
 

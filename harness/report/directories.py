@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
-from harness.errors import ReportError
-from harness.report.atomic_file import make_public_dirs
+from hil.errors import ReportError
+from hil.report.atomic_file import make_public_dirs
 
 __all__ = ["LATEST", "new_report_dir", "point_latest"]
 

@@ -2,7 +2,7 @@
 
 Every piece of evidence a check leaves (its decoded traffic, the exception and traceback, the
 service log excerpts) goes through :func:`write_evidence`, which is why each of these holds at
-once: secrets are removed before the bytes reach the disk (``harness.report.redaction``), the
+once: secrets are removed before the bytes reach the disk (``hil.report.redaction``), the
 file is 0644 inside a 0755 folder, and the returned :class:`Evidence` carries the SHA-256 of
 exactly the bytes written, so a report can be verified after it was handed on.
 """
@@ -14,9 +14,9 @@ import re
 from pathlib import Path
 from typing import Final
 
-from harness.report.atomic_file import write_atomically
-from harness.report.record import Evidence
-from harness.report.redaction import redact
+from hil.report.atomic_file import write_atomically
+from hil.report.record import Evidence
+from hil.report.redaction import redact
 
 __all__ = ["EVIDENCE_DIR", "check_slug", "sha256_of", "write_evidence"]
 

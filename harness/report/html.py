@@ -30,8 +30,8 @@ from html import escape
 from pathlib import Path
 from typing import Final
 
-from harness.report.atomic_file import write_atomically
-from harness.report.record import (
+from hil.report.atomic_file import write_atomically
+from hil.report.record import (
     CheckRecord,
     MergedRuns,
     RequirementCoverage,

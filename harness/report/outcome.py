@@ -36,8 +36,8 @@ SKIP_KINDS: Final[tuple[str, ...]] = get_args(SkipKind)
 
 _STRICT_XPASS: Final = "[XPASS(strict)]"
 
-#: How hil's fixtures word a skip (``harness.targets.Target.require``, ``fixtures/*``,
-#: ``harness.bridge_control.OperatorDeclined``). Matching words is brittle, so the patterns are
+#: How hil's fixtures word a skip (``hil.targets.Target.require``, ``fixtures/*``,
+#: ``hil.locknalert.control.OperatorDeclined``). Matching words is brittle, so the patterns are
 #: anchored on hil's own messages and everything else is ``other``, never guessed.
 _OPERATOR: Final = re.compile(r"\boperator declined\b|\bno operator answer\b")
 _CAPABILITY: Final = re.compile(

@@ -19,7 +19,7 @@ from typing import Any, Final
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError, best_match
 
-from harness.errors import ReportError
+from hil.errors import ReportError
 
 __all__ = ["SCHEMA_FILE", "load_schema", "validate_record"]
 
@@ -56,7 +56,7 @@ def load_schema(version: str | None = None) -> dict[str, Any]:
         version: an older schema version still read; ``None`` for the current one.
     """
     name = SCHEMA_FILE if version is None else _OLD_SCHEMA_FILES.get(version, SCHEMA_FILE)
-    text = files("harness.report").joinpath(name).read_text(encoding="utf-8")
+    text = files("hil.report").joinpath(name).read_text(encoding="utf-8")
     schema: dict[str, Any] = json.loads(text)
     Draft202012Validator.check_schema(schema)
     return schema

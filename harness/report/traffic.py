@@ -6,7 +6,7 @@ QoS 2, retain as published, so the QoS and retain flag a message was *published*
 the capture shows) for the whole pytest session; each check's evidence is the slice of messages
 received while it ran. Payloads are BSON (Astarte MQTT v1) decoded to a readable form; what is not
 BSON is shown as text or hex. Secrets are removed later, when the evidence is written
-(``harness.report.evidence``).
+(``hil.report.evidence``).
 
 It is evidence, never an oracle: checks judge traffic with their own clients, so a capture that
 misses a message (a broker restarted by a fault test) can only make evidence thinner.
@@ -20,9 +20,9 @@ import zlib
 from collections.abc import Iterable
 from typing import Final
 
-from harness.broker import Broker
-from harness.bsonwire import BsonError, decode
-from harness.mqtt_client import MqttSession, ReceivedMessage
+from hil.mqtt.broker import Broker
+from hil.astarte.bsonwire import BsonError, decode
+from hil.mqtt.client import MqttSession, ReceivedMessage
 
 __all__ = ["MqttCapture", "describe_messages"]
 

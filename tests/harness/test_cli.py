@@ -19,12 +19,12 @@ from queue import Empty, Queue
 
 import pytest
 
-from harness.mqtt_client import MqttSession
-from harness.broker import BrokerEndpoint
-from harness.services.readiness import ClientIdentity
+from hil.mqtt.client import MqttSession
+from hil.mqtt.broker import BrokerEndpoint
+from hil.services.readiness import ClientIdentity
 
 ROOT = Path(__file__).resolve().parents[2]
-HIL = [sys.executable, "-m", "harness.cli.main"]
+HIL = [sys.executable, "-m", "hil.cli.main"]
 
 
 def hil(*args: str, cwd: Path = ROOT, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -68,9 +68,9 @@ def test_doctor_fails_when_mosquitto_is_missing(tmp_path):
     # A PATH without /usr/sbin and no Debian path fallback: simulate by pointing the lookup away.
     env = dict(os.environ, PATH=str(tmp_path))
     script = (
-        "import shutil, sys; import harness.broker as b; b.mosquitto_binary = lambda: None;"
-        "import harness.cli.doctor as d; d.mosquitto_binary = b.mosquitto_binary;"
-        "from harness.cli.main import main; sys.exit(main(['doctor']))"
+        "import shutil, sys; import hil.mqtt.broker as b; b.mosquitto_binary = lambda: None;"
+        "import hil.cli.doctor as d; d.mosquitto_binary = b.mosquitto_binary;"
+        "from hil.cli.main import main; sys.exit(main(['doctor']))"
     )
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, env=env, timeout=60)
     assert result.returncode == 1
@@ -166,8 +166,8 @@ def test_run_writes_the_record_against_the_simulated_target(tmp_path):
 
 def test_a_command_run_in_process_leaves_the_callers_services_alone(tmp_path, capsys):
     """The audit after a command judges what the command started, not its caller's session."""
-    from harness.cli.main import main
-    from harness.services import HttpStatus, ProcessBackend, ServiceSpec
+    from hil.cli.main import main
+    from hil.services import HttpStatus, ProcessBackend, ServiceSpec
 
     spec = ServiceSpec("callers", command=lambda p, wd: [sys.executable, "-m", "http.server", str(p["http"]),
                                                           "--bind", "127.0.0.1"], ports=("http",))
@@ -195,10 +195,10 @@ def _must_not_run(*args: object, **kwargs: object) -> None:
 @pytest.mark.parametrize("name", ["startup", "grpc", "fuzz"])
 @pytest.mark.parametrize("where", ["a file", "under a file"])
 def test_bench_refuses_an_unusable_output_before_measuring(tmp_path, monkeypatch, capsys, name, where):
-    from harness.bench import grpc as grpc_bench
-    from harness.bench import startup
-    from harness.cli import bench as bench_cli
-    from harness.cli.main import main
+    from hil.benchmarks import grpc as grpc_bench
+    from hil.benchmarks import startup
+    from hil.cli import benchmark as bench_cli
+    from hil.cli.main import main
 
     monkeypatch.setattr(startup, "measure", _must_not_run)
     monkeypatch.setattr(grpc_bench, "measure", _must_not_run)
@@ -214,8 +214,8 @@ def test_bench_refuses_an_unusable_output_before_measuring(tmp_path, monkeypatch
 
 
 def test_bench_results_that_cannot_be_written_at_the_end_are_one_line(tmp_path, monkeypatch, capsys):
-    from harness.bench import startup
-    from harness.cli.main import main
+    from hil.benchmarks import startup
+    from hil.cli.main import main
 
     blocker = tmp_path / "startup-20240102T030405Z.json"
 
@@ -235,8 +235,8 @@ def _closed_port() -> int:
 
 
 def test_a_floor_mosquitto_that_exits_or_never_answers_is_a_hil_error(tmp_path):
-    from harness.bench.floor_mosquitto import start_floor
-    from harness.errors import ServiceExited, StartupTimeout
+    from hil.benchmarks.floor_mosquitto import start_floor
+    from hil.errors import ServiceExited, StartupTimeout
 
     false = shutil.which("false")
     probes = [(_closed_port(), ssl.create_default_context())]
@@ -253,8 +253,8 @@ def test_a_floor_mosquitto_that_exits_or_never_answers_is_a_hil_error(tmp_path):
 
 
 def test_bench_startup_reports_a_failing_floor_in_one_line(tmp_path, monkeypatch, capsys):
-    from harness.bench import startup
-    from harness.cli.main import main
+    from hil.benchmarks import startup
+    from hil.cli.main import main
 
     false = shutil.which("false")
     monkeypatch.setattr(startup, "mosquitto_binary", lambda: false)  # the floor only; hil's broker is real
@@ -265,14 +265,14 @@ def test_bench_startup_reports_a_failing_floor_in_one_line(tmp_path, monkeypatch
 
 # -- simulators' command lines -------------------------------------------------------------------
 def simulator(name: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", f"simulators.{name}", *args], cwd=ROOT, capture_output=True,
+    return subprocess.run([sys.executable, "-m", f"hil.simulators.{name}", *args], cwd=ROOT, capture_output=True,
                           text=True, timeout=60, env=env)
 
 
 def test_the_message_hub_log_level_is_checked_in_one_line(tmp_path):
     done = simulator("message_hub", "--port", "0", "--store-dir", str(tmp_path), "--discard", "--log-level", "foo")
     assert done.returncode == 2
-    assert done.stderr == ("python -m simulators.message_hub: error: argument --log-level: invalid choice: 'FOO' "
+    assert done.stderr == ("python -m hil.simulators.message_hub: error: argument --log-level: invalid choice: 'FOO' "
                            "(choose from 'DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL')\n")
 
 
@@ -289,12 +289,12 @@ def test_simulator_ports_out_of_range_are_usage_errors(tmp_path, name):
     done = simulator(name, "--port", "99999", *args)
     assert done.returncode == 2, done.stderr
     # One line, like every user mistake: no argparse usage dump in front of it.
-    assert done.stderr == f"python -m simulators.{name}: error: --port 99999 is not a port number\n"
+    assert done.stderr == f"python -m hil.simulators.{name}: error: --port 99999 is not a port number\n"
 
 
 def _astarte_args(tmp_path: Path, *, realm_key: Path | None, broker_port: int) -> list[str]:
     """An astarte simulator command line up to its broker connection; ``realm_key`` None: a real key."""
-    from harness.pki import HarnessPKI
+    from hil.pki import HarnessPKI
 
     pki = HarnessPKI(tmp_path / "pki")
     admin = pki.issue_client("admin")
@@ -337,11 +337,11 @@ def test_simulator_files_and_addresses_that_fail_are_named(tmp_path, case):
 
 
 def test_the_simulators_share_one_port_check_and_one_way_to_name_an_os_error():
-    """One helper each (harness.cli.arguments, harness.errors), used by every simulator's command line."""
+    """One helper each (hil.cli.arguments, hil.errors), used by every simulator's command line."""
     import argparse
 
-    from harness.cli.arguments import check_port_options
-    from harness.errors import named_os_error
+    from hil.cli.arguments import check_port_options
+    from hil.errors import named_os_error
 
     parser = argparse.ArgumentParser(prog="sim")
     parser.error = lambda message: (_ for _ in ()).throw(ValueError(message))  # type: ignore[method-assign]
@@ -362,7 +362,7 @@ def _hub_identity(tmp_path: Path, *extra: str) -> list[str]:
 
 def test_message_hub_tls_files_that_fail_are_named(tmp_path):
     """ssl names no file: the hub loads the CA, certificate and key up front and names them."""
-    from harness.pki import HarnessPKI
+    from hil.pki import HarnessPKI
 
     pki = HarnessPKI(tmp_path / "pki")
     client = pki.issue_client("hil/hubDevice")
@@ -411,8 +411,8 @@ def test_a_taken_grpc_port_is_one_line(tmp_path):
 
 
 def test_bench_grpc_says_when_the_sdk_alone_cannot_reach_the_goal(tmp_path, monkeypatch, capsys):
-    from harness.bench import grpc as grpc_bench
-    from harness.cli.main import main
+    from hil.benchmarks import grpc as grpc_bench
+    from hil.cli.main import main
 
     def measure(rounds: int, messages: int) -> dict[str, object]:
         return {"benchmark": "grpc", "timestamp": "2024-01-02T03:04:05+00:00",

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from types import SimpleNamespace
 
-from harness.cli.main import main
-from harness.report.writing import write_reports
+from hil.cli.main import main
+from hil.report.writing import write_reports
 
 SDKS = ("astarte-device-sdk", "destiny-sdk", "aiolocknalert")
 

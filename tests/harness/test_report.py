@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from harness.errors import ReportError
-from harness.report import (
+from hil.errors import ReportError
+from hil.report import (
     CheckRecord,
     Evidence,
     Finding,
@@ -32,10 +32,10 @@ from harness.report import (
     write_junit,
     write_record,
 )
-from harness.report.junit import junit_tree
-from harness.report.record import summarize_longrepr
-from harness.report.writing import write_reports
-from harness.requirements import Requirement, RequirementRegistry, default_registry
+from hil.report.junit import junit_tree
+from hil.report.record import summarize_longrepr
+from hil.report.writing import write_reports
+from hil.requirements import Requirement, RequirementRegistry, default_registry
 
 SDKS = ["astarte-device-sdk", "destiny-sdk", "aiolocknalert"]
 T0 = datetime(2026, 11, 24, 10, 0, 0, tzinfo=UTC)

@@ -42,8 +42,8 @@ def real_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
         @pytest.mark.finding("ASTARTE-MQTT-INTROSPECTION-01", reason="sends the introspection with QoS 0",
                              sdk="astarte-device-sdk==0.14.0")
         def test_introspection_qos(hil_broker):
-            from harness.bsonwire import encode
-            from harness.mqtt_client import MqttSession
+            from hil.astarte.bsonwire import encode
+            from hil.mqtt.client import MqttSession
 
             with MqttSession(hil_broker.admin_endpoint, hil_broker.admin_identity) as device:
                 assert device.connect().accepted

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.report.evidence import write_evidence
-from harness.report.outcome import OutcomeFold, classify_outcome, skip_kind
-from harness.report.redaction import MASK, redact
+from hil.report.evidence import write_evidence
+from hil.report.outcome import OutcomeFold, classify_outcome, skip_kind
+from hil.report.redaction import MASK, redact
 
 
 def test_a_strict_xpass_is_xpassed_whichever_way_it_is_classified():
@@ -105,7 +105,7 @@ def test_a_saved_fuzz_disagreement_is_reproduced_by_hil_replay_and_kept_as_evide
     pytester.makepyfile(test_fuzz=textwrap.dedent(
         f"""
         import pytest
-        from fixtures.fuzzing import REPRODUCE_NOTE
+        from hil.fixtures.fuzzing import REPRODUCE_NOTE
 
         @pytest.mark.requirement("ASTARTE-MQTT-TLS-01")
         def test_property():
@@ -126,9 +126,9 @@ def test_a_saved_fuzz_disagreement_is_reproduced_by_hil_replay_and_kept_as_evide
 def test_captured_payloads_are_shown_decoded():
     import zlib
 
-    from harness.bsonwire import encode
-    from harness.mqtt_client import ReceivedMessage
-    from harness.report.traffic import describe_messages
+    from hil.astarte.bsonwire import encode
+    from hil.mqtt.client import ReceivedMessage
+    from hil.report.traffic import describe_messages
 
     purge = b"a/b;c/d"
     messages = [

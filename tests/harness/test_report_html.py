@@ -6,9 +6,9 @@ import html.parser
 from pathlib import Path
 from types import SimpleNamespace
 
-from harness.report import load_record
-from harness.report.html import render_html
-from harness.report.writing import write_reports
+from hil.report import load_record
+from hil.report.html import render_html
+from hil.report.writing import write_reports
 
 SDKS = ("astarte-device-sdk", "destiny-sdk", "aiolocknalert")
 
