@@ -154,12 +154,18 @@ def test_bench_startup_saves_figures(tmp_path):
 
 
 def test_run_writes_the_record_against_the_simulated_target(tmp_path):
-    result = hil("run", "--reports", str(tmp_path), "-k", "broker_accepts", timeout=300)
+    result = hil("run", "--reports", str(tmp_path), "-k", "broker_accepts or registration_lifecycle", timeout=300)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    data = json.loads((tmp_path / "run-record.json").read_text())
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.name != "latest"]
+    assert run_dir.name.endswith("-run") and (tmp_path / "latest").resolve() == run_dir.resolve()
+    data = json.loads((tmp_path / "latest" / "run-record.json").read_text())
     assert data["target"] == {"name": "sim", "kind": "simulated", "description": data["target"]["description"]}
+    assert data["command"] == "run"
     assert data["checks"] and all(check["outcome"] == "passed" for check in data["checks"])
-    assert (tmp_path / "junit.xml").exists()
+    kinds = {check["name"]: check["kind"] for check in data["checks"]}
+    assert kinds["test_registration_lifecycle"] == "simulator"  # the fidelity section has results
+    assert {kind for name, kind in kinds.items() if "broker_accepts" in name} == {"sdk"}
+    assert (tmp_path / "latest" / "junit.xml").exists() and (tmp_path / "latest" / "report.html").exists()
 
 
 def test_a_command_run_in_process_leaves_the_callers_services_alone(tmp_path, capsys):

@@ -32,7 +32,7 @@ def test_steps_are_recorded_and_removed_even_when_the_check_fails(pytester: pyte
     )
     result = run_child(pytester)
     result.assert_outcomes(passed=1, failed=1)
-    record = json.loads((pytester.path / "reports" / "run-record.json").read_text())
+    record = json.loads((pytester.path / "reports" / "latest" / "run-record.json").read_text())
     checks = {c["name"]: c for c in record["checks"]}
     applied = checks["test_fails_under_faults"]["faults"]
     assert [(s["step"], s["service"]) for s in applied] == [("latency", "broker"), ("down", "broker")]

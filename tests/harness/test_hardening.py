@@ -245,11 +245,10 @@ def test_sdk_persistency_lives_in_a_private_run_directory(astarte_device, tmp_pa
 # -- 10. evidence: the reports' permissions, no tokens -----------------------------------------------------
 
 
-def test_evidence_is_private_and_copied_logs_carry_no_tokens(tmp_path):
-    from hil.report.evidence import copy_log_redacted
+def test_evidence_is_readable_and_carries_no_tokens(tmp_path):
+    from hil.report.evidence import write_evidence
 
-    log = tmp_path / "destiny.log"
-    log.write_text(
+    log = (
         '127.0.0.1:1 - "GET /_sim/storage/batch-1.jsonl?sig=c2VjcmV0LXRva2Vu HTTP/1.1" 200\n'
         "Authorization: Bearer eyJhbGciOiJSUzI1NiJ9.eyJhIjoxfQ.c2ln\n"
         "robot secret=hunter2-hunter2 created\n"
@@ -257,19 +256,18 @@ def test_evidence_is_private_and_copied_logs_carry_no_tokens(tmp_path):
         "credentials_secret: AbCdEf123456\n"
         "an honest line\n"
     )
-    dest = tmp_path / "report" / "evidence" / "check" / "destiny.log"
-    copy_log_redacted(log, dest)
+    evidence = write_evidence(tmp_path, "tests/x.py::test_y", "destiny.log", log, kind="service-log")
+    dest = tmp_path / evidence.path
     text = dest.read_text()
     for secret in ("c2VjcmV0LXRva2Vu", "eyJhbGciOiJSUzI1NiJ9", "hunter2", "s3cr3t-value", "AbCdEf123456"):
         assert secret not in text, text
-    assert "sig=[redacted]" in text and "an honest line" in text
-    assert stat.S_IMODE(dest.stat().st_mode) == 0o600
+    assert "sig=[REDACTED]" in text and "an honest line" in text
+    assert stat.S_IMODE(dest.stat().st_mode) == 0o644  # the reports' policy: readable, with no secret in it
 
 
-def test_the_recording_copies_evidence_through_the_redaction():
+def test_the_recording_writes_service_logs_only_through_the_redaction():
     source = (Path(__file__).resolve().parents[2] / "fixtures" / "recording.py").read_text()
-    assert "copy_log_redacted(" in source and "shutil.copyfile" not in source
-
+    assert "write_evidence(" in source and "shutil.copyfile" not in source and "copy_log_redacted" not in source
 
 
 # -- the shared bounds --------------------------------------------------------------------------------
