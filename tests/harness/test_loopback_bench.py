@@ -37,7 +37,10 @@ GOAL = 0.70
 #: Astarte (MQTT): 16 of its checks are fuzz properties judged on the realm's raw messages, and the
 #: wire checks (QoS, BSON element types, the purge header, the realm's session log, malformed
 #: server messages) need the simulated realm too.
-SHORT_OF_GOAL = {"destiny": 0.55, "astarte": 0.40}
+#: DESTINY also has the checks of the repository's jobs (lease expiry, imports) that move its clock.
+#: Checks that make a server misbehave (they need FaultInjection) are counted apart: on a bench
+#: they need the bench's own fault proxy, which hil does not drive yet.
+SHORT_OF_GOAL = {"destiny": 0.28, "astarte": 0.40}
 SIM_ONLY_NAMES = tuple(f"({p.__name__})" for p in SIMULATOR_ONLY_PROTOCOLS)
 #: Skips a bench may legitimately give that are not simulator-only: its bridge cannot restart
 #: its broker (the harness owns that service, not the relay), say. Each is reported.
@@ -58,7 +61,7 @@ def child_run(report_dir: Path, *args: str, timeout: float = 900) -> dict[str, A
     argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:cacheprovider",
             f"--hil-report-dir={report_dir}", *args]
     done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
-    record = report_dir / "run-record.json"
+    record = report_dir / "latest" / "run-record.json"
     assert record.exists(), done.stdout[-3000:] + done.stderr[-3000:]
     return dict(json.loads(record.read_text()))
 
@@ -103,11 +106,14 @@ def test_conformance_checks_run_on_the_loopback_bench_with_the_same_verdicts(tmp
     differ = [f"{c['id']}: bench {c['outcome']}, sim {sim_verdicts.get(c['id'])}" for c in ran
               if sim_verdicts.get(c["id"]) != c["outcome"]]
 
-    total, on, same = Counter(system(c["id"]) for c in checks), Counter(system(c["id"]) for c in ran), Counter(
+    faulting = [c for c in checks if c["message"].endswith("(FaultInjection)")]
+    counted = [c for c in checks if c not in faulting]
+    total, on, same = Counter(system(c["id"]) for c in counted), Counter(system(c["id"]) for c in ran), Counter(
         system(c["id"]) for c in ran if sim_verdicts.get(c["id"]) == c["outcome"])
     print("\nloopback bench: system, checks touching a target, ran on the bench, same verdict as sim")
     for name in sorted(total):
         print(f"  {name:<12} {total[name]:>4} {on[name]:>4} ({on[name] / total[name]:.0%}) {same[name]:>4}")
+    print(f"  fault-injection checks (simulator only, not counted): {Counter(system(c['id']) for c in faulting)}")
     print(f"  bench limits: {[c['id'] for c in limits]}")
     assert not differ, "verdicts differ between the bench and sim:\n" + "\n".join(differ)
     short = {name: f"{on[name]}/{total[name]}" for name in total
