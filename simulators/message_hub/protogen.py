@@ -8,7 +8,9 @@ carries no ``.proto`` text, but every ``_pb2`` module embeds its ``FileDescripto
 into a ``FileDescriptorSet`` (dependencies first) they are what ``protoc --descriptor_set_in``
 needs. A user may instead point ``--proto-dir`` at a folder of ``.proto`` sources.
 
-Output: ``build/msghub-<proto version>/`` (ignored by git) with ``astarteplatform/msghub/*_pb2*.py``
+Output: ``<hil cache>/msghub/msghub-<proto version>/`` (see :mod:`harness.cachedir`; never the
+checkout's ``build/`` nor site-packages, so SDK sets with different proto versions, each in its own
+environment, share one checkout without overwriting each other's modules) with ``astarteplatform/msghub/*_pb2*.py``
 plus ``__init__.py`` files, so that the generated ``astarteplatform`` is a *regular* package and
 always wins over the wheel's namespace package when the folder is first on ``sys.path``. A stamp
 file records the proto version and the grpcio-tools version; a matching stamp makes a second run
@@ -35,6 +37,7 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from harness.cachedir import cache_dir
 from harness.errors import ConfigError
 
 __all__ = [
@@ -65,8 +68,8 @@ class GeneratedProtos:
 
 
 def default_build_root() -> Path:
-    """``<project>/build``: next to ``simulators/`` in a checkout (ignored by git)."""
-    return Path(__file__).resolve().parents[2] / "build"
+    """``<hil cache>/msghub``: one folder per proto version below it (see the module docstring)."""
+    return cache_dir("msghub")
 
 
 def installed_proto_version() -> str:
@@ -240,7 +243,7 @@ def _remove_tree(path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m simulators.message_hub.protogen", description=__doc__.splitlines()[0])
     parser.add_argument("--proto-dir", type=Path, default=None, help="use these .proto sources instead of the installed package")
-    parser.add_argument("--out-root", type=Path, default=None, help="build folder (default: <project>/build)")
+    parser.add_argument("--out-root", type=Path, default=None, help="build folder (default: <hil cache>/msghub)")
     parser.add_argument("--force", action="store_true", help="regenerate even when the stamp is current")
     args = parser.parse_args(argv)
     try:
