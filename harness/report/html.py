@@ -27,6 +27,7 @@ text-align:left;vertical-align:top}th{background:#f6f8fa}code{font-size:12px;whi
 .badge{display:inline-block;padding:0 .45rem;border-radius:.6rem;font-size:12px;font-weight:600;white-space:nowrap}
 .passed,.covered-passing{background:#dafbe1;color:#116329}.failed,.error,.xpassed,.failing{background:#ffebe9;color:#a40e26}
 .xfailed,.finding{background:#fff8c5;color:#7d4e00}.skipped,.not-checked{background:#eaeef2;color:#57606a}
+.fixed{background:#ddf4ff;color:#0550ae}.not-applicable,.not-installable{background:#f6f8fa;color:#57606a;border:1px dashed #8c959f}
 .meta td:first-child{width:14rem;color:#57606a}.msg{white-space:pre-wrap;font-family:ui-monospace,monospace;font-size:12px}
 """
 
@@ -115,10 +116,25 @@ def render_merged_html(merged: MergedRuns) -> str:
             f"<td>{escape(requirement.title)}</td>{cells}</tr>"
         )
     runs = sum(len(records) for records in merged.runs.values())
+    uninstallable = "".join(
+        f"<li>{escape(key.label)}: {_badge('not-installable')} {escape(reason)}</li>"
+        for key in keys if (reason := merged.not_installable(key)) is not None
+    )
+    changes = merged.changes()
+    changed_rows = "".join(
+        f"<tr><td><code>{escape(requirement_id)}</code></td>"
+        + "".join(f"<td>{_badge(row.get(key, 'not-checked'))}</td>" for key in keys)
+        + "</tr>"
+        for requirement_id, row in changes.items()
+    )
     return (
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
         f"<title>hil conformance matrix</title><style>{_STYLE}</style></head><body>"
         f"<h1>Conformance matrix</h1><p>{runs} run(s), {len(keys)} target/SDK combination(s).</p>"
+        + (f"<h2>SDK sets that cannot be installed</h2><ul>{uninstallable}</ul>" if uninstallable else "")
+        + f"<h2>What changed between versions</h2><p>{len(changes)} requirement(s) differ.</p>"
+        + (f"<table><tr><th>id</th>{header}</tr>{changed_rows}</table>" if changes else "")
+        + "<h2>All requirements</h2>"
         f"<table><tr><th>id</th><th>level</th><th>requirement</th>{header}</tr>{''.join(rows)}</table>"
         "</body></html>\n"
     )

@@ -15,7 +15,7 @@ from typing import Any, Final, Protocol
 from harness.report.html import write_html
 from harness.report.json_report import write_record
 from harness.report.junit import write_junit
-from harness.report.record import CheckRecord, Evidence, Finding, RunRecorder, Target
+from harness.report.record import CheckRecord, Evidence, Finding, RunRecorder, SdkSetInfo, Target
 from harness.requirements import RequirementRegistry
 
 __all__ = ["HTML_FILE", "JUNIT_FILE", "RECORD_FILE", "write_reports"]
@@ -55,6 +55,7 @@ def write_reports(
     sdk_names: Sequence[str],
     started_at: float | datetime,
     registry: RequirementRegistry | None = None,
+    sdk_set: SdkSetInfo | None = None,
 ) -> list[Path]:
     """Write ``run-record.json``, ``junit.xml`` and ``report.html`` into ``report_dir``; return their paths.
 
@@ -73,6 +74,7 @@ def write_reports(
         seeds={name: value for name, value in seeds.items() if value is not None},
         registry=registry,
         started_at=start,
+        sdk_set=sdk_set,
     )
     for check in checks:
         recorder.add(_check_record(check))

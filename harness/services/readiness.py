@@ -292,8 +292,10 @@ def mqtt_connack(host: str, port: int, identity: ClientIdentity, deadline: Deadl
     """One mutual-TLS MQTT 3.1.1 connect; returns on CONNACK success, raises otherwise."""
     import paho.mqtt.client as mqtt
 
+    from harness.paho import new_client
+
     outcome: dict[str, object] = {}
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="", protocol=mqtt.MQTTv311)
+    client = new_client(client_id="", protocol=mqtt.MQTTv311)
     client.tls_set_context(identity.ssl_context())
     client.on_connect = lambda c, u, flags, rc, props: outcome.setdefault("rc", rc)
     client.on_disconnect = lambda c, u, flags, rc, props: outcome.setdefault("rc", rc)

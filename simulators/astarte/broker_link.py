@@ -43,6 +43,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from harness.paho import new_client
 from harness.pki import HarnessPKI
 from simulators.astarte.broker_log import LOG_TOPICS
 
@@ -93,8 +94,8 @@ class BackOffice:
         # Two sessions: a subscriber that hears devices, and a publisher with no subscriptions of
         # its own, so that "no matching subscribers" means "no device session" (a subscriber's
         # own <realm>/# would always match, even with no-local).
-        self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="", protocol=mqtt.MQTTv5)
-        self._publisher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="", protocol=mqtt.MQTTv5)
+        self._client = new_client(client_id="", protocol=mqtt.MQTTv5)
+        self._publisher = new_client(client_id="", protocol=mqtt.MQTTv5)
         for client in (self._client, self._publisher):
             client.tls_set_context(context)
             client.reconnect_delay_set(0.05, 2.0)
@@ -211,7 +212,7 @@ class SessionKicker:
 
     def kick(self, common_name: str, timeout: float = 5.0) -> bool:
         """Take the session of ``common_name`` over and drop it; True when the broker accepted us."""
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="", protocol=mqtt.MQTTv5)
+        client = new_client(client_id="", protocol=mqtt.MQTTv5)
         client.tls_set_context(self._context(common_name))
         connack = threading.Event()
         accepted: list[bool] = []

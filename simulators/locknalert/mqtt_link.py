@@ -23,6 +23,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from harness.locknalert_bridge import BridgeTopics
+from harness.paho import new_client
 from simulators.locknalert.onboarding import MqttCredentials
 
 __all__ = ["BridgeLink", "LockState"]
@@ -44,9 +45,7 @@ class BridgeLink:
         self._lock_state = LockState.LOCKED
         self._alert_seq = 0
         self._host, self._port = host, port
-        self._client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2, client_id=f"locknalert-bridge-{topics.serial}", protocol=mqtt.MQTTv311
-        )
+        self._client = new_client(client_id=f"locknalert-bridge-{topics.serial}", protocol=mqtt.MQTTv311)
         self._client.username_pw_set(credentials.username, credentials.password)
         self._client.will_set(topics.availability, "offline", qos=1, retain=True)
         self._client.reconnect_delay_set(min_delay=0.05, max_delay=1)
