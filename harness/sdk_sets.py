@@ -198,13 +198,25 @@ def _locked(path: Path) -> Iterator[None]:
 
 
 def pip_reason(output: str) -> str:
-    """pip's first ``ERROR:`` line, without the list of every version it saw."""
-    for line in output.splitlines():
+    """pip's first ``ERROR:`` line (without the list of every version it saw), plus the lines
+    under "The conflict is caused by:" when the resolver gave up: those name the culprit."""
+    lines = output.splitlines()
+    reason = ""
+    for line in lines:
         if line.startswith("ERROR:"):
-            text = re.sub(r"\s*\(from versions: [^)]*\)", "", line.removeprefix("ERROR:").strip())
-            return text[:300]
-    tail = [line for line in output.splitlines() if line.strip()]
-    return tail[-1][:300] if tail else "pip failed without a message"
+            reason = re.sub(r"\s*\(from versions: [^)]*\)", "", line.removeprefix("ERROR:").strip())
+            break
+    if "The conflict is caused by:" in lines:
+        causes = []
+        for line in lines[lines.index("The conflict is caused by:") + 1:]:
+            if not line.strip():
+                break
+            causes.append(line.strip())
+        reason = f"{reason.rstrip('.')}: {'; '.join(causes)}"
+    if not reason:
+        tail = [line for line in lines if line.strip()]
+        reason = tail[-1] if tail else "pip failed without a message"
+    return reason[:400]
 
 
 def build_environment(
@@ -231,7 +243,7 @@ def build_environment(
             shutil.rmtree(root, ignore_errors=True)
             raise ConfigError(f"python -m venv failed: {pip_reason(made.stderr or made.stdout)}", source=root)
         (root / "constraints.txt").write_text(constraints)
-        argv = [str(env_python), "-m", "pip", "install", "--disable-pip-version-check", "-q",
+        argv = [str(env_python), "-m", "pip", "install", "--disable-pip-version-check",
                 "-c", str(root / "constraints.txt"), *sdk_set.requirements, *requirements]
         installed = subprocess.run(argv, capture_output=True, text=True, check=False)
         if installed.returncode != 0:
@@ -247,5 +259,6 @@ def run_environment(result: EnvironmentResult, project_root: Path) -> dict[str, 
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(project_root), env.get("PYTHONPATH", "")]))
     env["HIL_SDK_SET"] = result.sdk_set.name
+    env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # the runner names its plugins (see harness.cli.matrix)
     env.pop("VIRTUAL_ENV", None)
     return env

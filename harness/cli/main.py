@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "harness.cli.bench",
     "harness.cli.interfaces",
     "harness.cli.report",
+    "harness.cli.matrix",
     "harness.cli.fuzz",
     "harness.cli.replay",
 )

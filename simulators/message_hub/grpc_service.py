@@ -148,7 +148,7 @@ class MessageHubService:
             raise _Refused(grpc.StatusCode.RESOURCE_EXHAUSTED,
                            f"the hub serves at most {self.max_streams} open Attach streams")
         try:
-            node = self.hub.attach(node_id, list(request.interfaces_json))
+            node = self.hub.attach(node_id, _interface_jsons(request))
         except BaseException:
             self._stream_slots.release()
             raise
@@ -170,6 +170,8 @@ class MessageHubService:
                 event = node.events.get()
                 if event is CLOSE:
                     return
+                if event is None:  # an error event, which proto 0.6.x cannot carry
+                    continue
                 yield event
         finally:
             if not context.is_active():
@@ -191,12 +193,19 @@ class MessageHubService:
         return self.empty()
 
     def _add_interfaces(self, node_id: uuid.UUID, request: Any, context: grpc.ServicerContext) -> Any:
-        self.hub.add_interfaces(node_id, list(request.interfaces_json))
+        self.hub.add_interfaces(node_id, _interface_jsons(request))
         return self.empty()
 
     def _remove_interfaces(self, node_id: uuid.UUID, request: Any, context: grpc.ServicerContext) -> Any:
         self.hub.remove_interfaces(node_id, list(request.names))
         return self.empty()
+
+
+def _interface_jsons(node: Any) -> list[str]:
+    """The interface documents of a Node (0.7.0+: ``interfaces_json``; 0.6.x: ``interface_jsons``,
+    beside a ``uuid`` that repeats the node-id metadata)."""
+    fields = node.DESCRIPTOR.fields_by_name
+    return list(node.interfaces_json if "interfaces_json" in fields else node.interface_jsons)
 
 
 def _serialize(message: Any) -> bytes:

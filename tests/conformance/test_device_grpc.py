@@ -21,6 +21,8 @@ from harness.oracle import ValueType, judge_device_payload, load_interface
 
 from fixtures.message_hub import INTERFACES_DIR
 
+pytestmark = pytest.mark.sdk_has("astarte.device", "DeviceGrpc")
+
 SDK = "astarte-device-sdk==0.14.0"
 DATASTREAM = "org.hil.test.DeviceDatastream"
 TIMESTAMPED = "org.hil.test.DeviceTimestamped"

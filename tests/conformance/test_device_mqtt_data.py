@@ -20,7 +20,7 @@ from harness.components.astarte import AstarteClient
 from harness.mqtt_client import MqttSession
 from harness.oracle import expected_qos, judge_device_payload, load_interface
 
-pytestmark = pytest.mark.hil_requires("astarte.pairing", "astarte.appengine")
+pytestmark = [pytest.mark.hil_requires("astarte.pairing", "astarte.appengine"), pytest.mark.sdk_has("astarte.device", "DeviceMqtt")]
 
 SDK = "astarte-device-sdk==0.14.0"
 DATASTREAM = "org.hil.test.DeviceDatastream"

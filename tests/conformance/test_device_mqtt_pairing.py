@@ -26,7 +26,8 @@ from harness.components.astarte import AstarteClient, random_device_id
 from harness.mqtt_client import MqttSession
 
 pytestmark = [pytest.mark.hil_requires("astarte.pairing", "astarte.appengine"),
-              pytest.mark.filterwarnings("ignore::DeprecationWarning")]
+              pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+              pytest.mark.sdk_has("astarte.device", "DeviceMqtt")]
 
 SDK = "astarte-device-sdk==0.14.0"
 TRUST_VARIABLES = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH")

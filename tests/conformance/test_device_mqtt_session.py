@@ -17,7 +17,7 @@ import pytest
 from fixtures.astarte_device_driver import MqttDeviceUnderTest, RealmLog
 from harness.components.astarte import INTERFACES_DIR, AstarteClient
 
-pytestmark = pytest.mark.hil_requires("astarte.pairing", "astarte.appengine")
+pytestmark = [pytest.mark.hil_requires("astarte.pairing", "astarte.appengine"), pytest.mark.sdk_has("astarte.device", "DeviceMqtt")]
 
 SDK = "astarte-device-sdk==0.14.0"
 ALL_INTERFACES = tuple(sorted(p.stem for p in INTERFACES_DIR.glob("*.json")))
