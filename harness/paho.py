@@ -18,11 +18,17 @@ way:
 
 On paho 1.6 the reason codes are built the way paho 2 builds them from MQTT 3.1.1 return codes
 (CONNACK return code 5 becomes "Not authorized", 135; a lost connection becomes "Unspecified
-error"), and carry paho 2's ``is_failure``.
+error"), and carry paho 2's ``is_failure``. Two behaviours of paho 1.6 are brought in line with
+paho 2 through its (private, but frozen: 1.6.1 is the last 1.x) packet handlers, because checks
+depend on them: a TLS alert while reading (a refused client certificate under TLS 1.3) is a lost
+connection, not an ``ssl.SSLError`` out of ``loop()``; and an MQTT 5 PUBACK/PUBCOMP reason code
+("Not authorized") reaches ``on_publish`` instead of being dropped.
 """
 
 from __future__ import annotations
 
+import ssl
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
@@ -88,8 +94,26 @@ Callback = Callable[..., None] | None
 class _Paho1WithV2Callbacks(mqtt.Client):
     """A paho 1.6 client whose callback setters accept paho 2 (VERSION2) callbacks."""
 
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._ack_reasons: dict[int, int] = {}
+
     def _v5(self) -> bool:
         return bool(self._protocol == mqtt.MQTTv5)
+
+    def _packet_read(self) -> int:
+        try:
+            return int(super()._packet_read())  # type: ignore[misc]
+        except (ssl.SSLError, OSError) as exc:  # paho 2: a lost connection
+            self._easy_log(mqtt.MQTT_LOG_ERR, "failed to receive on socket: %s", exc)  # type: ignore[attr-defined]
+            return int(mqtt.MQTT_ERR_CONN_LOST)
+
+    def _handle_pubackcomp(self, cmd: str) -> int:
+        packet = self._in_packet["packet"]  # type: ignore[attr-defined]
+        if self._v5() and self._in_packet["remaining_length"] > 2:  # type: ignore[attr-defined]
+            (mid,) = struct.unpack("!H", packet[:2])
+            self._ack_reasons[mid] = packet[2]
+        return int(super()._handle_pubackcomp(cmd))  # type: ignore[misc]
 
     @property
     def on_connect(self) -> Callback:
@@ -137,9 +161,11 @@ class _Paho1WithV2Callbacks(mqtt.Client):
 
     @on_publish.setter
     def on_publish(self, func: Callback) -> None:
-        # paho 1.6 reports no PUBACK reason code on either protocol: the publish completed.
+        # The reason code of an MQTT 5 PUBACK/PUBCOMP, kept by _handle_pubackcomp; 0 otherwise
+        # (MQTT 3.1.1 has none, and paho 2 reports Success there too).
         def adapted(client: Any, userdata: Any, mid: int) -> None:
-            func(client, userdata, mid, ReasonCode(PacketTypes.PUBACK, identifier=0), None)  # type: ignore[misc]
+            code = self._ack_reasons.pop(mid, 0)
+            func(client, userdata, mid, ReasonCode(PacketTypes.PUBACK, identifier=code), None)  # type: ignore[misc]
 
         mqtt.Client.on_publish.fset(self, None if func is None else adapted)  # type: ignore[attr-defined]
 

@@ -64,7 +64,8 @@ from harness.fuzzing.session_model import FORGETS_FALSY, SessionModel
 from harness.oracle import Interface, ValueType, judge_device_payload, resolve
 
 pytestmark = [pytest.mark.hil_requires("astarte.pairing", "astarte.appengine"),
-              pytest.mark.filterwarnings("ignore::DeprecationWarning")]
+              pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+              pytest.mark.sdk_has("astarte.device", "DeviceMqtt")]
 
 
 def _realm_accepts(interface: Interface, path: str, value: Any) -> bool:
