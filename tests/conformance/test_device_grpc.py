@@ -23,7 +23,8 @@ from fixtures.message_hub import INTERFACES_DIR
 
 pytestmark = pytest.mark.sdk_has("astarte.device", "DeviceGrpc")
 
-SDK = "astarte-device-sdk==0.14.0"
+# The releases these findings were seen in (hil matrix, sets astarte-0.13 and current).
+SDK = "astarte-device-sdk>=0.13.4,<=0.14.0"
 DATASTREAM = "org.hil.test.DeviceDatastream"
 TIMESTAMPED = "org.hil.test.DeviceTimestamped"
 AGGREGATE = "org.hil.test.DeviceAggregate"
