@@ -96,8 +96,11 @@ def run(args: argparse.Namespace) -> int:
         code = _run_set(result, project, args, out)
         seconds = time.monotonic() - started
         record_path = out / "run-record.json"
-        if not record_path.is_file():
-            raise ConfigError(f"set {sdk_set.name}: the run wrote no record (pytest exit {code}); see {out / 'pytest.log'}")
+        if not record_path.is_file():  # e.g. a collection error: the other sets still run
+            print(f"{sdk_set.name}: the run wrote no record (pytest exit {code}); see {out / 'pytest.log'}", flush=True)
+            summary.append({**entry, "installable": True, "run_s": round(seconds, 1), "pytest_exit": code, "counts": None})
+            status = 1
+            continue
         counts = load_record(record_path).counts()
         shown = ", ".join(f"{name} {count}" for name, count in counts.items() if count)
         print(f"{sdk_set.name}: {shown} in {seconds:.0f}s", flush=True)
@@ -106,5 +109,6 @@ def run(args: argparse.Namespace) -> int:
         if code not in (0, 5):  # 5: nothing selected by -k
             status = 1
     (matrix_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    run_merge(argparse.Namespace(records=records, output=matrix_dir))
+    if records:
+        run_merge(argparse.Namespace(records=records, output=matrix_dir))
     return status
