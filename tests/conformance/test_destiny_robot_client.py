@@ -23,7 +23,8 @@ from destiny_sdk.robots import RobotEnhancementBatch, RobotEnhancementBatchResul
 
 from harness.components.destiny import DestinyRobot, DestinySim
 
-SDK = "destiny-sdk==0.17.6"
+# The releases this finding was seen in (hil matrix, sets previous and current).
+SDK = "destiny-sdk>=0.16.0,<=0.17.6"
 
 
 def client_for(sim: DestinySim, robot: DestinyRobot, *, secret: str | None = None) -> RobotClient:
