@@ -42,8 +42,8 @@ from typing import Any, Self
 
 import paho.mqtt.client as mqtt
 
-from harness.errors import ServiceError
-from harness.paho import new_client
+from hil.errors import ServiceError
+from hil.paho import new_client
 
 __all__ = ["Acl", "DynamicSecurityClient", "DynamicSecurityError", "initial_config"]
 

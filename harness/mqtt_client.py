@@ -19,9 +19,9 @@ from typing import Any, Self
 
 import paho.mqtt.client as mqtt
 
-from harness.broker import BrokerEndpoint
-from harness.paho import ReasonCode, new_client
-from harness.services.readiness import ClientIdentity
+from hil.mqtt.broker import BrokerEndpoint
+from hil.paho import ReasonCode, new_client
+from hil.services.readiness import ClientIdentity
 
 __all__ = ["ConnectResult", "MqttSession", "ReceivedMessage"]
 

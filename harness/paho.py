@@ -3,7 +3,7 @@
 Why a seam at all: hil's own MQTT code (checks, readiness probes, the simulators' back-office
 links) is written against paho 2's callback API, but astarte-device-sdk 0.13.4 and 0.12.1 pin
 ``paho-mqtt==1.6.1``, and a set's environment holds exactly one paho (see
-:mod:`harness.sdk_sets`). Measured alternatives: running hil beside the SDK in a second
+:mod:`hil.sdk_sets`). Measured alternatives: running hil beside the SDK in a second
 environment would put every in-process observation of the SDK (broker capture, readiness) behind
 a process boundary; porting hil to paho 1 would lose paho 2's reason codes on MQTT 3.1.1. The
 callback signatures are the only difference hil meets, so this module is the one place that

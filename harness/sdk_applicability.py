@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from packaging.requirements import InvalidRequirement, Requirement
 
-from harness.errors import ConfigError
+from hil.errors import ConfigError
 
 __all__ = ["FindingScope", "finding_scope", "installed_version", "missing_api"]
 

@@ -9,13 +9,13 @@ incompatible dependencies (astarte-device-sdk 0.13.4 and 0.12.1 pin ``paho-mqtt=
 aiolocknalert needs paho-mqtt >= 2.1), so no single environment holds every release, and two
 releases of one package can never share a process. That is also how a user's application runs
 an SDK: in an environment where only its own pins hold. hil's own MQTT code works on both paho
-lines through one seam (:mod:`harness.paho`), so hil itself needs no environment of its own
+lines through one seam (:mod:`hil.paho`), so hil itself needs no environment of its own
 beside the set's; an SDK that the set's pins exclude (aiolocknalert beside paho 1.6.1) is simply
 absent there, and its checks are not applicable (``sdk_has``).
 
 How an environment is built (:func:`build_environment`):
 
-* ``python -m venv`` under the hil cache (:mod:`harness.cachedir`), in a folder named after the
+* ``python -m venv`` under the hil cache (:mod:`hil.cachedir`), in a folder named after the
   set and a digest of everything that decides its contents (the set file, the constraints, hil's
   dependency list, the interpreter version), so a changed input builds a new one and an
   unchanged one costs nothing;
@@ -47,8 +47,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from harness.cachedir import cache_dir
-from harness.errors import ConfigError
+from hil.cachedir import cache_dir
+from hil.errors import ConfigError
 
 __all__ = [
     "SDK_DISTRIBUTIONS",
@@ -259,6 +259,6 @@ def run_environment(result: EnvironmentResult, project_root: Path) -> dict[str, 
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(project_root), env.get("PYTHONPATH", "")]))
     env["HIL_SDK_SET"] = result.sdk_set.name
-    env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # the runner names its plugins (see harness.cli.matrix)
+    env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # the runner names its plugins (see hil.cli.matrix)
     env.pop("VIRTUAL_ENV", None)
     return env

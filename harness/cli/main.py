@@ -15,22 +15,22 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from harness.cli.arguments import OneLineParser
-from harness.errors import ConfigError, HarnessLeak, HilError
-from harness.services.tracking import own_tracker
+from hil.cli.arguments import OneLineParser
+from hil.errors import ConfigError, HarnessLeak, HilError
+from hil.services.tracking import own_tracker
 
 __all__ = ["main"]
 
 COMMAND_MODULES = (
-    "harness.cli.up",
-    "harness.cli.run",
-    "harness.cli.doctor",
-    "harness.cli.bench",
-    "harness.cli.interfaces",
-    "harness.cli.report",
-    "harness.cli.matrix",
-    "harness.cli.fuzz",
-    "harness.cli.replay",
+    "hil.cli.up",
+    "hil.cli.run",
+    "hil.cli.doctor",
+    "hil.cli.benchmark",
+    "hil.cli.interfaces",
+    "hil.cli.report",
+    "hil.cli.matrix",
+    "hil.cli.fuzz",
+    "hil.cli.replay",
 )
 
 

@@ -1,7 +1,7 @@
 """``hil matrix``: the conformance checks once per SDK version set, merged into one matrix.
 
 Each set (``sdk-sets/<name>.txt``) runs in its own environment under the hil cache (see
-:mod:`harness.sdk_sets` for why and how), in a child ``python -m pytest`` of that environment, so
+:mod:`hil.sdk_sets` for why and how), in a child ``python -m pytest`` of that environment, so
 no two SDK releases ever share a process. Each run writes its own record under
 ``<reports>/matrix/<set>/``; a set pip cannot install gets a record of its own that says so, with
 pip's reason, so the matrix shows it rather than leaving it out. The records are then merged by
@@ -20,10 +20,10 @@ import subprocess
 import time
 from pathlib import Path
 
-from harness.errors import ConfigError
-from harness.report import load_record, write_record
-from harness.report.record import RunRecorder, SdkSetInfo, SdkVersion, Target
-from harness.sdk_sets import SDK_DISTRIBUTIONS, EnvironmentResult, SdkSet, build_environment, load_sets, run_environment
+from hil.errors import ConfigError
+from hil.report import load_record, write_record
+from hil.report.record import RunRecorder, SdkSetInfo, SdkVersion, Target
+from hil.sdk_sets import SDK_DISTRIBUTIONS, EnvironmentResult, SdkSet, build_environment, load_sets, run_environment
 
 __all__ = ["register", "run"]
 
@@ -56,7 +56,7 @@ def _run_set(result: EnvironmentResult, project: Path, args: argparse.Namespace,
         str(result.python), "-m", "pytest", args.checks,
         # hil is not installed there, so its entry point may or may not be visible (a checkout's
         # egg-info on PYTHONPATH shows it): load exactly the plugins the checks need, by name.
-        "-p", "no:cacheprovider", "-p", "fixtures.plugin", "-p", "_hypothesis_pytestplugin", "-p", "pytest_timeout",
+        "-p", "no:cacheprovider", "-p", "hil.fixtures.plugin", "-p", "_hypothesis_pytestplugin", "-p", "pytest_timeout",
         f"--hil-report-dir={out.resolve()}", "-q", "--no-header", "-rN",
     ]
     if args.keyword:
@@ -69,7 +69,7 @@ def _run_set(result: EnvironmentResult, project: Path, args: argparse.Namespace,
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.cli.report import run_merge
+    from hil.cli.report import run_merge
 
     project: Path = args.project
     if not (project / "sdk-sets").is_dir() or not (project / "pyproject.toml").is_file():

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from harness.oracle import Interface, resolve
+from hil.oracle import Interface, resolve
 
 __all__ = ["KNOWN_FINDINGS", "KnownFinding", "match_known"]
 

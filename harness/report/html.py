@@ -14,8 +14,8 @@ from collections import Counter
 from html import escape
 from pathlib import Path
 
-from harness.report.atomic_file import write_atomically
-from harness.report.record import CheckRecord, MergedRuns, RunRecord, coverage
+from hil.report.atomic_file import write_atomically
+from hil.report.record import CheckRecord, MergedRuns, RunRecord, coverage
 
 __all__ = ["render_html", "render_merged_html", "write_html"]
 

@@ -33,8 +33,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
-from harness.report.atomic_file import write_atomically
-from harness.report.record import CheckRecord, RunRecord
+from hil.report.atomic_file import write_atomically
+from hil.report.record import CheckRecord, RunRecord
 
 __all__ = ["junit_tree", "write_junit"]
 

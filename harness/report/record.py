@@ -31,9 +31,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Literal, cast, get_args
 
-from harness.errors import ReportError
-from harness.report.schema import validate_record
-from harness.requirements import Level, RequirementRegistry, default_registry
+from hil.errors import ReportError
+from hil.report.schema import validate_record
+from hil.requirements import Level, RequirementRegistry, default_registry
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -225,7 +225,7 @@ class PlatformInfo:
 
 @dataclass(frozen=True, slots=True)
 class RequirementSummary:
-    """The part of a :class:`~harness.requirements.Requirement` a report needs.
+    """The part of a :class:`~hil.requirements.Requirement` a report needs.
 
     Copied into the record (not referenced) so a record stays readable after the catalog moves on.
     """

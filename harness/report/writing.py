@@ -12,11 +12,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Protocol
 
-from harness.report.html import write_html
-from harness.report.json_report import write_record
-from harness.report.junit import write_junit
-from harness.report.record import CheckRecord, Evidence, Finding, RunRecorder, SdkSetInfo, Target
-from harness.requirements import RequirementRegistry
+from hil.report.html import write_html
+from hil.report.json_report import write_record
+from hil.report.junit import write_junit
+from hil.report.record import CheckRecord, Evidence, Finding, RunRecorder, SdkSetInfo, Target
+from hil.requirements import RequirementRegistry
 
 __all__ = ["HTML_FILE", "JUNIT_FILE", "RECORD_FILE", "write_reports"]
 
@@ -26,7 +26,7 @@ HTML_FILE: Final = "report.html"
 
 
 class TargetLike(Protocol):
-    """What a report needs of a target (``harness.targets.Target`` satisfies it)."""
+    """What a report needs of a target (``hil.targets.Target`` satisfies it)."""
 
     name: str
     kind: str
@@ -34,7 +34,7 @@ class TargetLike(Protocol):
 
 
 class CollectedCheck(Protocol):
-    """What the plugin collects per test (``fixtures.recording._Check`` satisfies it)."""
+    """What the plugin collects per test (``hil.fixtures.recording._Check`` satisfies it)."""
 
     nodeid: str
     name: str

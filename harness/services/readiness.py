@@ -5,7 +5,7 @@ status, an MQTT CONNACK, a gRPC channel turning READY), never on a fixed delay. 
 be retried (a port that is not bound yet) retry on a short back-off, and every wait gives up at
 once when the service has exited, so a crash reports its log instead of a timeout.
 
-The checks only need a :class:`~harness.services.base.ReadinessTarget`, so the same objects judge
+The checks only need a :class:`~hil.services.base.ReadinessTarget`, so the same objects judge
 a process, a container, or a physical device on a bench.
 
 Example::
@@ -26,11 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from harness.errors import ServiceExited, StartupTimeout
-from harness.services.base import ReadinessTarget
+from hil.errors import ServiceExited, StartupTimeout
+from hil.services.base import ReadinessTarget
 
 if TYPE_CHECKING:
-    from harness.services.logstream import LogStream
+    from hil.services.logstream import LogStream
 
 __all__ = [
     "AllOf",
@@ -292,7 +292,7 @@ def mqtt_connack(host: str, port: int, identity: ClientIdentity, deadline: Deadl
     """One mutual-TLS MQTT 3.1.1 connect; returns on CONNACK success, raises otherwise."""
     import paho.mqtt.client as mqtt
 
-    from harness.paho import new_client
+    from hil.paho import new_client
 
     outcome: dict[str, object] = {}
     client = new_client(client_id="", protocol=mqtt.MQTTv311)

@@ -43,9 +43,9 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from harness.paho import new_client
-from harness.pki import HarnessPKI
-from simulators.astarte.broker_log import LOG_TOPICS
+from hil.paho import new_client
+from hil.pki import HarnessPKI
+from hil.simulators.astarte.broker_log import LOG_TOPICS
 
 __all__ = ["BackOffice", "PublishOutcome", "SessionKicker"]
 

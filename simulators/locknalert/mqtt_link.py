@@ -1,6 +1,6 @@
 """The bridge's own MQTT session: it announces itself, publishes events, and obeys commands.
 
-Topic layout: :class:`harness.locknalert_bridge.BridgeTopics`. The session
+Topic layout: :class:`hil.locknalert.bridge.BridgeTopics`. The session
 
 * sets a retained last will ``offline`` on the availability topic and publishes a retained
   ``online`` on every connect, together with the retained lock state;
@@ -22,9 +22,9 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from harness.locknalert_bridge import BridgeTopics
-from harness.paho import new_client
-from simulators.locknalert.onboarding import MqttCredentials
+from hil.locknalert.bridge import BridgeTopics
+from hil.paho import new_client
+from hil.simulators.locknalert.onboarding import MqttCredentials
 
 __all__ = ["BridgeLink", "LockState"]
 

@@ -1,4 +1,4 @@
-"""``python -m simulators.message_hub``: a simulated Astarte Message Hub (proto of the installed SDK).
+"""``python -m hil.simulators.message_hub``: a simulated Astarte Message Hub (proto of the installed SDK).
 
 Identity of the hub device, one of:
 
@@ -13,7 +13,7 @@ Astarte: Send is parsed and thrown away (the benchmark floor).
 
 Example::
 
-    python -m simulators.message_hub --port 50051 --control-port 50052 --store-dir /tmp/hub \\
+    python -m hil.simulators.message_hub --port 50051 --control-port 50052 --store-dir /tmp/hub \\
         --realm hil --device-id hubDeviceId000000000A --broker-url mqtts://localhost:8883/ \\
         --cert hub.crt --key hub.key --ca-file ca.pem
 """
@@ -29,15 +29,15 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from harness.cli.arguments import OneLineParser, check_port_options
-from harness.errors import HilError, describe_os_error, named_os_error
+from hil.cli.arguments import OneLineParser, check_port_options
+from hil.errors import HilError, describe_os_error, named_os_error
 
 DESCRIPTION = __doc__.splitlines()[0] if __doc__ else ""
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="python -m simulators.message_hub", description=DESCRIPTION)
+    parser = OneLineParser(prog="python -m hil.simulators.message_hub", description=DESCRIPTION)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True, help="gRPC port")
     parser.add_argument("--control-port", type=int, default=0, help="HTTP control API port (0: any)")
@@ -86,10 +86,10 @@ def _check_tls(ca_file: Path, cert: Path | None = None, key: Path | None = None)
 
 
 def _hub_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from harness.errors import ConfigError
-    from harness.services.readiness import ClientIdentity
-    from simulators.message_hub.pairing import obtain_credentials, parse_broker_url
-    from simulators.message_hub.server import HubConfig
+    from hil.errors import ConfigError
+    from hil.services.readiness import ClientIdentity
+    from hil.simulators.message_hub.pairing import obtain_credentials, parse_broker_url
+    from hil.simulators.message_hub.server import HubConfig
 
     common = dict(host=args.host, port=args.port, control_port=args.control_port, store_dir=args.store_dir,
                   realm=args.realm, device_id=args.device_id)
@@ -117,7 +117,7 @@ def _hub_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 def _serve(args: argparse.Namespace, protos: Any) -> None:
     """Serve until stopped (a control port it cannot bind is named by ``serve``, which knows it)."""
-    from simulators.message_hub.server import serve
+    from hil.simulators.message_hub.server import serve
 
     serve(_hub_config(args), protos, threading.Event())
 
@@ -146,8 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        from simulators.message_hub.protogen import ensure_generated
-        from simulators.message_hub.protos import load_protos
+        from hil.simulators.message_hub.protogen import ensure_generated
+        from hil.simulators.message_hub.protos import load_protos
 
         generated = ensure_generated(build_root=args.build_root, proto_dir=args.proto_dir)
         protos = load_protos(generated.root, generated.proto_version)

@@ -18,10 +18,10 @@ import datetime as _dt
 from dataclasses import dataclass
 from typing import Any, Final
 
-from harness.bsonwire import BsonType, BsonValue
-from harness.oracle import ValueType
+from hil.astarte.bsonwire import BsonType, BsonValue
+from hil.oracle import ValueType
 
-from simulators.message_hub.protos import Protos
+from hil.simulators.message_hub.protos import Protos
 
 __all__ = ["Codec", "CodecError", "NodeMessage", "TypedValue"]
 

@@ -9,7 +9,7 @@ The real hub (tonic 0.11 + prost 0.12) handles a call in this order, and so do w
 2. body size: more than 4 MiB -> OUT_OF_RANGE ``Error, message length too large: found N bytes,
    the limit is: 4194304 bytes``.
 3. protobuf decoding: failure -> INTERNAL (prost's decode error text).
-4. the handler (see :mod:`simulators.message_hub.hub` for its codes).
+4. the handler (see :mod:`hil.simulators.message_hub.hub` for its codes).
 
 Letting grpcio deserialize would answer 1-3 in another order and with other codes (grpcio says
 RESOURCE_EXHAUSTED for size), so the handlers take the request bytes and do it themselves, with
@@ -19,7 +19,7 @@ the generated message classes. RPCs of a newer proto version that we do not impl
 Every open Attach stream occupies one server thread for its whole life (grpcio's synchronous
 server iterates the stream in a worker). The service therefore caps open streams at
 ``max_streams`` and refuses one more with RESOURCE_EXHAUSTED (a simulator limit: tonic has none),
-and :mod:`simulators.message_hub.server` gives the pool that many threads *plus* some for unary
+and :mod:`hil.simulators.message_hub.server` gives the pool that many threads *plus* some for unary
 calls, so attached nodes can never take the last thread a Send or a Detach needs.
 """
 
@@ -34,9 +34,9 @@ from typing import Any, Final
 import grpc
 from google.protobuf.message import DecodeError
 
-from simulators.message_hub.codec import Codec, CodecError
-from simulators.message_hub.hub import CLOSE, PUBLISH_ERROR, HubError, MessageHub
-from simulators.message_hub.protos import SERVICE, Protos
+from hil.simulators.message_hub.codec import Codec, CodecError
+from hil.simulators.message_hub.hub import CLOSE, PUBLISH_ERROR, HubError, MessageHub
+from hil.simulators.message_hub.protos import SERVICE, Protos
 
 __all__ = ["MAX_MESSAGE_BYTES", "MAX_STREAMS", "MessageHubService", "node_id_from_metadata"]
 

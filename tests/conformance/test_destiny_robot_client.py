@@ -21,7 +21,7 @@ import pytest
 from destiny_sdk.client import RobotClient
 from destiny_sdk.robots import RobotEnhancementBatch, RobotEnhancementBatchResult, RobotError, RobotResult
 
-from harness.components.destiny import DestinyRobot, DestinySim
+from hil.components.destiny import DestinyRobot, DestinySim
 
 # The releases this finding was seen in (hil matrix, sets previous and current).
 SDK = "destiny-sdk>=0.16.0,<=0.17.6"

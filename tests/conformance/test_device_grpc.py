@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from harness.bsonwire import BsonType, decode
-from harness.oracle import ValueType, judge_device_payload, load_interface
+from hil.astarte.bsonwire import BsonType, decode
+from hil.oracle import ValueType, judge_device_payload, load_interface
 
-from fixtures.message_hub import INTERFACES_DIR
+from hil.fixtures.message_hub import INTERFACES_DIR
 
 pytestmark = pytest.mark.sdk_has("astarte.device", "DeviceGrpc")
 
@@ -104,7 +104,7 @@ def test_connect_attaches_the_node_with_its_interfaces(grpc_node, astarte, messa
 @pytest.fixture(scope="module")
 def shared_node(message_hub):
     """One node for the per-type checks (attaching per type would only cost time)."""
-    from fixtures.message_hub import GrpcNode
+    from hil.fixtures.message_hub import GrpcNode
 
     node = GrpcNode(message_hub, (f"{DATASTREAM}.json", f"{TIMESTAMPED}.json", f"{AGGREGATE}.json", f"{PROPERTIES}.json"))
     node.connect()

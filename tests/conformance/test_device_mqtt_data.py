@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
-from fixtures.astarte_device_driver import MqttDeviceUnderTest, RealmLog, interface_file
-from fixtures.astarte_values import APPENGINE_READS, BSON_KINDS, JSON_VALUES, SDK_VALUES, TYPES, WHEN
-from harness.bsonwire import BsonDocument, BsonType, BsonValue, decode, encode
-from harness.components.astarte import AstarteClient
-from harness.mqtt_client import MqttSession
-from harness.oracle import expected_qos, judge_device_payload, load_interface
+from hil.fixtures.astarte_device_driver import MqttDeviceUnderTest, RealmLog, interface_file
+from hil.fixtures.astarte_values import APPENGINE_READS, BSON_KINDS, JSON_VALUES, SDK_VALUES, TYPES, WHEN
+from hil.astarte.bsonwire import BsonDocument, BsonType, BsonValue, decode, encode
+from hil.components.astarte import AstarteClient
+from hil.mqtt.client import MqttSession
+from hil.oracle import expected_qos, judge_device_payload, load_interface
 
 pytestmark = [pytest.mark.hil_requires("astarte.pairing", "astarte.appengine"), pytest.mark.sdk_has("astarte.device", "DeviceMqtt")]
 

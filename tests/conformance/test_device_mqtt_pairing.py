@@ -20,10 +20,10 @@ from typing import Any
 
 import pytest
 
-from fixtures.astarte_device_driver import MqttDeviceUnderTest
-from harness.broker import MosquittoBroker
-from harness.components.astarte import AstarteClient, random_device_id
-from harness.mqtt_client import MqttSession
+from hil.fixtures.astarte_device_driver import MqttDeviceUnderTest
+from hil.mqtt.broker import MosquittoBroker
+from hil.components.astarte import AstarteClient, random_device_id
+from hil.mqtt.client import MqttSession
 
 pytestmark = [pytest.mark.hil_requires("astarte.pairing", "astarte.appengine"),
               pytest.mark.filterwarnings("ignore::DeprecationWarning"),

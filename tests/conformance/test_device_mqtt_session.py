@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from fixtures.astarte_device_driver import MqttDeviceUnderTest, RealmLog
-from harness.components.astarte import INTERFACES_DIR, AstarteClient
+from hil.fixtures.astarte_device_driver import MqttDeviceUnderTest, RealmLog
+from hil.components.astarte import INTERFACES_DIR, AstarteClient
 
 pytestmark = [pytest.mark.hil_requires("astarte.pairing", "astarte.appengine"), pytest.mark.sdk_has("astarte.device", "DeviceMqtt")]
 

@@ -1,7 +1,7 @@
 """Property 1, fuzzed: astarte-device-sdk loads an interface iff the oracle says it is valid.
 
 The SDK is driven as an application drives it (``DeviceMqtt.add_interface_from_json`` on a
-device that is never connected); the verdict comes from :func:`harness.oracle.validate_interface`.
+device that is never connected); the verdict comes from :func:`hil.oracle.validate_interface`.
 Recorded findings pass the generic properties (they are Hypothesis events) and each keeps a strict
 expected-failure test below with its minimal example, so a fixed SDK turns CI red (XPASS) and the
 entry can be removed.
@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 from hypothesis import Phase, example, given, settings
 
-from fixtures.fuzzing import fuzz_check, run_property
-from fixtures.strategies import NEAR_MISS_RULES, NearMiss, near_miss_interfaces, valid_interfaces
-from harness.fuzzing.astarte_sdk import OfflineDevice, offline_device
-from harness.fuzzing.known import known_finding
-from harness.fuzzing.properties import INTERFACE_ACCEPTANCE, Disagreement, check_interface_acceptance
+from hil.fixtures.fuzzing import fuzz_check, run_property
+from hil.fixtures.strategies import NEAR_MISS_RULES, NearMiss, near_miss_interfaces, valid_interfaces
+from hil.fuzzing.astarte_sdk import OfflineDevice, offline_device
+from hil.fuzzing.known import known_finding
+from hil.fuzzing.properties import INTERFACE_ACCEPTANCE, Disagreement, check_interface_acceptance
 
 pytestmark = pytest.mark.sdk_has("astarte.device", "DeviceMqtt")
 

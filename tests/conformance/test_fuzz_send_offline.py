@@ -2,7 +2,7 @@
 
 No server is needed: a ``DeviceMqtt`` that was never connected validates ``send`` and
 ``send_aggregate`` calls before it notices the missing connection (see
-:mod:`harness.fuzzing.astarte_sdk`). Refusing a call the oracle accepts, or letting through one it
+:mod:`hil.fuzzing.astarte_sdk`). Refusing a call the oracle accepts, or letting through one it
 rejects, is a disagreement. What the SDK then puts on the wire (BSON types, QoS) needs a broker
 and is the end-to-end half of this property.
 """
@@ -16,13 +16,13 @@ import pytest
 from hypothesis import Phase, example, given, settings
 from hypothesis import strategies as st
 
-from fixtures.fuzzing import fuzz_check, run_property
-from fixtures.strategies import send_requests, valid_interfaces
-from harness.fuzzing.astarte_sdk import OfflineDevice, offline_device
-from harness.fuzzing.known import known_finding
-from harness.fuzzing.properties import SEND_VALIDATION_OFFLINE, Disagreement, check_send_offline
-from harness.fuzzing.requests import SendRequest
-from harness.oracle import parse_interface
+from hil.fixtures.fuzzing import fuzz_check, run_property
+from hil.fixtures.strategies import send_requests, valid_interfaces
+from hil.fuzzing.astarte_sdk import OfflineDevice, offline_device
+from hil.fuzzing.known import known_finding
+from hil.fuzzing.properties import SEND_VALIDATION_OFFLINE, Disagreement, check_send_offline
+from hil.fuzzing.requests import SendRequest
+from hil.oracle import parse_interface
 
 pytestmark = pytest.mark.sdk_has("astarte.device", "DeviceMqtt")
 

@@ -4,7 +4,7 @@ Rules drive the real ``DeviceMqtt`` (add and remove interfaces, connect, disconn
 application with a new instance on the same persistency directory, set and unset device-owned
 properties) and the server (set and unset server-owned properties through AppEngine). After every
 step the invariant reads every property of the realm's introspection through AppEngine and
-compares it with :class:`harness.fuzzing.session_model.SessionModel`. Every rule waits for its
+compares it with :class:`hil.fuzzing.session_model.SessionModel`. Every rule waits for its
 effect on a server-side condition (the realm's message log, its session tracking), never on time.
 
 Under the ``ci`` profile the machine is small (few examples, few steps, derandomised); any other
@@ -13,13 +13,13 @@ model (so the machine still catches new disagreements) and each keeps a strict e
 test with its minimal sequence.
 
 :class:`HubDeviceSession` runs the same rules over ``DeviceGrpc`` and the simulated Message Hub,
-with :class:`~harness.fuzzing.session_model.HubSessionModel`: a reconnect is Detach then Attach,
+with :class:`~hil.fuzzing.session_model.HubSessionModel`: a reconnect is Detach then Attach,
 an application restart a new ``DeviceGrpc`` (same or new node id) that persisted nothing, and the
 realm (read, and written by the server rules, on the hub's device id) keeps the properties in
 the hub's device. The hub and its device outlive one example, so each example starts attached
 from a state it makes known (every property the realm still shows is set or unset to a baseline).
 
-The machine only draws; :mod:`harness.fuzzing.session_driver` performs each step and records it,
+The machine only draws; :mod:`hil.fuzzing.session_driver` performs each step and records it,
 so under ``hil fuzz`` a failing (shrunk) sequence is saved as a capsule that ``hil replay`` runs
 again on any target, step by step, without Hypothesis.
 """
@@ -35,15 +35,15 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from fixtures.fuzzing import fuzz_check, run_machine
-from fixtures.hypothesis_profiles import CI_MAX_EXAMPLES
-from fixtures.strategies import valid_values
-from harness.bsonwire import BsonDocument, encode
-from harness.components.astarte import AstarteClient
-from harness.fuzzing.known import known_finding
-from harness.fuzzing.properties import Disagreement
-from harness.fuzzing.requests import encode_python_value
-from harness.fuzzing.session_driver import (
+from hil.fixtures.fuzzing import fuzz_check, run_machine
+from hil.fixtures.hypothesis_profiles import CI_MAX_EXAMPLES
+from hil.fixtures.strategies import valid_values
+from hil.astarte.bsonwire import BsonDocument, encode
+from hil.components.astarte import AstarteClient
+from hil.fuzzing.known import known_finding
+from hil.fuzzing.properties import Disagreement
+from hil.fuzzing.requests import encode_python_value
+from hil.fuzzing.session_driver import (
     DEVICE_PATHS,
     DIVERGES,
     DOCS,
@@ -60,8 +60,8 @@ from harness.fuzzing.session_driver import (
     mapping_type,
     step_allowed,
 )
-from harness.fuzzing.session_model import FORGETS_FALSY, SessionModel
-from harness.oracle import Interface, ValueType, judge_device_payload, resolve
+from hil.fuzzing.session_model import FORGETS_FALSY, SessionModel
+from hil.oracle import Interface, ValueType, judge_device_payload, resolve
 
 pytestmark = [pytest.mark.hil_requires("astarte.pairing", "astarte.appengine"),
               pytest.mark.filterwarnings("ignore::DeprecationWarning"),
@@ -246,8 +246,8 @@ def private_hub(astarte: AstarteClient, tmp_path: Path, request: pytest.FixtureR
     """
     import uuid
 
-    from harness.components.message_hub import HubIdentity, MessageHubSim, hub_device_id, message_hub_spec, readiness
-    from harness.services import ProcessBackend
+    from hil.components.message_hub import HubIdentity, MessageHubSim, hub_device_id, message_hub_spec, readiness
+    from hil.services import ProcessBackend
 
     request.getfixturevalue("message_hub")  # skips on a target without a hub
     device_id = hub_device_id(f"fuzz-session-{uuid.uuid4()}")

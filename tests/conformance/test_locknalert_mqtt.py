@@ -20,10 +20,10 @@ except ImportError as exc:  # not in this SDK set (paho 1.6.1 excludes it), or a
     if exc.name not in ("aiolocknalert", "aiohttp"):  # pytestmark makes every check not applicable
         raise
 
-from fixtures.locknalert import require_control
-from fixtures.locknalert_mqtt import SdkMqttSession, sdk_mqtt_config
-from harness.bridge_control import ControlAction
-from harness.locknalert_bridge import BridgeTopics, LocknAlertBridge
+from hil.fixtures.locknalert import require_control
+from hil.fixtures.locknalert_mqtt import SdkMqttSession, sdk_mqtt_config
+from hil.locknalert.control import ControlAction
+from hil.locknalert.bridge import BridgeTopics, LocknAlertBridge
 
 pytestmark = pytest.mark.sdk_has("aiolocknalert", "BootstrapResult", "LocknAlertBridgeApi", "MQTT")
 

@@ -29,10 +29,10 @@ except ImportError as exc:  # not in this SDK set (paho 1.6.1 excludes it), or a
     if exc.name not in ("aiolocknalert", "aiohttp"):  # pytestmark makes every check not applicable
         raise
 
-from fixtures.locknalert import require_control
-from harness.bridge_control import ControlAction, Fault
-from harness.locknalert_bridge import LocknAlertBridge
-from harness.services.ports import pick_free_port
+from hil.fixtures.locknalert import require_control
+from hil.locknalert.control import ControlAction, Fault
+from hil.locknalert.bridge import LocknAlertBridge
+from hil.services.ports import pick_free_port
 
 pytestmark = pytest.mark.sdk_has("aiolocknalert", "BootstrapResult", "LocknAlertBridgeApi")
 

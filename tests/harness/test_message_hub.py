@@ -24,7 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fixtures.message_hub import INTERFACES_DIR
+from hil.fixtures.message_hub import INTERFACES_DIR
 
 SERVICE = "/astarteplatform.msghub.MessageHub/"
 DATASTREAM = "org.hil.test.DeviceDatastream"
@@ -183,7 +183,7 @@ def test_a_send_the_hub_device_cannot_publish_is_internal(raw, attached, message
 @pytest.mark.requirement("ASTARTE-MSGHUB-SEND-01")
 def test_an_integer_is_accepted_for_a_longinteger_mapping_and_sent_as_int32(raw, attached, hub_realm):
     """The real hub's Rust SDK accepts ``integer`` for ``longinteger`` and serialises it as sent."""
-    from harness.bsonwire import BsonType, decode
+    from hil.astarte.bsonwire import BsonType, decode
 
     since = hub_realm.mark()
     assert raw.call("Send", _send_body(DATASTREAM, "/longinteger", astarte_integer=5), attached)[0] is grpc.StatusCode.OK
@@ -279,7 +279,7 @@ def test_add_interfaces_with_bad_json_is_internal(raw, attached):
 
 
 def test_protogen_is_stamped_and_idempotent(tmp_path):
-    from simulators.message_hub.protogen import STAMP_NAME, generate
+    from hil.simulators.message_hub.protogen import STAMP_NAME, generate
 
     first = generate(build_root=tmp_path)
     stamp = (first.root / STAMP_NAME).stat().st_mtime_ns
@@ -294,7 +294,7 @@ def test_protogen_is_stamped_and_idempotent(tmp_path):
 
 
 def test_protogen_regenerates_when_the_stamp_is_stale(tmp_path):
-    from simulators.message_hub.protogen import STAMP_NAME, generate
+    from hil.simulators.message_hub.protogen import STAMP_NAME, generate
 
     first = generate(build_root=tmp_path)
     (first.root / STAMP_NAME).write_text(json.dumps({"proto_version": "0.0.1"}))
@@ -304,7 +304,7 @@ def test_protogen_regenerates_when_the_stamp_is_stale(tmp_path):
 
 
 def test_protogen_accepts_a_proto_dir(tmp_path):
-    from simulators.message_hub.protogen import generate
+    from hil.simulators.message_hub.protogen import generate
 
     protos = tmp_path / "proto" / "astarteplatform" / "msghub"
     protos.mkdir(parents=True)
@@ -320,7 +320,7 @@ def test_protogen_accepts_a_proto_dir(tmp_path):
 
 def test_a_user_mistake_on_the_command_line_is_one_line(tmp_path):
     done = subprocess.run(
-        [sys.executable, "-m", "simulators.message_hub", "--port", "1", "--store-dir", str(tmp_path), "--realm", "hil"],
+        [sys.executable, "-m", "hil.simulators.message_hub", "--port", "1", "--store-dir", str(tmp_path), "--realm", "hil"],
         capture_output=True, text=True, timeout=30, cwd=Path(__file__).resolve().parents[2],
     )
     assert done.returncode == 2
@@ -365,8 +365,8 @@ def test_the_credentials_secret_never_reaches_the_hub_log(hil_target):
 @pytest.mark.parametrize("pairing", [True, False], ids=["pairing", "certificate"])
 def test_a_device_id_starting_with_a_dash_reaches_the_hub_intact(tmp_path, pairing):
     """One device id in 64 starts with ``-``; the hub must not read it as an option."""
-    from harness.components.message_hub import HubIdentity
-    from simulators.message_hub.__main__ import build_parser
+    from hil.components.message_hub import HubIdentity
+    from hil.simulators.message_hub.__main__ import build_parser
 
     extra = {"pairing_url": "https://localhost:1/pairing"} if pairing else {
         "broker_url": "mqtts://localhost:1/", "cert_path": tmp_path / "c.pem", "key_path": tmp_path / "k.pem"}
@@ -389,7 +389,7 @@ def _wheel_protos():  # type: ignore[no-untyped-def]
     """The SDK wheel's proto 0.7.0 modules, for a hub built in this process (never the generated ones)."""
     import importlib
 
-    from simulators.message_hub.protos import PACKAGE, Protos
+    from hil.simulators.message_hub.protos import PACKAGE, Protos
 
     names = ("astarte_message_pb2", "message_hub_service_pb2", "message_hub_service_pb2_grpc")
     return Protos(Path(), "wheel", {name: importlib.import_module(f"{PACKAGE}.{name}") for name in names})
@@ -423,7 +423,7 @@ class BrokerLoop:
     """
 
     def __init__(self, base: str, on_message: Callable[[str, bytes], None], on_ack: Callable[[int], None]) -> None:
-        from harness.bsonwire import BsonDocument, BsonValue, encode
+        from hil.astarte.bsonwire import BsonDocument, BsonValue, encode
 
         self.base = base
         self.on_message = on_message
@@ -487,10 +487,10 @@ class BrokerLoop:
 @pytest.fixture
 def local_hub(tmp_path):  # type: ignore[no-untyped-def]
     """A MessageHub on a real AstarteLink whose session is a :class:`BrokerLoop` (in this process)."""
-    from simulators.message_hub.astarte_link import AstarteLink
-    from simulators.message_hub.codec import Codec
-    from simulators.message_hub.hub import MessageHub
-    from simulators.message_hub.property_store import InterfaceCache, PropertyStore
+    from hil.simulators.message_hub.astarte_link import AstarteLink
+    from hil.simulators.message_hub.codec import Codec
+    from hil.simulators.message_hub.hub import MessageHub
+    from hil.simulators.message_hub.property_store import InterfaceCache, PropertyStore
 
     store = PropertyStore(tmp_path / "properties.sqlite")
     hubs: list[MessageHub] = []
@@ -570,7 +570,7 @@ def test_a_node_call_with_interfaces_still_on_their_way_waits_for_the_broker(loc
     once could send on it (QoS 0) ahead of A's QoS 2 introspection, and the realm would refuse the
     data and disconnect the hub device. B waits for that introspection too.
     """
-    from simulators.message_hub.astarte_link import ACK_TIMEOUT
+    from hil.simulators.message_hub.astarte_link import ACK_TIMEOUT
 
     hub, loop = local_hub
     first, second = uuid.uuid4(), uuid.uuid4()
@@ -608,7 +608,7 @@ def test_a_change_with_nothing_new_is_done_at_once_when_the_broker_has_the_intro
 
 def test_a_lost_session_ends_the_wait_for_the_broker_at_once(local_hub):
     """A publish queued just before a drop gets no PUBCOMP in that session: the wait ends with it."""
-    from simulators.message_hub.astarte_link import ACK_TIMEOUT
+    from hil.simulators.message_hub.astarte_link import ACK_TIMEOUT
 
     hub, loop = local_hub
     node = uuid.uuid4()
@@ -654,7 +654,7 @@ def test_attach_and_detach_complete_while_the_realm_streams_server_data(raw, mes
     bound below is half of it: a stalled call misses it by construction, a working one (tens of
     milliseconds) has a margin of two orders of magnitude.
     """
-    from simulators.message_hub.astarte_link import ACK_TIMEOUT
+    from hil.simulators.message_hub.astarte_link import ACK_TIMEOUT
 
     bound = ACK_TIMEOUT / 2
     listener = str(uuid.uuid4())
@@ -718,11 +718,11 @@ def test_forty_attached_nodes_leave_room_for_a_send(raw, message_hub):
 
 def test_streams_beyond_the_limit_are_refused_and_leave_room_for_unary_calls(tmp_path):
     """The cap on open streams answers RESOURCE_EXHAUSTED; the pool keeps threads for the rest."""
-    from simulators.message_hub.codec import Codec
-    from simulators.message_hub.grpc_service import MessageHubService
-    from simulators.message_hub.hub import MessageHub
-    from simulators.message_hub.property_store import InterfaceCache, PropertyStore
-    from simulators.message_hub.server import grpc_server
+    from hil.simulators.message_hub.codec import Codec
+    from hil.simulators.message_hub.grpc_service import MessageHubService
+    from hil.simulators.message_hub.hub import MessageHub
+    from hil.simulators.message_hub.property_store import InterfaceCache, PropertyStore
+    from hil.simulators.message_hub.server import grpc_server
 
     protos = _wheel_protos()
     codec = Codec(protos)
@@ -754,7 +754,7 @@ def test_streams_beyond_the_limit_are_refused_and_leave_room_for_unary_calls(tmp
 
 def test_generated_modules_go_to_the_user_cache_not_the_checkout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """SDK sets with different proto versions share one checkout; its build/ is nobody's cache."""
-    from simulators.message_hub.protogen import default_build_root
+    from hil.simulators.message_hub.protogen import default_build_root
 
     monkeypatch.delenv("HIL_CACHE_DIR", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))

@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from harness.report import validate_record
+from hil.report import validate_record
 
 
 def run_child(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
@@ -103,7 +103,7 @@ def test_only_the_deviation_itself_reproduces_a_finding(pytester):
         test_findings=textwrap.dedent(
             """
             import pytest
-            from harness.errors import ServiceExited
+            from hil.errors import ServiceExited
 
             SDK = "astarte-device-sdk==0.14.0"
 
@@ -203,7 +203,7 @@ def test_a_failed_service_of_the_test_s_own_is_evidence_too(pytester):
         test_own_service=textwrap.dedent(
             """
             import sys
-            from harness.services import LogLine, ProcessBackend, ServiceSpec
+            from hil.services import LogLine, ProcessBackend, ServiceSpec
 
             def test_fails_starting_its_own_service(tmp_path):
                 spec = ServiceSpec("own-helper", command=lambda ports, wd: [
@@ -224,7 +224,7 @@ def test_a_failed_service_of_the_test_s_own_is_evidence_too(pytester):
 
 def test_plugin_is_installed_through_the_pytest11_entry_point():
     entry_points = importlib.metadata.entry_points(group="pytest11")
-    assert any(ep.name == "hil" and ep.value == "fixtures.plugin" for ep in entry_points)
+    assert any(ep.name == "hil" and ep.value == "hil.fixtures.plugin" for ep in entry_points)
 
 
 def test_a_finding_holds_only_for_the_sdk_versions_it_names(pytester, monkeypatch):

@@ -15,11 +15,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from harness.cli.main import main
-from harness.report import load_record
-from harness.report.record import RunRecorder, SdkSetInfo, SdkVersion, Target
-from harness.report.writing import write_reports
-from harness.sdk_sets import hil_requirements, load_set, load_sets, pip_reason, set_constraints
+from hil.cli.main import main
+from hil.report import load_record
+from hil.report.record import RunRecorder, SdkSetInfo, SdkVersion, Target
+from hil.report.writing import write_reports
+from hil.sdk_sets import hil_requirements, load_set, load_sets, pip_reason, set_constraints
 
 ROOT = Path(__file__).resolve().parents[2]
 FINDING = {"requirement": "ASTARTE-MQTT-PURGE-01", "reason": "little-endian size header",
@@ -48,7 +48,7 @@ def test_a_set_wins_over_the_lock_for_what_it_pins_and_sdks_come_only_from_sets(
 
 
 def test_unknown_set_and_pip_options_are_one_line_errors(tmp_path: Path) -> None:
-    from harness.errors import ConfigError
+    from hil.errors import ConfigError
 
     with pytest.raises(ConfigError, match="no SDK set nope"):
         load_sets(ROOT / "sdk-sets", ["nope"])
@@ -86,7 +86,7 @@ def _not_installable(directory: Path) -> Path:
     record = RunRecorder(target=Target("sim", "simulator"), sdk_names=[]).finish()
     record = dataclasses.replace(record, sdks=(SdkVersion("aiolocknalert", "0.1.6"),),
                                  sdk_set=SdkSetInfo("aiolocknalert-0.1.6", False, "aiolocknalert 0.1.6 depends on aiohttp>=3.15.5"))
-    from harness.report import write_record
+    from hil.report import write_record
 
     write_record(record, directory / "run-record.json")
     return directory / "run-record.json"
