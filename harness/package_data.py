@@ -43,17 +43,17 @@ def catalog_dir() -> Path:
     return _package_dir("hil.catalog")
 
 
-def cache_dir() -> Path:
-    """hil's per-user cache: ``$HIL_CACHE_DIR``, else ``$XDG_CACHE_HOME/hil``, else
-    ``~/.cache/hil``. Created on first use, private to the user."""
+def cache_dir(*parts: str) -> Path:
+    """``<hil cache>/<parts...>``: ``$HIL_CACHE_DIR``, else ``$XDG_CACHE_HOME/hil`` (an absolute
+    one, as the XDG specification says), else ``~/.cache/hil``. Everything under it is derived data:
+    deleting it costs only a rebuild. Not created here: the caller creates what it writes."""
     explicit = os.environ.get("HIL_CACHE_DIR")
     if explicit:
         root = Path(explicit)
     else:
         xdg = os.environ.get("XDG_CACHE_HOME")
-        root = (Path(xdg) if xdg else Path.home() / ".cache") / "hil"
-    root.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return root
+        root = (Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".cache") / "hil"
+    return root.joinpath(*parts)
 
 
 def source_dirs() -> dict[str, Path]:

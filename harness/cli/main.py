@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "hil.cli.benchmark",
     "hil.cli.interfaces",
     "hil.cli.report",
+    "hil.cli.matrix",
     "hil.cli.fuzz",
     "hil.cli.replay",
 )

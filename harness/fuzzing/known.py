@@ -21,7 +21,8 @@ from hil.oracle import Interface, resolve
 
 __all__ = ["KNOWN_FINDINGS", "KnownFinding", "match_known"]
 
-SDK: Final = "astarte-device-sdk==0.14.0"
+# The releases the known findings were seen in (hil matrix, sets astarte-0.13 and current).
+SDK: Final = "astarte-device-sdk>=0.13.4,<=0.14.0"
 
 
 @dataclass(frozen=True, slots=True)

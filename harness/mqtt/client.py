@@ -20,10 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any, Self
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.reasoncodes import ReasonCode
-
 from hil.mqtt.broker import BrokerEndpoint
+from hil.mqtt.paho import new_client, ReasonCode
 from hil.services.readiness import ClientIdentity
 
 __all__ = ["ConnectResult", "MqttSession", "ReceivedMessage"]
@@ -80,9 +78,7 @@ class MqttSession:
         self.endpoint = endpoint
         self.identity = identity
         version = {"5": mqtt.MQTTv5, "3.1.1": mqtt.MQTTv311}[protocol]
-        self._client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=version, reconnect_on_failure=reconnect
-        )
+        self._client = new_client(client_id=client_id, protocol=version, reconnect_on_failure=reconnect)
         self._client.tls_set_context(self._ssl_context())
         # paho's reconnect back-off starts at 1 s and close() cannot interrupt it; a check client
         # that reconnects does so at once.

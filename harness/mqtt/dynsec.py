@@ -41,9 +41,9 @@ from types import TracebackType
 from typing import Any, Self
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 
 from hil.errors import DynamicSecurityError, ServiceError
+from hil.mqtt.paho import new_client
 
 __all__ = ["Acl", "DynamicSecurityClient", "DynamicSecurityError", "initial_config"]
 
@@ -142,9 +142,7 @@ class DynamicSecurityClient:
         self._refused: str | None = None
         self._pending: dict[str, _Pending] = {}
         self._lock = threading.Lock()
-        self._client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=f"hil-dynsec-{uuid.uuid4().hex[:12]}", protocol=mqtt.MQTTv5
-        )
+        self._client = new_client(client_id=f"hil-dynsec-{uuid.uuid4().hex[:12]}", protocol=mqtt.MQTTv5)
         self._client.username_pw_set(username, password)
         if ca_path is not None:
             self._client.tls_set_context(ssl.create_default_context(cafile=str(ca_path)))

@@ -82,7 +82,7 @@ code,.mono{font-family:ui-monospace,monospace;font-size:12px}.wrap{overflow-wrap
 .failed,.error,.xpassed,.failing{background:#ffebe9;color:#a40e26}
 .finding,.xfailed{background:#fff8c5;color:#7d4e00}
 .skipped{background:#ddf4ff;color:#0a3069}.fixed{background:#ddf4ff;color:#0550ae}
-.not-applicable{background:#f6f8fa;color:#57606a;border:1px dashed #8c959f}.not-covered,.not-checked{background:#eaeef2;color:#57606a}
+.not-applicable,.not-installable{background:#f6f8fa;color:#57606a;border:1px dashed #8c959f}.not-covered,.not-checked{background:#eaeef2;color:#57606a}
 .conforms{color:#116329;font-weight:600}.deviates{color:#a40e26;font-weight:600}
 .finding-card{border:1px solid var(--line);border-left:6px solid #d4a72c;padding:.5rem 1rem;margin:.8rem 0}
 .failure-card{border-left-color:#cf222e}
@@ -454,10 +454,25 @@ def render_merged_html(merged: MergedRuns, record_dirs: Mapping[str, str] | None
                     f'<th class="rowhead" scope="row"><code>{escape(requirement.id)}</code></th><td>{escape(requirement.level)}</td>'
                     f"<td>{escape(requirement.title)}</td>{''.join(cells)}</tr>")
     runs = sum(len(records) for records in merged.runs.values())
+    uninstallable = "".join(
+        f"<li>{escape(key.label)}: {_badge('not-installable')} {escape(reason)}</li>"
+        for key in keys if (reason := merged.not_installable(key)) is not None
+    )
+    changes = merged.changes()
+    changed_rows = "".join(
+        f"<tr><td><code>{escape(requirement_id)}</code></td>"
+        + "".join(f"<td>{_badge(row.get(key, 'not-checked'))}</td>" for key in keys)
+        + "</tr>"
+        for requirement_id, row in changes.items()
+    )
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         f"<title>hil conformance matrix</title><style>{_STYLE}</style></head><body><main>"
         f"<h1>Conformance matrix</h1><p>{runs} run(s), {len(keys)} target/SDK combination(s).</p>"
+        + (f"<h2>SDK sets that cannot be installed</h2><ul>{uninstallable}</ul>" if uninstallable else "")
+        + f"<h2>What changed between versions</h2><p>{len(changes)} requirement(s) differ.</p>"
+        + (f"<table><tr><th>id</th>{header}</tr>{changed_rows}</table>" if changes else "")
+        + "<h2>All requirements</h2>"
         f'<div class="scroll"><table><thead><tr><th class="rowhead">requirement</th><th>level</th><th>what must hold</th>'
         f"{header}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
         f"<h2>Checks behind each cell</h2>{''.join(details)}</main></body></html>\n"

@@ -19,6 +19,9 @@ Outcome mapping:
               deviation must not turn the build red
 ``xpassed``   ``<failure type="xpass">`` when the check records a finding (findings are strict:
               the deviation is gone and the record must be updated); no element otherwise
+``fixed``     no child element: a finding of other SDK versions is absent in this one
+``not-        ``<skipped type="not-applicable">``: the installed SDK lacks the API the check
+applicable``  is written against
 ============  ==============================================================
 
 The target name prefixes every ``classname`` so that JUnit files of several targets can be
@@ -158,6 +161,9 @@ def _add_outcome(case: ET.Element, check: CheckRecord) -> str | None:
             return "errors"
         case "skipped":
             _child(case, "skipped", check.message or "skipped", "")
+            return "skipped"
+        case "not-applicable":
+            _child(case, "skipped", check.message or "not applicable to this SDK version", "", type_="not-applicable")
             return "skipped"
         case "xfailed":
             if finding is not None:

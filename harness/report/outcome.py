@@ -28,7 +28,9 @@ __all__ = [
     "skip_kind",
 ]
 
-Outcome = Literal["passed", "failed", "skipped", "xfailed", "xpassed", "error"]
+Outcome = Literal["passed", "failed", "skipped", "xfailed", "xpassed", "error", "fixed", "not-applicable"]
+"""``fixed`` and ``not-applicable`` are pytest verdicts read in the light of the installed SDK
+version (see :meth:`hil.fixtures.recording._Check.settle`)."""
 OUTCOMES: Final[tuple[str, ...]] = get_args(Outcome)
 
 SkipKind = Literal["capability-missing", "operator-declined", "other"]

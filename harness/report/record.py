@@ -55,6 +55,7 @@ __all__ = [
     "RunKey",
     "RunRecord",
     "RunRecorder",
+    "SdkSetInfo",
     "SdkVersion",
     "Target",
     "classify_outcome",
@@ -68,7 +69,13 @@ SCHEMA_VERSION: Final = "2.0"
 #: Versions :meth:`RunRecord.from_dict` reads (older ones are upgraded on load).
 READABLE_VERSIONS: Final = ("1.0", "2.0")
 
-CoverageStatus = Literal["covered-passing", "failing", "finding", "skipped", "not-checked"]
+CoverageStatus = Literal[
+    "covered-passing", "failing", "finding", "fixed", "skipped", "not-applicable", "not-installable", "not-checked"
+]
+"""``fixed``: a check carries a finding recorded for other SDK versions and passed with the
+installed one. ``not-applicable``: the installed SDK lacks the API the check is written against
+(``sdk_has``); unlike ``skipped`` (the target lacks a capability, an operator declined), nothing is
+missing from the run. ``not-installable``: the SDK set could not even be installed."""
 
 #: Who a check judges: an SDK (``tests/conformance``) or one of hil's simulators (hil's own tests,
 #: whose requirement markers say which server behaviour the simulator reproduces faithfully).
@@ -133,6 +140,26 @@ class SdkVersion:
 
     def __str__(self) -> str:
         return f"{self.name}=={self.version}"
+
+
+@dataclass(frozen=True, slots=True)
+class SdkSetInfo:
+    """The SDK version set (``sdk-sets/<name>.txt``) a run belongs to, for ``hil matrix``.
+
+    ``installable`` is false for a set pip could not install; its record then has no checks,
+    ``reason`` is pip's, and ``sdks`` holds the versions the set asked for (nothing ran).
+    """
+
+    name: str
+    installable: bool = True
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "installable": self.installable, "reason": self.reason}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SdkSetInfo:
+        return cls(data["name"], bool(data.get("installable", True)), data.get("reason", ""))
 
 
 def installed_sdk_versions(names: Iterable[str]) -> tuple[SdkVersion, ...]:
@@ -527,10 +554,11 @@ class RunRecord:
     schema_version: str = SCHEMA_VERSION
     command: str = "pytest"
     provenance: Provenance = Provenance()
+    sdk_set: SdkSetInfo | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data, keys in a stable, readable order."""
-        return {
+        data: dict[str, Any] = {
             "schema_version": self.schema_version,
             "run_id": self.run_id,
             "command": self.command,
@@ -546,6 +574,9 @@ class RunRecord:
             "checks": [check.to_dict() for check in self.checks],
             "requirements": [requirement.to_dict() for requirement in self.requirements],
         }
+        if self.sdk_set is not None:
+            data["sdk_set"] = self.sdk_set.to_dict()
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RunRecord:
@@ -579,12 +610,13 @@ class RunRecord:
             seeds=dict(data["seeds"]),
             checks=tuple(CheckRecord.from_dict(item) for item in data["checks"]),
             requirements=tuple(RequirementSummary.from_dict(item) for item in data["requirements"]),
+            sdk_set=SdkSetInfo.from_dict(data["sdk_set"]) if data.get("sdk_set") else None,
         )
 
     @property
     def key(self) -> RunKey:
-        """What distinguishes this run from others in a merge: target and SDK versions."""
-        return RunKey(self.target.name, tuple(sorted(self.sdks)))
+        """What distinguishes this run from others in a merge: target, SDK versions, SDK set."""
+        return RunKey(self.target.name, tuple(sorted(self.sdks)), self.sdk_set.name if self.sdk_set else "")
 
     def counts(self) -> dict[str, int]:
         """Number of checks per outcome (every outcome present, zeros included)."""
@@ -632,8 +664,10 @@ class RunRecorder:
         clock: Callable[[], datetime] = _utc_now,
         command: str = "pytest",
         bench: os.PathLike[str] | str | None = None,
+        sdk_set: SdkSetInfo | None = None,
     ) -> None:
         self._target = target if isinstance(target, Target) else Target.from_dict(target)
+        self._sdk_set = sdk_set
         self._sdks = installed_sdk_versions(sdk_names)
         self._seeds: dict[str, SeedValue] = dict(seeds or {})
         self._registry = registry if registry is not None else default_registry()
@@ -693,6 +727,7 @@ class RunRecorder:
             requirements=RequirementSummary.of_registry(self._in_play()),
             command=self._command,
             provenance=self._provenance,
+            sdk_set=self._sdk_set,
         )
 
     def _in_play(self) -> list[Any]:
@@ -724,7 +759,9 @@ def _status_of(requirement_id: str, checks: Sequence[CheckRecord]) -> CoverageSt
     """Worst news first: a failure hides a pass, a known finding hides a pass, skips prove nothing.
 
     An xfailed check only counts against the requirement its finding names: a check covering A
-    and B that is expected to fail because of A says nothing about B.
+    and B that is expected to fail because of A says nothing about B. ``fixed`` (a finding of
+    other SDK versions is absent in this one) outranks a plain pass because it is the news a
+    version matrix exists to show; ``not-applicable`` only shows where nothing else ran.
     """
     verdicts: set[str] = set()
     for check in checks:
@@ -739,7 +776,11 @@ def _status_of(requirement_id: str, checks: Sequence[CheckRecord]) -> CoverageSt
             verdicts.add("covered-passing")
         elif check.outcome == "skipped":
             verdicts.add("skipped")
-    for status in ("failing", "finding", "covered-passing", "skipped"):
+        elif check.outcome == "fixed":
+            verdicts.add("fixed" if check.finding is None or check.finding.requirement == requirement_id else "covered-passing")
+        elif check.outcome == "not-applicable":
+            verdicts.add("not-applicable")
+    for status in ("failing", "finding", "fixed", "covered-passing", "skipped", "not-applicable"):
         if status in verdicts:
             return cast(CoverageStatus, status)
     return "not-checked"
@@ -782,11 +823,13 @@ class RunKey:
 
     target: str
     sdks: tuple[SdkVersion, ...]
+    sdk_set: str = ""
 
     @property
     def label(self) -> str:
         versions = ", ".join(str(sdk) for sdk in self.sdks)
-        return f"{self.target} [{versions}]" if versions else self.target
+        label = f"{self.target} [{versions}]" if versions else self.target
+        return f"{self.sdk_set}: {label}" if self.sdk_set else label
 
 
 @dataclass(frozen=True, slots=True)
@@ -812,13 +855,36 @@ class MergedRuns:
     def all_checks(self) -> tuple[tuple[RunKey, CheckRecord], ...]:
         return tuple((key, check) for key in self.runs for check in self.checks(key))
 
+    def not_installable(self, key: RunKey) -> str | None:
+        """pip's reason when the SDK set of ``key`` could not be installed, else ``None``."""
+        for record in self.runs[key]:
+            if record.sdk_set is not None and not record.sdk_set.installable:
+                return record.sdk_set.reason
+        return None
+
     def coverage(self) -> dict[str, dict[RunKey, CoverageStatus]]:
         """Requirement id -> status per run key: the cross-target coverage matrix."""
         matrix: dict[str, dict[RunKey, CoverageStatus]] = {r.id: {} for r in self.requirements}
         for key in self.runs:
+            installable = self.not_installable(key) is None
             for item in _coverage_of(self.requirements, self.checks(key)):
-                matrix[item.requirement.id][key] = item.status
+                matrix[item.requirement.id][key] = item.status if installable else "not-installable"
         return matrix
+
+    def changes(self) -> dict[str, dict[RunKey, CoverageStatus]]:
+        """The rows of :meth:`coverage` whose status differs between the runs that checked them.
+
+        What changed between SDK versions (or targets): a finding in one set and ``fixed`` in the
+        next, a pass that became a failure. Columns where the requirement was not checked at all
+        (``not-checked``, ``not-applicable``, ``not-installable``) do not make a row differ: they
+        hold no verdict to compare.
+        """
+        silent = {"not-checked", "not-applicable", "not-installable"}
+        changed: dict[str, dict[RunKey, CoverageStatus]] = {}
+        for requirement_id, row in self.coverage().items():
+            if len({status for status in row.values() if status not in silent}) > 1:
+                changed[requirement_id] = row
+        return changed
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -827,10 +893,15 @@ class MergedRuns:
                 {
                     "target": key.target,
                     "sdks": [sdk.to_dict() for sdk in key.sdks],
+                    "sdk_set": key.sdk_set,
                     "runs": [record.to_dict() for record in records],
                 }
                 for key, records in self.runs.items()
             ],
+            "changes": {
+                requirement_id: {key.label: status for key, status in row.items()}
+                for requirement_id, row in self.changes().items()
+            },
             "requirements": [requirement.to_dict() for requirement in self.requirements],
         }
 

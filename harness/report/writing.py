@@ -17,7 +17,7 @@ from hil.report.evidence import sha256_of
 from hil.report.html import write_html
 from hil.report.json_report import write_record
 from hil.report.junit import write_junit
-from hil.report.record import CheckRecord, Evidence, Finding, RunRecorder, Target
+from hil.report.record import CheckRecord, Evidence, Finding, RunRecorder, SdkSetInfo, Target
 from hil.requirements import RequirementRegistry
 
 __all__ = ["HTML_FILE", "JUNIT_FILE", "RECORD_FILE", "RECORD_HASH_FILE", "write_reports"]
@@ -74,6 +74,7 @@ def write_reports(
     registry: RequirementRegistry | None = None,
     command: str = "pytest",
     bench: Path | None = None,
+    sdk_set: SdkSetInfo | None = None,
 ) -> list[Path]:
     """Write ``run-record.json``, ``junit.xml`` and ``report.html`` into ``report_dir``; return their paths.
 
@@ -94,6 +95,7 @@ def write_reports(
         started_at=start,
         command=command,
         bench=bench,
+        sdk_set=sdk_set,
     )
     for check in checks:
         recorder.add(_check_record(check, Path(report_dir)))

@@ -184,7 +184,7 @@ class ContainerService(Service):
             # need not be this one); the folders the links point at, and the generated protos in
             # hil's cache, are mounted at the same paths.
             tree = link_tree(self.workdir / "pythonpath")
-            mounts += [*source_dirs().values(), cache_dir() / "protos"]
+            mounts += [*source_dirs().values(), cache_dir("msghub")]  # the generated hub protos
             if argv and argv[0] == sys.executable:
                 argv[0] = str(IMAGE_PYTHON)  # the image's copy of this virtual environment
             env["PYTHONPATH"] = str(tree)

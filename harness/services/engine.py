@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import IO, Any
 from collections.abc import Iterator
 
+from hil.package_data import cache_dir
 from hil.errors import ServiceError
 
 __all__ = [
@@ -48,12 +49,6 @@ __all__ = [
 
 SYSTEM_SOCKET = Path("/var/run/docker.sock")
 START_TIMEOUT = 30.0
-
-
-def cache_dir() -> Path:
-    """hil's cache directory: kept between runs, never in the checkout (a fresh clone reuses it)."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "hil"
 
 
 def _engine_dir() -> Path:

@@ -38,7 +38,8 @@ from pathlib import Path
 from typing import Any
 
 from hil.errors import ServiceError
-from hil.services.engine import Engine, cache_dir
+from hil.package_data import cache_dir
+from hil.services.engine import Engine
 
 __all__ = ["BROKER_IMAGE", "IMAGE_PYTHON", "PROJECT_ROOT", "SIMULATORS_IMAGE", "resolve_image"]
 

@@ -290,12 +290,12 @@ class MqttConnack:
 def mqtt_connack(host: str, port: int, identity: ClientIdentity, deadline: Deadline) -> None:
     """One mutual-TLS MQTT 3.1.1 connect; returns on CONNACK success, raises otherwise."""
     import paho.mqtt.client as mqtt
-    from paho.mqtt.enums import CallbackAPIVersion
     from paho.mqtt.properties import Properties
-    from paho.mqtt.reasoncodes import ReasonCode
+
+    from hil.mqtt.paho import ReasonCode, new_client
 
     outcome: dict[str, object] = {}
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="", protocol=mqtt.MQTTv311)
+    client = new_client(client_id="", protocol=mqtt.MQTTv311)
     client.tls_set_context(identity.ssl_context())
 
     def settle(c: mqtt.Client, u: object, flags: object, rc: ReasonCode, props: Properties | None) -> None:

@@ -40,11 +40,11 @@ from pathlib import Path
 from typing import Any, Final
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from hil.mqtt.paho import new_client
 from hil.pki import HarnessPKI
 from hil.simulators.astarte.broker_log import LOG_TOPICS
 
@@ -95,8 +95,8 @@ class BackOffice:
         # Two sessions: a subscriber that hears devices, and a publisher with no subscriptions of
         # its own, so that "no matching subscribers" means "no device session" (a subscriber's
         # own <realm>/# would always match, even with no-local).
-        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="", protocol=mqtt.MQTTv5)
-        self._publisher = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="", protocol=mqtt.MQTTv5)
+        self._client = new_client(client_id="", protocol=mqtt.MQTTv5)
+        self._publisher = new_client(client_id="", protocol=mqtt.MQTTv5)
         for client in (self._client, self._publisher):
             client.tls_set_context(context)
             # paho annotates the delays as int, but waits float seconds.
@@ -214,7 +214,7 @@ class SessionKicker:
 
     def kick(self, common_name: str, timeout: float = 5.0) -> bool:
         """Take the session of ``common_name`` over and drop it; True when the broker accepted us."""
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="", protocol=mqtt.MQTTv5)
+        client = new_client(client_id="", protocol=mqtt.MQTTv5)
         client.tls_set_context(self._context(common_name))
         connack = threading.Event()
         accepted: list[bool] = []

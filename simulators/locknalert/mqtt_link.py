@@ -21,9 +21,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 
 from hil.locknalert.bridge import BridgeTopics
+from hil.mqtt.paho import new_client
 from hil.simulators.locknalert.onboarding import MqttCredentials
 
 __all__ = ["BridgeLink", "LockState"]
@@ -45,9 +45,7 @@ class BridgeLink:
         self._lock_state = LockState.LOCKED
         self._alert_seq = 0
         self._host, self._port = host, port
-        self._client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=f"locknalert-bridge-{topics.serial}", protocol=mqtt.MQTTv311
-        )
+        self._client = new_client(client_id=f"locknalert-bridge-{topics.serial}", protocol=mqtt.MQTTv311)
         self._client.username_pw_set(credentials.username, credentials.password)
         self._client.will_set(topics.availability, "offline", qos=1, retain=True)
         # paho annotates the delays as int, but waits float seconds.

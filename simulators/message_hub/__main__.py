@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--pairing-token", default=None)
     parser.add_argument("--discard", action="store_true", help="no Astarte: accept and drop every Send (benchmark floor)")
     parser.add_argument("--proto-dir", type=Path, default=None, help=".proto sources instead of the installed package's descriptors")
-    parser.add_argument("--build-root", type=Path, default=None, help="where generated modules go (default: <project>/build)")
+    parser.add_argument("--build-root", type=Path, default=None, help="where generated modules go (default: <hil cache>/msghub)")
     parser.add_argument("--log-level", default="INFO", type=str.upper, choices=LOG_LEVELS,
                         help="stderr log level (default: INFO)")
     return parser

@@ -105,6 +105,9 @@ class Codec:
     def __init__(self, protos: Protos) -> None:
         self.protos = protos
         self._data_shape = self._check_data_shape()
+        # Proto 0.6.x (astarte-device-sdk 0.13.x) has no MessageHubEvent: Attach streams bare
+        # AstarteMessages, and a hub error has no message to travel in.
+        self.has_events = protos.has_message("MessageHubEvent")
 
     def _check_data_shape(self) -> str | None:
         """None when AstarteMessage has the 0.7.0 shape, else why not."""
@@ -193,7 +196,7 @@ class Codec:
         value: tuple[ValueType, BsonValue] | dict[str, tuple[ValueType, BsonValue]] | None,
         timestamp_ms_value: int | None = None,
     ) -> Any:
-        """A MessageHubEvent carrying server data (None = unset)."""
+        """A MessageHubEvent carrying server data (None = unset); a bare AstarteMessage on 0.6.x."""
         message = self.protos.message("AstarteMessage")(interface_name=interface, path=path)
         if value is None:
             message.astarte_unset.SetInParent()
@@ -206,11 +209,17 @@ class Codec:
             message.astarte_data.astarte_individual.CopyFrom(self.individual(*value))
         if timestamp_ms_value is not None:
             message.timestamp.CopyFrom(self._timestamp(BsonValue.datetime(timestamp_ms_value)))
+        if not self.has_events:
+            return message
         event = self.protos.message("MessageHubEvent")()
         event.message.CopyFrom(message)
         return event
 
     def event_error(self, description: str, sources: list[str]) -> Any:
+        """A MessageHubEvent carrying an error; ``None`` on 0.6.x, where nodes get none (the
+        stream skips it)."""
+        if not self.has_events:
+            return None
         event = self.protos.message("MessageHubEvent")()
         event.error.description = description
         event.error.source.extend(sources)

@@ -158,7 +158,7 @@ class MessageHubService:
             raise _Refused(grpc.StatusCode.RESOURCE_EXHAUSTED,
                            f"the hub serves at most {self.max_streams} open Attach streams")
         try:
-            node = self.hub.attach(node_id, list(request.interfaces_json))
+            node = self.hub.attach(node_id, _interface_jsons(request))
         except BaseException:
             self._stream_slots.release()
             raise
@@ -181,6 +181,8 @@ class MessageHubService:
                 event = node.events.get()
                 if event is CLOSE:
                     return
+                if event is None:  # an error event, which proto 0.6.x cannot carry
+                    continue
                 yield event
         finally:
             if not context.is_active():
@@ -202,7 +204,7 @@ class MessageHubService:
         return self.empty()
 
     def _add_interfaces(self, node_id: uuid.UUID, request: Any, context: grpc.ServicerContext) -> Any:
-        self.hub.add_interfaces(node_id, list(request.interfaces_json))
+        self.hub.add_interfaces(node_id, _interface_jsons(request))
         return self.empty()
 
     def _remove_interfaces(self, node_id: uuid.UUID, request: Any, context: grpc.ServicerContext) -> Any:
@@ -214,6 +216,13 @@ def _one_line(message: Any) -> str:
     """A protobuf message as one bounded log line (payload bytes shown escaped, not dumped)."""
     text = text_format.MessageToString(message, as_one_line=True)
     return text if len(text) <= _LOGGED_CHARS else text[:_LOGGED_CHARS] + f"... ({len(text)} characters)"
+
+
+def _interface_jsons(node: Any) -> list[str]:
+    """The interface documents of a Node (0.7.0+: ``interfaces_json``; 0.6.x: ``interface_jsons``,
+    beside a ``uuid`` that repeats the node-id metadata)."""
+    fields = node.DESCRIPTOR.fields_by_name
+    return list(node.interfaces_json if "interfaces_json" in fields else node.interface_jsons)
 
 
 def _serialize(message: Any) -> bytes:

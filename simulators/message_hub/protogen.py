@@ -8,7 +8,9 @@ carries no ``.proto`` text, but every ``_pb2`` module embeds its ``FileDescripto
 into a ``FileDescriptorSet`` (dependencies first) they are what ``protoc --descriptor_set_in``
 needs. A user may instead point ``--proto-dir`` at a folder of ``.proto`` sources.
 
-Output: ``<hil cache>/protos/msghub-<proto version>/`` with ``astarteplatform/msghub/*_pb2*.py``
+Output: ``<hil cache>/msghub/msghub-<proto version>/`` (see :func:`hil.package_data.cache_dir`; never the
+checkout's ``build/`` nor site-packages, so SDK sets with different proto versions, each in its own
+environment, share one checkout without overwriting each other's modules) with ``astarteplatform/msghub/*_pb2*.py``
 plus ``__init__.py`` files, so that the generated ``astarteplatform`` is a *regular* package and
 always wins over the wheel's namespace package when the folder is first on ``sys.path``. A stamp
 file records the proto version and the grpcio-tools version; a matching stamp makes a second run
@@ -70,8 +72,8 @@ class GeneratedProtos:
 
 
 def default_build_root() -> Path:
-    """``protos/`` in hil's per-user cache: never inside the package (see :mod:`hil.package_data`)."""
-    return cache_dir() / "protos"
+    """``<hil cache>/msghub``: one folder per proto version below it (see the module docstring)."""
+    return cache_dir("msghub")
 
 
 def installed_proto_version() -> str:
@@ -245,7 +247,7 @@ def _remove_tree(path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m hil.simulators.message_hub.protogen", description=__doc__.splitlines()[0])
     parser.add_argument("--proto-dir", type=Path, default=None, help="use these .proto sources instead of the installed package")
-    parser.add_argument("--out-root", type=Path, default=None, help="build folder (default: <project>/build)")
+    parser.add_argument("--out-root", type=Path, default=None, help="build folder (default: <hil cache>/msghub)")
     parser.add_argument("--force", action="store_true", help="regenerate even when the stamp is current")
     args = parser.parse_args(argv)
     try:

@@ -33,7 +33,8 @@ from hil.components.destiny import DestinyRobot, DestinySim
 from hil.fixtures.plugin import hil_requires
 from hil.targets.protocols import DestinyControl
 
-SDK = "destiny-sdk==0.17.6"
+# The releases this finding was seen in (hil matrix, sets previous and current).
+SDK = "destiny-sdk>=0.16.0,<=0.17.6"
 pytestmark = hil_requires(DestinyControl)
 
 

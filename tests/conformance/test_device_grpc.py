@@ -26,7 +26,10 @@ from hil.fixtures.astarte_values import APPENGINE_READS
 from hil.fixtures.plugin import hil_requires
 from hil.fixtures.message_hub import INTERFACES_DIR
 
-SDK = "astarte-device-sdk==0.14.0"
+pytestmark = pytest.mark.sdk_has("astarte.device", "DeviceGrpc")
+
+# The releases these findings were seen in (hil matrix, sets astarte-0.13 and current).
+SDK = "astarte-device-sdk>=0.13.4,<=0.14.0"
 DATASTREAM = "org.hil.test.DeviceDatastream"
 TIMESTAMPED = "org.hil.test.DeviceTimestamped"
 AGGREGATE = "org.hil.test.DeviceAggregate"

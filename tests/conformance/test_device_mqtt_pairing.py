@@ -28,9 +28,11 @@ from hil.targets.protocols import AppEngine, AstartePairing, BrokerAdmin, RealmM
 from hil.fixtures.plugin import hil_requires
 
 pytestmark = [hil_requires(AstartePairing, AppEngine),
-              pytest.mark.filterwarnings("ignore::DeprecationWarning")]
+              pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+              pytest.mark.sdk_has("astarte.device", "DeviceMqtt")]
 
-SDK = "astarte-device-sdk==0.14.0"
+# The releases these findings were seen in (hil matrix, sets astarte-0.13 and current).
+SDK = "astarte-device-sdk>=0.13.4,<=0.14.0"
 TRUST_VARIABLES = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH")
 ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 

@@ -19,9 +19,10 @@ from hil.components.astarte import AstarteClient, INTERFACES_DIR
 from hil.fixtures.plugin import hil_requires
 from hil.targets.protocols import AppEngine, AstartePairing, RealmMessageLog
 
-pytestmark = hil_requires(AstartePairing, AppEngine)
+pytestmark = [hil_requires(AstartePairing, AppEngine), pytest.mark.sdk_has("astarte.device", "DeviceMqtt")]
 
-SDK = "astarte-device-sdk==0.14.0"
+# The releases these findings were seen in (hil matrix, sets astarte-0.13 and current).
+SDK = "astarte-device-sdk>=0.13.4,<=0.14.0"
 ALL_INTERFACES = tuple(sorted(p.stem for p in INTERFACES_DIR.glob("*.json")))
 SETUP = ("", "/control/emptyCache", "/control/producer/properties")
 ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")

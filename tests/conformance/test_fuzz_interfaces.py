@@ -21,6 +21,8 @@ from hil.fuzzing.astarte_sdk import OfflineDevice, offline_device
 from hil.fuzzing.known import known_finding
 from hil.fuzzing.properties import INTERFACE_ACCEPTANCE, Disagreement, check_interface_acceptance
 
+pytestmark = pytest.mark.sdk_has("astarte.device", "DeviceMqtt")
+
 
 @pytest.fixture(scope="module")
 def offline_sdk() -> Iterator[OfflineDevice]:

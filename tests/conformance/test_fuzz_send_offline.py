@@ -24,6 +24,8 @@ from hil.fuzzing.properties import SEND_VALIDATION_OFFLINE, Disagreement, check_
 from hil.fuzzing.requests import SendRequest
 from hil.oracle import parse_interface
 
+pytestmark = pytest.mark.sdk_has("astarte.device", "DeviceMqtt")
+
 PAYLOAD_RULES = (
     "ASTARTE-PAYLOAD-OWNERSHIP-01", "ASTARTE-PAYLOAD-PATH-01", "ASTARTE-PAYLOAD-PATH-02", "ASTARTE-PAYLOAD-PATH-03",
     "ASTARTE-PAYLOAD-PARAM-01", "ASTARTE-PAYLOAD-DOUBLE-02", "ASTARTE-PAYLOAD-INTEGER-02",

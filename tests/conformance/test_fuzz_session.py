@@ -67,8 +67,8 @@ from hil.fuzzing.session_model import FORGETS_FALSY, SessionModel
 from hil.oracle import Interface, ValueType, judge_device_payload, resolve
 
 pytestmark = [hil_requires(AstartePairing, AppEngine, RealmMessageLog),  # judged on the realm's raw messages
-
-              pytest.mark.filterwarnings("ignore::DeprecationWarning")]
+              pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+              pytest.mark.sdk_has("astarte.device", "DeviceMqtt")]
 
 
 def _realm_accepts(interface: Interface, path: str, value: Any) -> bool:

@@ -750,3 +750,14 @@ def test_streams_beyond_the_limit_are_refused_and_leave_room_for_unary_calls(tmp
         client.close()
         server.stop(0).wait(10)
         store.close()
+
+
+def test_generated_modules_go_to_the_user_cache_not_the_checkout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SDK sets with different proto versions share one checkout; its build/ is nobody's cache."""
+    from hil.simulators.message_hub.protogen import default_build_root
+
+    monkeypatch.delenv("HIL_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_build_root() == tmp_path / "xdg" / "hil" / "msghub"
+    monkeypatch.setenv("HIL_CACHE_DIR", str(tmp_path / "own"))
+    assert default_build_root() == tmp_path / "own" / "msghub"

@@ -309,3 +309,97 @@ def test_hil_requires_takes_protocol_classes_not_names(pytester):
     result = run_child(pytester)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*hil_requires takes capability protocol classes*not 'broker.admin'*"])
+
+
+
+
+def test_a_finding_holds_only_for_the_sdk_versions_it_names(pytester, monkeypatch):
+    """On another SDK version the strict xfail is not applied: a pass there is "fixed", not a
+    failure of the run; a failure there is a failure (the deviation reaches further than recorded)."""
+    installed = importlib.metadata.version("astarte-device-sdk")
+    monkeypatch.setenv("HIL_SDK_SET", "some-set")
+    pytester.makepyfile(
+        test_versions=textwrap.dedent(
+            f"""
+            import pytest
+
+            @pytest.mark.finding("ASTARTE-MQTT-TLS-01", reason="old releases only", sdk="astarte-device-sdk<0.0.1")
+            def test_fixed_here():
+                pass
+
+            @pytest.mark.finding("ASTARTE-MQTT-TOPICS-01", reason="old releases only", sdk="astarte-device-sdk<0.0.1")
+            def test_reproduces_beyond_the_spec():
+                assert False, "still deviates"
+
+            @pytest.mark.finding("ASTARTE-MQTT-QOS-01", reason="this release", sdk="astarte-device-sdk>={installed}")
+            def test_still_a_finding():
+                assert False, "deviates"
+            """
+        )
+    )
+    result = run_child(pytester)
+    result.assert_outcomes(passed=1, failed=1, xfailed=1)
+    data = json.loads((pytester.path / "reports" / "latest" / "run-record.json").read_text())
+    validate_record(data)
+    assert data["sdk_set"] == {"name": "some-set", "installable": True, "reason": ""}
+    checks = {check["name"]: check for check in data["checks"]}
+    assert checks["test_fixed_here"]["outcome"] == "fixed"
+    assert f"astarte-device-sdk {installed} is outside" in checks["test_fixed_here"]["message"]
+    assert checks["test_fixed_here"]["finding"]["sdk"] == "astarte-device-sdk<0.0.1"
+    assert checks["test_reproduces_beyond_the_spec"]["outcome"] == "failed"
+    assert "not an expected failure here" in checks["test_reproduces_beyond_the_spec"]["message"]
+    assert checks["test_still_a_finding"]["outcome"] == "xfailed"
+
+
+def test_a_check_the_installed_sdk_cannot_take_is_not_applicable(pytester):
+    pytester.makepyfile(
+        test_api=textwrap.dedent(
+            """
+            import pytest
+
+            @pytest.mark.requirement("ASTARTE-MQTT-TLS-01")
+            @pytest.mark.sdk_has("astarte.device", "DeviceMqtt", "NoSuchDevice")
+            def test_needs_a_missing_class():
+                raise AssertionError("must not run")
+
+            @pytest.mark.requirement("ASTARTE-MQTT-TLS-01")
+            @pytest.mark.sdk_has("no_such_sdk_package")
+            def test_needs_a_missing_sdk():
+                raise AssertionError("must not run")
+
+            @pytest.mark.requirement("ASTARTE-MQTT-TOPICS-01")
+            @pytest.mark.sdk_has("astarte.device", "DeviceMqtt")
+            def test_has_what_it_needs():
+                pass
+            """
+        )
+    )
+    result = run_child(pytester)
+    result.assert_outcomes(passed=1, skipped=2)
+    data = json.loads((pytester.path / "reports" / "latest" / "run-record.json").read_text())
+    validate_record(data)
+    assert "sdk_set" not in data
+    checks = {check["name"]: check for check in data["checks"]}
+    assert checks["test_needs_a_missing_class"]["outcome"] == "not-applicable"
+    assert checks["test_needs_a_missing_class"]["message"].startswith("astarte.device has no NoSuchDevice (astarte-device-sdk ")
+    assert checks["test_needs_a_missing_sdk"]["outcome"] == "not-applicable"
+    assert checks["test_has_what_it_needs"]["outcome"] == "passed"
+    suite = ET.parse(pytester.path / "reports" / "latest" / "junit.xml").getroot()
+    assert len(suite.findall(".//skipped[@type='not-applicable']")) == 2
+
+
+def test_a_finding_sdk_that_names_no_version_is_refused(pytester):
+    pytester.makepyfile(
+        test_bad=textwrap.dedent(
+            """
+            import pytest
+
+            @pytest.mark.finding("ASTARTE-MQTT-TLS-01", reason="r", sdk="astarte-device-sdk")
+            def test_x():
+                assert False
+            """
+        )
+    )
+    result = run_child(pytester)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*test_x*names no version*"])
