@@ -15,7 +15,7 @@ import ssl
 import sys
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -315,19 +315,42 @@ class SimulatedAstarteClient(AstarteClient, RealmMessageLog):
         """Kept for older callers: the realm now follows disconnects itself; this only waits for it."""
         self.wait_device_disconnected(device_id)
 
-    def wait_for_message(self, device_id: str, topic_suffix: str, *, timeout: float = 5.0) -> dict[str, Any] | None:
-        """The first raw message of ``device_id`` whose topic ends with ``topic_suffix``, or None."""
+    def follow_messages(self, device_id: str, *, since: int = 0, timeout: float = 5.0, slice_s: float | None = None,
+                        give_up: Callable[[], bool] | None = None) -> Iterator[dict[str, Any]]:
+        """Every raw message of ``device_id`` numbered ``since`` or later, in order, as it arrives
+        (see :meth:`follow_pages`, which this flattens)."""
+        for page in self.follow_pages(device_id, since=since, timeout=timeout, slice_s=slice_s, give_up=give_up):
+            yield from page
+
+    def follow_pages(self, device_id: str, *, since: int = 0, timeout: float = 5.0, slice_s: float | None = None,
+                     give_up: Callable[[], bool] | None = None) -> Iterator[list[dict[str, Any]]]:
+        """The raw messages of ``device_id`` numbered ``since`` or later, a page per answer.
+
+        The one reader of the realm's message log: it long-polls ``/_sim/messages`` and ends when
+        ``timeout`` passes with nothing new; callers stop iterating once they have what they
+        wanted. With ``slice_s`` it polls in slices of that length and also ends after a slice with
+        nothing new when ``give_up()`` says so (a dropped session: no point waiting the rest).
+        ``since=0`` reads from the oldest message kept; a later ``since`` whose messages were
+        dropped raises, as :meth:`device_messages` does.
+        """
         deadline = time.monotonic() + timeout
-        since = 0
         while True:
             remaining = max(deadline - time.monotonic(), 0.0)
-            first, messages = self.message_page(device_id, since=since, min_count=1, timeout=remaining)
-            for message in messages:
-                if message["topic"].endswith(topic_suffix):
-                    return message
-            if not messages:
-                return None
+            wait = remaining if slice_s is None else min(slice_s, remaining)
+            first, messages = self.message_page(device_id, since=since, min_count=1, timeout=wait)
+            if since and first > since:
+                raise TargetError("astarte", f"the realm no longer keeps messages {since}..{first - 1} of "
+                                             f"{device_id}: read them sooner")
+            if messages:
+                yield messages
+            elif time.monotonic() >= deadline or (give_up is not None and give_up()):
+                return
             since = first + len(messages)
+
+    def wait_for_message(self, device_id: str, topic_suffix: str, *, timeout: float = 5.0) -> dict[str, Any] | None:
+        """The first raw message of ``device_id`` whose topic ends with ``topic_suffix``, or None."""
+        return next((m for m in self.follow_messages(device_id, timeout=timeout) if m["topic"].endswith(topic_suffix)),
+                    None)
 
     def wait_for_introspection_message(self, device_id: str, interface: str, *, timeout: float = 5.0) -> bool:
         """True once the realm has handled an introspection of ``device_id`` naming ``interface``.
@@ -336,21 +359,15 @@ class SimulatedAstarteClient(AstarteClient, RealmMessageLog):
         realm has processed it; AppEngine answers 404 for an interface until it has.
         """
         topic = f"{self.realm}/{device_id}"
-        deadline = time.monotonic() + timeout
-        since = 0
-        while True:
-            remaining = max(deadline - time.monotonic(), 0.0)
-            first, messages = self.message_page(device_id, since=since, min_count=1, timeout=remaining)
-            if not messages:
-                return False
-            since = first + len(messages)
+        for page in self.follow_pages(device_id, timeout=timeout):
             # Only the latest introspection counts: an earlier one may name an interface that a
             # later one (a detached node's) has dropped.
-            latest = [m for m in messages if m["topic"] == topic][-1:]
+            latest = [m for m in page if m["topic"] == topic][-1:]
             if latest:
                 names = bytes.fromhex(latest[0]["payload_hex"]).decode("ascii", "replace").split(";")
                 if any(entry.split(":", 1)[0] == interface for entry in names):
                     return True
+        return False
 
     def reset(self, devices: Sequence[str] | None = None) -> None:
         """Forget devices, data and events; installed interfaces stay.

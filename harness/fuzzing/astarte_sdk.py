@@ -297,15 +297,12 @@ class ConnectedDevice:
         if not self._connected.wait(timeout):
             raise TargetError("astarte", f"the SDK did not connect within {timeout:.0f} s")
         root = self.base.rstrip("/")
-        since, topics = mark, []
-        while True:
-            messages = self.astarte.device_messages(self.device_id, since=since, min_count=1, timeout=timeout)
-            if not messages:
-                raise TargetError("astarte", "the realm never saw a whole session setup (introspection .. producer/properties)")
-            since += len(messages)
-            topics += [m["topic"] for m in messages]
-            if root in topics and any(t.endswith("/control/producer/properties") for t in topics[topics.index(root):]):
+        topics: list[str] = []
+        for message in self.astarte.follow_messages(self.device_id, since=mark, timeout=timeout):
+            topics.append(message["topic"])
+            if root in topics and topics[-1].endswith("/control/producer/properties"):
                 return
+        raise TargetError("astarte", "the realm never saw a whole session setup (introspection .. producer/properties)")
 
     def drop_count(self) -> int:
         """How many sessions the SDK has seen end (its on_disconnected callbacks)."""
@@ -354,14 +351,9 @@ class ConnectedDevice:
 
         if not self.device.is_connected():
             return
-        root, since = self.base.rstrip("/"), mark
-        while True:
-            messages = self.astarte.device_messages(self.device_id, since=since, min_count=1, timeout=timeout)
-            if not messages:
-                raise TargetError("astarte", "the realm never saw the device's new introspection")
-            if any(m["topic"] == root for m in messages):
-                return
-            since += len(messages)
+        root = self.base.rstrip("/")
+        if not any(m["topic"] == root for m in self.astarte.follow_messages(self.device_id, since=mark, timeout=timeout)):
+            raise TargetError("astarte", "the realm never saw the device's new introspection")
 
     # -- data ----------------------------------------------------------------------------------
     def message_count(self) -> int:
@@ -393,19 +385,14 @@ class ConnectedDevice:
         topic = f"{self.base}{request.interface}{request.path}"
         since = before
         drops = self.drop_count()
-        deadline = time.monotonic() + timeout
-        while True:
-            # Long-poll in short slices: when the broker drops the session the message is lost,
-            # and there is no point in waiting the whole timeout for it.
-            slice_s = min(0.5, max(deadline - time.monotonic(), 0.0))
-            messages = self.astarte.device_messages(self.device_id, since=since, min_count=1, timeout=slice_s)
-            for message in messages:
-                if message["topic"] == topic:
-                    return WireMessage(request.interface, request.path, int(message["qos"]),
-                                       bytes.fromhex(message["payload_hex"]))
-            if not messages and (time.monotonic() >= deadline or self.drop_count() > drops):
-                return None
-            since += len(messages)
+        # Long-poll in short slices: when the broker drops the session the message is lost, and
+        # there is no point in waiting the whole timeout for it.
+        for message in self.astarte.follow_messages(self.device_id, since=since, timeout=timeout, slice_s=0.5,
+                                                    give_up=lambda: self.drop_count() > drops):
+            if message["topic"] == topic:
+                return WireMessage(request.interface, request.path, int(message["qos"]),
+                                   bytes.fromhex(message["payload_hex"]))
+        return None
 
     def recover_if_disconnected(self, disconnections_before: int, *, expect: bool,
                                 poisoned: SendRequest | None = None, dropped: bool = False,
