@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "hil.cli.report",
     "hil.cli.fuzz",
     "hil.cli.replay",
+    "hil.cli.fleet",
 )
 
 
