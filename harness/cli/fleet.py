@@ -14,6 +14,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--devices", type=int, required=True, help="how many devices")
     parser.add_argument("--rate", type=float, default=1.0, help="messages/s per device (default: 1)")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds of sending per phase (default: 10)")
+    parser.add_argument("--locust-workers", type=int, default=None, metavar="W",
+                        help="run the devices as Locust users: one master and W workers on loopback")
     parser.add_argument("--output", type=Path, default=Path("benchmarks/results"), help="where results go")
     parser.set_defaults(func=run)
 
@@ -34,6 +36,15 @@ def run(args: argparse.Namespace) -> int:
     from hil.fleet import run as fleet
 
     check_output(args.output)
+    if args.locust_workers is not None:
+        if args.locust_workers < 1:
+            raise ConfigError("--locust-workers must be at least 1")
+        result = fleet.measure_locust(args.devices, args.rate, args.duration, args.locust_workers)
+        path = save(result, args.output)
+        print(f"Locust: 1 master, {args.locust_workers} workers on loopback; devices per worker "
+              f"{result['devices_per_worker']}; {result['requests']} DeviceMqtt.send ({result['failures']} failed); "
+              f"realm received {result['received']} of {result['sent']} sent, lost {result['lost']}; saved {path}")
+        return 0 if result["works"] else 1
     result = fleet.measure(args.devices, args.rate, args.duration, progress=_progress)
     path = save(result, args.output)
     for label, phase in (("DeviceMqtt", result["sdk"]), ("bare paho ", result["floor"])):

@@ -36,7 +36,7 @@ from hil.benchmarks.startup import machine
 from hil.errors import ConfigError, ServiceError
 from hil.fleet.worker import INTERFACE, PATH, DeviceSpec, WorkerSpec
 
-__all__ = ["DEVICES_PER_WORKER", "GOAL_RATIO", "Progress", "measure"]
+__all__ = ["DEVICES_PER_WORKER", "GOAL_RATIO", "Progress", "measure", "measure_locust"]
 
 GOAL_RATIO = 0.8
 #: Far below select()'s 1024 descriptors, and few enough threads for one interpreter.
@@ -300,4 +300,44 @@ def measure(devices: int, rate: float = 1.0, duration: float = 10.0,
         # The verdict at this N; the issue's goal also asks for N >= goal_devices.
         "meets_goal": meets,
         "at_goal_scale": devices >= 1000,
+    }
+
+
+def measure_locust(devices: int, rate: float, duration: float, workers: int) -> dict[str, Any]:
+    """The fleet as Locust users: one master and ``workers`` workers on loopback (see
+    :mod:`hil.fleet.distributed`); ``works`` when every user connected on some worker, every
+    worker had users, Locust counted no failure and the realm lost nothing."""
+    if devices < 1 or workers < 1:
+        raise ConfigError("--devices and --locust-workers must be at least 1")
+    if rate <= 0 or duration <= 0:
+        raise ConfigError("--rate and --duration must be positive")
+    from hil.fleet.distributed import realm_received, run_locust
+    from hil.targets import SimulatedTarget
+
+    target = SimulatedTarget()
+    try:
+        astarte = target.component("astarte").client
+        outcome = run_locust(astarte, target.pki.trust_environment(), users=devices, rate=rate, duration=duration,
+                             workers=workers, log_dir=target.run_dir.sub("locust"))
+        received = realm_received(astarte, sorted(outcome.sent))
+    finally:
+        target.close()
+    sent = sum(outcome.sent.values())
+    lost = sum(max(0, count - received.get(device, 0)) for device, count in outcome.sent.items())
+    per_worker = [len(ids) for ids in outcome.devices_per_worker]
+    return {
+        "benchmark": "fleet-locust",
+        "what": "DeviceMqtt devices as Locust users: one master and W workers on loopback, into the realm",
+        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+        "devices": devices, "rate_per_device": rate, "duration_s": duration, "workers": workers,
+        "machine": machine(),
+        "load_average": list(os.getloadavg()),
+        "versions": {"hil": version("hil"), "astarte-device-sdk": version("astarte-device-sdk"),
+                     "locust": version("locust")},
+        "master_returncode": outcome.master_returncode,
+        "devices_per_worker": per_worker,
+        "requests": outcome.requests, "failures": outcome.failures,
+        "sent": sent, "received": sum(received.values()), "lost": lost,
+        "works": (outcome.master_returncode == 0 and sum(per_worker) == devices and all(per_worker)
+                  and outcome.failures == 0 and lost == 0 and outcome.requests == sent and sent > 0),
     }
