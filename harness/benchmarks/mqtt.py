@@ -6,7 +6,8 @@
   recorded once a message is handled) holds all N.
 * **floor**: the same SDK, paired the same way, sends the same N values through a broker of the
   same build and configuration to a bare subscriber (an admin :class:`MqttSession` subscribed to
-  the device's topics at QoS 2). The floor broker belongs to a second simulated stack whose realm
+  the device's topics at QoS 2, in a process of its own as the realm is:
+  :mod:`hil.benchmarks.mqtt_subscriber`). The floor broker belongs to a second simulated stack whose realm
   is stopped once the device has paired: the realm subscribes to every device topic of its
   broker, so on the realm's own broker the floor would pay for the realm too.
 
@@ -18,8 +19,11 @@ message sent at QoS 1 or 2 is lost.
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
+import subprocess
+import sys
 import threading
 import time
 import warnings
@@ -28,14 +32,11 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from hil.astarte.bsonwire import decode
 from hil.benchmarks.startup import machine
 from hil.errors import ConfigError, ServiceError
-
-if TYPE_CHECKING:
-    from hil.mqtt.client import MqttSession, ReceivedMessage
 
 __all__ = ["GOAL_RATIO", "INTERFACE", "PATHS", "measure"]
 
@@ -121,23 +122,60 @@ def _realm_round(astarte: Any, device: PairedDevice, qos: int, messages: int) ->
     return len(received) / elapsed, messages - len(received)
 
 
-def _floor_round(subscriber: MqttSession, device: PairedDevice, qos: int, messages: int) -> tuple[float, int]:
+class FloorSubscriber:
+    """The bare subscriber (:mod:`hil.benchmarks.mqtt_subscriber`), in its own process."""
+
+    def __init__(self, broker: Any, topic: str, log: Path) -> None:
+        endpoint, identity = broker.admin_endpoint, broker.admin_identity
+        self._log = log.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "hil.benchmarks.mqtt_subscriber", endpoint.host, str(endpoint.port),
+             str(endpoint.ca_path), str(identity.cert_path), str(identity.key_path), topic],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, text=True,
+        )
+        if self._line() != "ready":
+            self.close()
+            raise ServiceError("mosquitto", f"the floor's subscriber could not subscribe (log: {log})")
+
+    def _line(self) -> str:
+        assert self.process.stdout is not None
+        return self.process.stdout.readline().strip()
+
+    def arm(self, topic: str, count: int, timeout: float) -> None:
+        """Count ``count`` messages on ``topic`` from now on; returns once the subscriber listens."""
+        assert self.process.stdin is not None
+        self.process.stdin.write(f"{topic} {count} {timeout}\n")
+        self.process.stdin.flush()
+        if self._line() != "armed":
+            raise ServiceError("mosquitto", "the floor's subscriber stopped")
+
+    def values(self) -> list[int]:
+        """The values that arrived since :meth:`arm` (once all did, or its timeout passed)."""
+        line = self._line()
+        if not line:
+            raise ServiceError("mosquitto", "the floor's subscriber stopped")
+        return [int(v) for v in json.loads(line)["values"]]
+
+    def close(self) -> None:
+        if self.process.stdin is not None:
+            self.process.stdin.close()  # end of commands: it disconnects and exits
+        try:
+            self.process.wait(10.0)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+        self._log.close()
+
+
+def _floor_round(subscriber: FloorSubscriber, device: PairedDevice, qos: int, messages: int) -> tuple[float, int]:
     """(messages/s, lost) for ``messages`` values sent at ``qos`` to the bare subscriber."""
-    topic = f"{device.topic_prefix}{PATHS[qos]}"
-    counted = 0
-    start = time.monotonic()
-
-    def complete(message: ReceivedMessage) -> bool:
-        # The session sees each message once, old ones included: count only this round's.
-        nonlocal counted
-        counted += message.topic == topic and message.received_at >= start
-        return counted >= messages
-
+    subscriber.arm(f"{device.topic_prefix}{PATHS[qos]}", messages, _wait_timeout(messages))
     t0 = time.perf_counter()
     device.send_all(qos, messages)
-    subscriber.wait_for_message(complete, timeout=_wait_timeout(messages))
+    received = set(subscriber.values())
     elapsed = time.perf_counter() - t0
-    received = _values([m.payload for m in subscriber.messages() if m.topic == topic and m.received_at >= start])
     return len(received) / elapsed, messages - len(received)
 
 
@@ -150,7 +188,6 @@ def measure(rounds: int, messages: int = 1000) -> dict[str, Any]:
     """Alternate realm and floor rounds at QoS 0, 1 and 2; the figures, goal and verdict."""
     if rounds < 1 or messages < 1:
         raise ConfigError("--runs and --messages must be at least 1")
-    from hil.mqtt.client import MqttSession
     from hil.targets import SimulatedTarget
 
     realm_rates: dict[int, list[float]] = {qos: [] for qos in PATHS}
@@ -159,7 +196,7 @@ def measure(rounds: int, messages: int = 1000) -> dict[str, Any]:
     floor_lost: dict[int, list[int]] = {qos: [] for qos in PATHS}
     realm_target, floor_target = SimulatedTarget(), SimulatedTarget()
     devices: list[PairedDevice] = []
-    subscriber: MqttSession | None = None
+    subscriber: FloorSubscriber | None = None
     try:
         astarte = realm_target.component("astarte").client
         floor_astarte = floor_target.component("astarte")
@@ -170,11 +207,8 @@ def measure(rounds: int, messages: int = 1000) -> dict[str, Any]:
             devices.append(PairedDevice(floor_astarte.client, floor_target.run_dir.sub("floor-device")))
             floor_device = devices[-1]
             floor_astarte.stop()  # no realm on the floor's broker from here on
-            broker = floor_target.component("broker").broker
-            subscriber = MqttSession(broker.admin_endpoint, broker.admin_identity)
-            if not subscriber.connect().accepted:
-                raise ServiceError("mosquitto", "the floor's subscriber was refused")
-            subscriber.subscribe(f"{floor_device.topic_prefix}/#", qos=2)
+            subscriber = FloorSubscriber(floor_target.component("broker").broker, f"{floor_device.topic_prefix}/#",
+                                         floor_target.run_dir.sub("floor-subscriber") / "subscriber.log")
             for _ in range(rounds):
                 for qos in PATHS:
                     rate, lost = _realm_round(astarte, realm_device, qos, messages)
