@@ -20,6 +20,10 @@ there, never in argv):
 * ``HIL_FLEET_CA``: the CA its servers chain to; ``HIL_FLEET_RATE``: messages/s per user (1);
 * ``SSL_CERT_FILE`` / ``REQUESTS_CA_BUNDLE``: a bundle trusting that CA, for the SDK
   (``HarnessPKI.trust_environment()``).
+
+The users are defined only inside Locust (``locust.main`` already imported): importing locust
+monkey-patches the standard library with gevent, which would break any other process that
+merely imports every hil module (as hil's own error-tree test does).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -34,70 +39,74 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from locust import User, constant_throughput, task
-
 from hil.components.astarte import INTERFACES_DIR, AstarteClient
 from hil.fleet.worker import INTERFACE, PATH
 
-__all__ = ["SdkDevice"]
+__all__ = ["IN_LOCUST"]
 
 _log = logging.getLogger("hil.fleet")
 
-
-def _client() -> AstarteClient:
-    return AstarteClient(base_url=os.environ["HIL_FLEET_ASTARTE_URL"], realm=os.environ["HIL_FLEET_REALM"],
-                         ca_path=Path(os.environ["HIL_FLEET_CA"]), private_key_path=None,
-                         token=os.environ["HIL_FLEET_TOKEN"])
+#: Whether Locust is running this file (see the module docstring).
+IN_LOCUST = "locust.main" in sys.modules
 
 
-class SdkDevice(User):
-    """One real ``DeviceMqtt``, paired and connected in ``on_start``, sending in its task."""
+if IN_LOCUST:
+    from locust import User, constant_throughput, task
 
-    wait_time = constant_throughput(float(os.environ.get("HIL_FLEET_RATE", "1")))
+    def _client() -> AstarteClient:
+        return AstarteClient(base_url=os.environ["HIL_FLEET_ASTARTE_URL"], realm=os.environ["HIL_FLEET_REALM"],
+                             ca_path=Path(os.environ["HIL_FLEET_CA"]), private_key_path=None,
+                             token=os.environ["HIL_FLEET_TOKEN"])
 
-    def on_start(self) -> None:
-        from astarte.device import DeviceMqtt
 
-        astarte = _client()
-        registered = astarte.register_device()
-        self.device_id = registered.device_id
-        self.sent = 0
-        self._directory = tempfile.mkdtemp(prefix="hil-fleet-locust-")
-        connected = threading.Event()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # paho callback API v1
-            self.device: Any = DeviceMqtt(registered.device_id, astarte.realm, registered.credentials_secret,
-                                          astarte.pairing_base_url, self._directory)
-            self.device.add_interface_from_file(INTERFACES_DIR / f"{INTERFACE}.json")
-            self.device.set_events_callbacks(on_connected=lambda _device: connected.set())
-            self.device.connect()
-        if not connected.wait(30.0):
-            raise RuntimeError(f"device {self.device_id} did not connect within 30 s")
-        # The realm refuses data on an interface until it has handled the introspection.
-        if not astarte.wait_for_introspection(self.device_id, INTERFACE, timeout=30.0):
-            raise RuntimeError(f"the realm never handled the introspection of {self.device_id}")
-        _log.info("hil fleet device connected: %s", self.device_id)
+    class SdkDevice(User):
+        """One real ``DeviceMqtt``, paired and connected in ``on_start``, sending in its task."""
 
-    @task
-    def send(self) -> None:
-        started = time.perf_counter()
-        exception: BaseException | None = None
-        try:
-            self.device.send(INTERFACE, PATH, self.sent)
-            self.sent += 1
-        except Exception as exc:  # noqa: BLE001 - Locust counts it as a failed request
-            exception = exc
-        self.environment.events.request.fire(
-            request_type="sdk", name="DeviceMqtt.send", response_time=(time.perf_counter() - started) * 1000,
-            response_length=0, exception=exception, context={"device_id": self.device_id},
-        )
+        wait_time = constant_throughput(float(os.environ.get("HIL_FLEET_RATE", "1")))
 
-    def on_stop(self) -> None:
-        device = getattr(self, "device", None)
-        if device is not None:
+        def on_start(self) -> None:
+            from astarte.device import DeviceMqtt
+
+            astarte = _client()
+            registered = astarte.register_device()
+            self.device_id = registered.device_id
+            self.sent = 0
+            self._directory = tempfile.mkdtemp(prefix="hil-fleet-locust-")
+            connected = threading.Event()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)  # paho callback API v1
+                self.device: Any = DeviceMqtt(registered.device_id, astarte.realm, registered.credentials_secret,
+                                              astarte.pairing_base_url, self._directory)
+                self.device.add_interface_from_file(INTERFACES_DIR / f"{INTERFACE}.json")
+                self.device.set_events_callbacks(on_connected=lambda _device: connected.set())
+                self.device.connect()
+            if not connected.wait(30.0):
+                raise RuntimeError(f"device {self.device_id} did not connect within 30 s")
+            # The realm refuses data on an interface until it has handled the introspection.
+            if not astarte.wait_for_introspection(self.device_id, INTERFACE, timeout=30.0):
+                raise RuntimeError(f"the realm never handled the introspection of {self.device_id}")
+            _log.info("hil fleet device connected: %s", self.device_id)
+
+        @task
+        def send(self) -> None:
+            started = time.perf_counter()
+            exception: BaseException | None = None
             try:
-                device.disconnect()
-            except AttributeError:
-                pass  # DeviceMqtt.disconnect races its own on_disconnect (see hil.fuzzing.astarte_sdk)
-            _log.info("hil fleet device sent %d: %s", self.sent, self.device_id)
-        shutil.rmtree(getattr(self, "_directory", ""), ignore_errors=True)
+                self.device.send(INTERFACE, PATH, self.sent)
+                self.sent += 1
+            except Exception as exc:  # noqa: BLE001 - Locust counts it as a failed request
+                exception = exc
+            self.environment.events.request.fire(
+                request_type="sdk", name="DeviceMqtt.send", response_time=(time.perf_counter() - started) * 1000,
+                response_length=0, exception=exception, context={"device_id": self.device_id},
+            )
+
+        def on_stop(self) -> None:
+            device = getattr(self, "device", None)
+            if device is not None:
+                try:
+                    device.disconnect()
+                except AttributeError:
+                    pass  # DeviceMqtt.disconnect races its own on_disconnect (see hil.fuzzing.astarte_sdk)
+                _log.info("hil fleet device sent %d: %s", self.sent, self.device_id)
+            shutil.rmtree(getattr(self, "_directory", ""), ignore_errors=True)
