@@ -11,11 +11,14 @@
     │   ├── PortInUse             the port picked for it was taken (the backend retries)
     │   └── DynamicSecurityError  Mosquitto's dynamic-security plugin refused a command
     ├── PKIError                  a certificate could not be issued, signed or loaded
-    ├── TargetError               the target cannot do what a check needs (missing capability)
+    ├── TargetError               the target cannot do what a check needs
+    │   ├── MissingCapability     it does not offer a capability protocol (checks skip)
+    │   ├── TargetUnreachable     it offers it, but cannot be reached or refuses our credentials
     │   └── OperatorDeclined      the bench operator could not carry out an instruction
     ├── BsonError                 bytes that are not BSON we support, or a value BSON cannot hold
     ├── RequirementError          an unknown or malformed requirement id
     ├── ReportError               a run record that does not validate, or cannot be written
+    ├── FaultError                a fault specification that cannot be applied (bad toxic, unknown proxy)
     └── HarnessLeak               a process, port or temp dir of ours outlived its run
 
 Every user-facing error carries the object it concerns (the service name, the file path, the
@@ -44,9 +47,11 @@ __all__ = [
     "BsonError",
     "ConfigError",
     "DynamicSecurityError",
+    "FaultError",
     "HarnessLeak",
     "HilError",
     "InvalidInterface",
+    "MissingCapability",
     "OperatorDeclined",
     "PKIError",
     "PortInUse",
@@ -56,6 +61,7 @@ __all__ = [
     "ServiceExited",
     "StartupTimeout",
     "TargetError",
+    "TargetUnreachable",
     "describe_os_error",
     "named_os_error",
 ]
@@ -160,6 +166,19 @@ class BsonError(HilError):
     def __init__(self, message: str, *, offset: int | None = None) -> None:
         self.offset = offset
         super().__init__(f"BSON: {message}" + (f" (at byte {offset})" if offset is not None else ""))
+class MissingCapability(TargetError):
+    """The target does not offer ``protocol`` (a capability class of
+    :mod:`hil.targets.protocols`); fixtures turn this into a skip with the message."""
+
+    def __init__(self, target: str, protocol: type, why: str = "") -> None:
+        self.protocol = protocol
+        name = getattr(protocol, "name", lambda: protocol.__name__)()
+        super().__init__(target, f"lacks {name} ({protocol.__name__})" + (f": {why}" if why else ""))
+
+
+class TargetUnreachable(TargetError):
+    """A capability the target claims cannot be used now: unreachable, or our credentials are
+    refused. A run that meets this before its checks is inconclusive, never an SDK failure."""
 
 
 class RequirementError(HilError):
@@ -172,6 +191,20 @@ class RequirementError(HilError):
 
 class ReportError(HilError):
     """A run record is invalid or could not be written."""
+
+
+class FaultError(HilError):
+    """A fault (a toxic, a proxy, an injected answer) was refused or could not be applied.
+
+    Args:
+        status: the HTTP status a fault API answers with for it (400 bad specification, 404
+            unknown proxy or toxic, 409 already exists), so the fault proxy's server and its
+            client share one error.
+    """
+
+    def __init__(self, message: str, *, status: int = 400) -> None:
+        self.status = status
+        super().__init__(message)
 
 
 class HarnessLeak(HilError):

@@ -392,6 +392,43 @@ class HarnessPKI:
         _log.debug("signed CSR for %s/%s serial=%x", realm, device_id, cert.serial_number)
         return cert.public_bytes(serialization.Encoding.PEM)
 
+    def sign_csr_variant(self, csr_pem: bytes | str, *, common_name: str, not_before: datetime,
+                         not_after: datetime, foreign_ca: bool = False) -> bytes:
+        """Sign a CSR with whatever a misbehaving Pairing might hand out: any subject, any
+        validity window (expired, not yet valid, seconds long), or another CA's signature.
+
+        Fault injection only (what an SDK does with a certificate it should not trust or cannot
+        use); :meth:`sign_csr` is what a well-behaved Pairing does.
+
+        Raises:
+            PKIError: the CSR is not a valid PEM CSR.
+        """
+        csr = _parse_csr(csr_pem)
+        public_key = csr.public_key()
+        if foreign_ca:
+            issuer_key: CertificateIssuerPrivateKeyTypes = ec.generate_private_key(ec.SECP256R1())
+            issuer = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hil foreign CA")])
+        else:
+            issuer_key, issuer = self._ca_key, self._ca_cert.subject
+        try:
+            subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+            cert = (
+                x509.CertificateBuilder()
+                .subject_name(subject)
+                .issuer_name(issuer)
+                .public_key(public_key)
+                .serial_number(x509.random_serial_number())
+                .not_valid_before(not_before)
+                .not_valid_after(not_after)
+                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+                .add_extension(_DEVICE_KEY_USAGE, critical=True)
+                .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+                .sign(issuer_key, hashes.SHA256())
+            )
+        except (ValueError, TypeError) as exc:
+            raise PKIError(f"cannot sign the CSR variant: {exc}") from None
+        return cert.public_bytes(serialization.Encoding.PEM)
+
     def _authority_key_identifier(self) -> x509.AuthorityKeyIdentifier:
         try:
             ski = self._ca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
@@ -400,7 +437,7 @@ class HarnessPKI:
         return x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski.value)
 
     def verify_client_certificate(
-        self, cert_pem: bytes | str, *, revoked_serials: Collection[int] = ()
+        self, cert_pem: bytes | str, *, revoked_serials: Collection[int] = (), at: datetime | None = None
     ) -> CertificateStatus:
         """Check a device certificate against this CA, as Pairing's ``credentials/verify`` does.
 
@@ -411,8 +448,12 @@ class HarnessPKI:
         with digitalSignature and ExtendedKeyUsage with clientAuth (else INVALID_KEY_USAGE).
 
         Never raises: anything that is not exactly one PEM certificate is ``INVALID``.
+
+        Args:
+            at: the moment to judge the validity window at (a simulator's controlled clock);
+                now by default.
         """
-        checked_at = _now()
+        checked_at = at or _now()
         cert = _parse_single_certificate(cert_pem)
         if cert is None:
             return CertificateStatus(False, RejectionCause.INVALID, checked_at, None)
@@ -602,12 +643,13 @@ def _parse_csr(csr_pem: bytes | str) -> x509.CertificateSigningRequest:
         raise PKIError("the CSR is not PEM text")
     try:
         csr = x509.load_pem_x509_csr(data)
-    except ValueError:
+    except (ValueError, UnsupportedAlgorithm):
         raise PKIError("the CSR is not a PEM certificate signing request") from None
     try:
+        csr.public_key()  # a curve OpenSSL parses but cannot use (secp112r1, SM2) fails here
         signature_ok = csr.is_signature_valid
-    except (ValueError, TypeError):  # unsupported key or signature algorithm
-        signature_ok = False
+    except (ValueError, TypeError, UnsupportedAlgorithm):  # unsupported key or signature algorithm
+        raise PKIError("the CSR's key or signature algorithm is not supported") from None
     if not signature_ok:
         raise PKIError("the CSR's signature does not verify with its own public key")
     return csr

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hil.mqtt.broker import mosquitto_binary
-from hil.services.container import docker_unavailable_reason
+from hil.services.engine import docker_unavailable_reason, engine_choice
 
 SDK_SET = Path("sdk-sets/current.txt")
 
@@ -58,10 +58,13 @@ def _setpriv() -> Finding:
 
 
 def _docker() -> Finding:
-    reason = docker_unavailable_reason()
-    if reason is None:
-        return Finding(True, False, "Docker engine", "answers; the container backend is available")
-    return Finding(False, False, "Docker engine", f"{reason}; container-backend tests will skip (optional)")
+    """Which engine the container backend would use, and why (it starts nothing)."""
+    engine, why = engine_choice()
+    if engine is not None:
+        return Finding(True, False, "Docker engine", f"uses {engine.url}: {engine.why}")
+    if docker_unavailable_reason() is None:
+        return Finding(True, False, "Docker engine", why)
+    return Finding(False, False, "Docker engine", f"{why}; the container backend is unavailable (optional)")
 
 
 def _sdks() -> list[Finding]:

@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         os.environ["HIL_FUZZ_STATS_DIR"] = stats_dir
         # The budget bounds each property; pytest-timeout's per-test limit (for CI) must not.
         # The recorded findings' strict expected failures are CI's business, not the budget's.
-        argv = [*files, "-p", "no:cacheprovider", "--hypothesis-profile=nightly", f"--hil-target={args.target}", "-q",
+        argv = [*files, "-p", "no:cacheprovider", "--hypothesis-profile=nightly", f"--hil-target={args.target}", "--hil-command=fuzz", "-q",
                 "-o", "timeout=0", "-m", "not finding"]
         if args.keyword:
             argv += ["-k", args.keyword]

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 from hil.cli.arguments import OneLineParser
 from hil.errors import ConfigError, HarnessLeak, HilError
+from hil.rundir import remove_orphaned_run_dirs
 from hil.services.tracking import own_tracker
 
 __all__ = ["main"]
@@ -25,6 +26,7 @@ COMMAND_MODULES = (
     "hil.cli.up",
     "hil.cli.run",
     "hil.cli.doctor",
+    "hil.cli.bench_check",
     "hil.cli.benchmark",
     "hil.cli.interfaces",
     "hil.cli.report",
@@ -48,6 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2
+    remove_orphaned_run_dirs()  # keys left by a SIGKILLed run go before anything else starts
     with own_tracker() as tracker:
         try:
             status = int(args.func(args) or 0)

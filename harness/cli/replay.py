@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from hil.errors import ConfigError, TargetError
+from hil.errors import ConfigError
 from hil.fuzzing.capsules import read_capsule
 
 __all__ = ["register", "run"]
@@ -66,20 +66,20 @@ def _replay_on_target(args: argparse.Namespace, check: Any, example: dict[str, A
     from hil.fuzzing.astarte_grpc import ConnectedGrpcDevice
     from hil.fuzzing.astarte_sdk import ConnectedDevice
     from hil.fuzzing.jsonvalues import from_json
-    from hil.targets import resolve_target, SimulatedTarget
+    from hil.targets import resolve_target
+    from hil.fuzzing.realm import fuzz_realm
+    from hil.targets.protocols import MessageHubControl
 
     target = resolve_target(args.target, args.bench)
     saved = dict(os.environ)
     try:
         target.require(*check.needs)
-        if not isinstance(target, SimulatedTarget):  # only it has the components required above
-            raise TargetError(target.name, "has no simulated Astarte to replay on")
-        os.environ.update(target.pki.trust_environment())
-        astarte = target.component("astarte").client
+        astarte = fuzz_realm(target)
+        os.environ.update(astarte.trust_environment())
         with tempfile.TemporaryDirectory(prefix="hil-replay-") as directory:
             docs = [from_json(example["interface"])]
-            device = (ConnectedGrpcDevice(astarte, target.component("message_hub").sim, docs)
-                      if "astarte.message-hub" in check.needs else ConnectedDevice(astarte, Path(directory), docs))
+            device = (ConnectedGrpcDevice(astarte, target.get(MessageHubControl), docs)
+                      if MessageHubControl in check.needs else ConnectedDevice(astarte, Path(directory), docs))
             try:
                 device.connect()
                 check.run(device, example)
@@ -97,18 +97,18 @@ def _replay_session_on_target(args: argparse.Namespace, over_hub: bool, example:
     import os
 
     from hil.fuzzing.session_driver import HubSessionDriver, SessionDriver, replay_session
-    from hil.targets import resolve_target, SimulatedTarget
+    from hil.targets import resolve_target
+    from hil.fuzzing.realm import fuzz_realm
+    from hil.targets.protocols import AppEngine, AstartePairing, MessageHubControl, RealmMessageLog
 
     target = resolve_target(args.target, args.bench)
     saved = dict(os.environ)
     try:
-        target.require("astarte.pairing", "astarte.appengine", *(("astarte.message-hub",) if over_hub else ()))
-        if not isinstance(target, SimulatedTarget):  # only it has the components required above
-            raise TargetError(target.name, "has no simulated Astarte to replay on")
-        os.environ.update(target.pki.trust_environment())
-        astarte = target.component("astarte").client
+        target.require(AstartePairing, AppEngine, RealmMessageLog, *((MessageHubControl,) if over_hub else ()))
+        astarte = fuzz_realm(target)
+        os.environ.update(astarte.trust_environment())
         if over_hub:
-            hub = target.component("message_hub").sim
+            hub = target.get(MessageHubControl)
             replay_session(lambda known: HubSessionDriver(astarte, hub), example)
         else:
             replay_session(lambda known: SessionDriver(astarte, known), example)

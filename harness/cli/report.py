@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 from hil.errors import ConfigError
@@ -25,8 +26,13 @@ def run_merge(args: argparse.Namespace) -> int:
     for path in args.records:
         if not path.is_file():
             raise ConfigError("run record not found", source=path)
-    merged = merge_records(load_record(path) for path in args.records)
+    records = [(path, load_record(path)) for path in args.records]
+    merged = merge_records(record for _, record in records)
+    # Evidence links of the matrix point into each run's own report directory.
+    output = args.output.resolve()
+    record_dirs = {record.run_id: Path(os.path.relpath(path.resolve().parent, output)).as_posix()
+                   for path, record in records}
     write_atomically(args.output / "merged.json", (json.dumps(merged.to_dict(), indent=2) + "\n").encode())
-    write_atomically(args.output / "matrix.html", render_merged_html(merged).encode())
+    write_atomically(args.output / "matrix.html", render_merged_html(merged, record_dirs).encode())
     print(f"merged {len(args.records)} record(s) into {args.output}/matrix.html and merged.json")
     return 0

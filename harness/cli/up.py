@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import signal
 import threading
 
 from hil.services.backends import BACKEND_NAMES
-from hil.targets import SimulatedTarget
+from hil.targets.simulated import SimulatedTarget
+from hil.targets.stack_bench import write_stack_bench
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -25,11 +27,16 @@ def run(args: argparse.Namespace) -> int:
     try:
         target.start_all()
         broker = target.broker()
-        device = target.device_identity("hil", "hil-example-device")
+        bench = write_stack_bench(target, target.run_dir.sub("bench"))
+        astarte = target.component("astarte").client
         lines = [
             *target.describe(),
-            ("example device (CN hil/hil-example-device) certificate", str(device.cert_path)),
-            ("example device key", str(device.key_path)),
+            ("bench file (this stack, public endpoints only)", str(bench.path)),
+            ("check it as a bench", f"hil run --bench {bench.path} --target stack"),
+            ("example device id (registered, can pair)", bench.example_device_id),
+            ("example device credentials secret", bench.example_credentials_secret),
+            ("pair it", f"DeviceMqtt('{bench.example_device_id}', '{astarte.realm}', <secret>, "
+                        f"'{astarte.pairing_base_url}', <persistency dir>)"),
             ("trust the harness CA", " ".join(f"{k}={v}" for k, v in target.pki.trust_environment().items())),
             (
                 "try",
@@ -40,6 +47,9 @@ def run(args: argparse.Namespace) -> int:
         width = max(len(label) for label, _ in lines)
         for label, value in lines:
             print(f"{label:<{width}}  {value}")
+        print("\n# environment for SDKs and astartectl (paste into a shell):")
+        for key, value in bench.environment.items():
+            print(f"export {key}={shlex.quote(value)}")
         print("hil up: ready; press Ctrl-C to stop", flush=True)
         stop.wait()
         print("hil up: stopping", flush=True)

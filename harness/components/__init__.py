@@ -5,9 +5,12 @@ component (and first what it ``requires``) on first use, ``hil up`` starts all o
 target stops them in reverse order. Adding a simulator therefore means adding one module here
 and one entry to :data:`COMPONENT_MODULES`, and nothing else in the engine::
 
-    @component("destiny", provides=("destiny.repository",))
+    @component("destiny", provides=(DestinyRepository, DestinyControl))
     def start_destiny(target: SimulatedTarget) -> DestinyComponent:
         ...
+
+``provides`` lists the capability protocols (:mod:`hil.targets.protocols`) the component
+implements; the target asks the started component for each with ``component.provide(protocol)``.
 """
 
 from __future__ import annotations
@@ -41,6 +44,9 @@ class Component(Protocol):
 
     def services(self) -> list[Service]: ...
 
+    def provide(self, protocol: type) -> Any:
+        """The object implementing ``protocol`` (one of the component's ``provides``)."""
+
     def stop(self) -> None: ...
 
 
@@ -52,14 +58,14 @@ class Registration:
     name: str
     factory: ComponentFactory
     requires: tuple[str, ...]
-    provides: tuple[str, ...]
+    provides: tuple[type, ...]
 
 
 _REGISTRY: dict[str, Registration] = {}
 
 
 def component(
-    name: str, *, requires: tuple[str, ...] = (), provides: tuple[str, ...] = ()
+    name: str, *, requires: tuple[str, ...] = (), provides: tuple[type, ...] = ()
 ) -> Callable[[ComponentFactory], ComponentFactory]:
     """Register a component factory under ``name``; a duplicate name is a programming error."""
 

@@ -26,7 +26,9 @@ from hil.astarte.realm_jwt import mint_realm_token
 from hil.components import component
 from hil.errors import TargetError
 from hil.package_data import interfaces_dir
+from hil.targets.protocols import AppEngine, AstartePairing, RealmManagement, RealmMessageLog
 from hil.services.backends import make_backend
+from hil.services.images import SIMULATORS_IMAGE
 from hil.services.base import ServiceSpec
 from hil.services.readiness import AllOf, HttpStatus, LogLine
 
@@ -34,7 +36,8 @@ if TYPE_CHECKING:
     from hil.services.base import Service
     from hil.targets import SimulatedTarget
 
-__all__ = ["DEFAULT_REALM", "AstarteClient", "AstarteComponent", "RegisteredDevice", "random_device_id"]
+__all__ = ["DEFAULT_REALM", "AstarteClient", "AstarteComponent", "RegisteredDevice", "SimulatedAstarteClient",
+           "random_device_id"]
 
 DEFAULT_REALM: Final = "hil"
 READY_PATTERN: Final = r"^astarte simulator listening on https://"
@@ -54,45 +57,71 @@ class RegisteredDevice:
     credentials_secret: str = field(repr=False)  # never in a log, an assertion message or a report
 
 
-class AstarteClient:
-    """What tests use to talk to a (simulated) Astarte.
+class AstarteClient(AstartePairing, AppEngine, RealmManagement):
+    """An Astarte 1.2 realm through its public APIs only: Pairing, AppEngine, Realm Management.
+
+    Works against the simulator and against a real Astarte alike: give it each API's base URL
+    (or one ``base_url`` laid out as Astarte's ``/pairing``, ``/appengine``, ``/realmmanagement``),
+    the realm, and a realm JWT or the realm private key to mint one.
 
     Attributes:
         realm: the realm name.
-        pairing_base_url: give it to an SDK as is (``https://localhost:N/pairing``).
+        pairing_base_url: give it to an SDK as is (``https://host/pairing``).
         appengine_url / realm_management_url: API bases (append ``/v1/<realm>/...``).
-        control_url: the simulator's ``/_sim`` API (absent on a real Astarte).
-        ca_path: the CA the HTTPS and MQTT servers chain to.
-        token: a JWT valid for every API of the realm (a day).
+        ca_path: the CA the HTTPS and MQTT servers chain to (None: the system trust store).
+        token: a realm JWT valid for every API used.
     """
 
-    def __init__(self, *, base_url: str, realm: str, ca_path: Path, private_key_path: Path | None,
-                 token: str) -> None:
-        self.base_url = base_url.rstrip("/")
+    def __init__(self, *, realm: str, ca_path: Path | None, base_url: str | None = None,
+                 pairing_url: str | None = None, appengine_url: str | None = None,
+                 realm_management_url: str | None = None, private_key_path: Path | None = None,
+                 token: str | None = None) -> None:
+        self.base_url = base_url.rstrip("/") if base_url else None
         self.realm = realm
         self.ca_path = ca_path
         self.private_key_path = private_key_path
+        if token is None:
+            if private_key_path is None:
+                raise TargetError("astarte", "needs a realm JWT or the realm private key")
+            token = mint_realm_token(private_key_path)
         self.token = token
-        self.pairing_base_url = f"{self.base_url}/pairing"
-        self.appengine_url = f"{self.base_url}/appengine"
-        self.realm_management_url = f"{self.base_url}/realmmanagement"
-        self.control_url = f"{self.base_url}/_sim"
+        urls = {"pairing": pairing_url, "appengine": appengine_url, "realmmanagement": realm_management_url}
+        for api, url in urls.items():
+            if url is None and self.base_url is None:
+                raise TargetError("astarte", f"needs a base URL or the {api} URL")
+        self.pairing_base_url = (pairing_url or f"{self.base_url}/pairing").rstrip("/")
+        self.appengine_url = (appengine_url or f"{self.base_url}/appengine").rstrip("/")
+        self.realm_management_url = (realm_management_url or f"{self.base_url}/realmmanagement").rstrip("/")
+
+    def __repr__(self) -> str:  # the token stays out of logs and reports
+        return f"{type(self).__name__}(realm={self.realm!r}, pairing={self.pairing_base_url!r})"
 
     # -- tokens and HTTP -------------------------------------------------------------------
     def mint_token(self, claims: Mapping[str, Sequence[str]] | None = None, *, ttl: int | None = 3600,
                    extra: Mapping[str, Any] | None = None) -> str:
         """Another realm JWT (default: every API); needs the realm private key."""
         if self.private_key_path is None:
-            raise TargetError("astarte", "this Astarte client has no realm private key to mint tokens with")
+            raise TargetError("astarte", "has no realm private key to mint tokens with (only a JWT)")
         return mint_realm_token(self.private_key_path, claims=claims, ttl=ttl, extra=extra)
 
+    def _verify(self) -> ssl.SSLContext:
+        if self.ca_path is None:
+            return ssl.create_default_context()
+        return ssl.create_default_context(cafile=str(self.ca_path))
+
+    def trust_environment(self) -> dict[str, str]:
+        """``SSL_CERT_FILE`` and ``REQUESTS_CA_BUNDLE`` for an SDK (paho and requests read them)."""
+        if self.ca_path is None:
+            return {}
+        return {"SSL_CERT_FILE": str(self.ca_path), "REQUESTS_CA_BUNDLE": str(self.ca_path)}
+
     def http(self, *, token: str | None = None, timeout: float = 10.0) -> httpx.Client:
-        """An HTTPS client trusting the harness CA, authorised with ``token`` (default: :attr:`token`)."""
+        """An HTTPS client trusting :attr:`ca_path`, authorised with ``token`` (default: :attr:`token`)."""
         headers = {"Authorization": f"Bearer {token or self.token}"}
-        return httpx.Client(verify=ssl.create_default_context(cafile=str(self.ca_path)), headers=headers, timeout=timeout)
+        return httpx.Client(verify=self._verify(), headers=headers, timeout=timeout)
 
     def appengine(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """``method`` on ``/appengine/v1/<realm>/<path>`` with the all-access token."""
+        """``method`` on ``<appengine>/v1/<realm>/<path>`` with the all-access token."""
         with self.http() as client:
             return client.request(method, f"{self.appengine_url}/v1/{self.realm}/{path.lstrip('/')}", **kwargs)
 
@@ -111,8 +140,95 @@ class AstarteClient:
         with self.http() as client:
             response = client.post(f"{self.pairing_base_url}/v1/{self.realm}/agent/devices", json={"data": data})
         if response.status_code != 201:
-            raise TargetError("astarte", f"device registration failed: {response.status_code} {response.text}")
+            raise TargetError("astarte", f"device registration failed: HTTP {response.status_code} {response.text[:200]}")
         return RegisteredDevice(device_id, response.json()["data"]["credentials_secret"])
+
+    # -- observation through AppEngine -----------------------------------------------------
+    def wait_for_introspection(self, device_id: str, interface: str, *, timeout: float = 5.0) -> bool:
+        """True once AppEngine lists ``interface`` in the device's introspection.
+
+        A device (or hub) learns that its introspection was delivered to the broker, not that the
+        realm has processed it; AppEngine answers 404 for an interface until it has. AppEngine has
+        no long poll, so this polls it (every 50 ms, bounded by ``timeout``).
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            response = self.appengine("GET", f"devices/{device_id}")
+            if response.status_code == 200 and interface in response.json()["data"].get("introspection", {}):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)  # polling a public API that offers no wait; not a synchronisation guess
+
+    def exchanged_messages(self, device_id: str, interface: str) -> int:
+        """How many messages the realm counted on ``interface`` of the device (AppEngine's
+        ``exchanged_msgs``): read before acting, so a check sees *its* message land, never a
+        value an earlier run left behind."""
+        response = self.appengine("GET", f"devices/{device_id}")
+        if response.status_code != 200:
+            return 0
+        return int(response.json()["data"].get("introspection", {}).get(interface, {}).get("exchanged_msgs", 0))
+
+    def wait_exchanged(self, device_id: str, interface: str, more_than: int, *, timeout: float = 5.0) -> bool:
+        """True once the realm counted more than ``more_than`` messages on ``interface``."""
+        deadline = time.monotonic() + timeout
+        while self.exchanged_messages(device_id, interface) <= more_than:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)  # polling a public API that offers no wait
+        return True
+
+    def wait_status(self, device_id: str, predicate: Any, *, timeout: float = 5.0) -> dict[str, Any] | None:
+        """The device's AppEngine status once ``predicate(status)`` holds (None after ``timeout``)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            response = self.appengine("GET", f"devices/{device_id}")
+            if response.status_code == 200 and predicate(response.json()["data"]):
+                return dict(response.json()["data"])
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.05)  # polling a public API that offers no wait
+
+    def wait_connected(self, device_id: str, connected: bool, *, timeout: float = 5.0) -> bool:
+        """True once AppEngine's ``connected`` flag of the device is ``connected``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            response = self.appengine("GET", f"devices/{device_id}")
+            if response.status_code == 200 and bool(response.json()["data"].get("connected")) is connected:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)  # polling a public API that offers no wait
+
+    def wait_value(self, device_id: str, interface: str, path: str, predicate: Any, *,
+                   timeout: float = 5.0, params: Mapping[str, Any] | None = None) -> Any:
+        """The ``data`` of ``GET devices/<id>/interfaces/<interface><path>`` once ``predicate(data)``
+        holds (None after ``timeout``): how a check sees that a device's message has landed. A
+        404 (nothing stored there) is given to ``predicate`` as ``None``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            response = self.appengine("GET", f"devices/{device_id}/interfaces/{interface}{path}", params=params)
+            if response.status_code in (200, 404):
+                data = response.json().get("data") if response.status_code == 200 else None
+                if predicate(data):
+                    return data if data is not None else {}
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.05)  # polling a public API that offers no wait
+
+
+class SimulatedAstarteClient(AstarteClient, RealmMessageLog):
+    """The simulated Astarte: its public APIs plus the simulator-only ``/_sim`` view.
+
+    Attributes:
+        control_url: the simulator's ``/_sim`` API (absent on a real Astarte).
+    """
+
+    def __init__(self, *, base_url: str, realm: str, ca_path: Path, private_key_path: Path | None,
+                 token: str) -> None:
+        super().__init__(base_url=base_url, realm=realm, ca_path=ca_path, private_key_path=private_key_path,
+                         token=token)
+        self.control_url = f"{self.base_url}/_sim"
 
     # -- /_sim (simulator only) ------------------------------------------------------------
     def _control(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -213,7 +329,7 @@ class AstarteClient:
                 return None
             since = first + len(messages)
 
-    def wait_for_introspection(self, device_id: str, interface: str, *, timeout: float = 5.0) -> bool:
+    def wait_for_introspection_message(self, device_id: str, interface: str, *, timeout: float = 5.0) -> bool:
         """True once the realm has handled an introspection of ``device_id`` naming ``interface``.
 
         A device (or hub) learns that its introspection was delivered to the broker, not that the
@@ -268,11 +384,14 @@ class AstarteComponent:
     def services(self) -> list[Service]:
         return [self.service]
 
+    def provide(self, protocol: type) -> Any:
+        return self.client
+
     def stop(self) -> None:
         self.service.stop()
 
 
-@component("astarte", requires=("broker",), provides=("astarte.pairing", "astarte.appengine", "astarte.realm-management"))
+@component("astarte", requires=("broker",), provides=(AstartePairing, AppEngine, RealmManagement, RealmMessageLog))
 def start_astarte(target: SimulatedTarget) -> AstarteComponent:
     broker = target.component("broker").broker
     pki = target.pki
@@ -298,12 +417,14 @@ def start_astarte(target: SimulatedTarget) -> AstarteComponent:
         ]
 
     service = make_backend(target.backend_name, target.run_dir.sub("services")).create(
-        ServiceSpec(name="astarte", command=command, ports=("https",))
+        # The simulator issues its own server certificate into the PKI directory.
+        ServiceSpec(name="astarte", command=command, ports=("https",), image=SIMULATORS_IMAGE,
+                    writable=(pki.directory,))
     )
     service.start(AllOf(LogLine(READY_PATTERN), HttpStatus("https", "/pairing/version", 200, pki.ca_cert_path)),
                   timeout=20.0)
     token = mint_realm_token(keys.private_key_path)
-    client = AstarteClient(base_url=f"https://localhost:{service.port('https')}", realm=realm,
+    client = SimulatedAstarteClient(base_url=f"https://localhost:{service.port('https')}", realm=realm,
                            ca_path=pki.ca_cert_path, private_key_path=keys.private_key_path, token=token)
     hint = (f"python -c \"from hil.astarte.realm_jwt import mint_realm_token as m; from pathlib import Path; "
             f"print(m(Path('{keys.private_key_path}')))\"  or  POST {client.control_url}/token")

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from hil.mqtt.broker import MosquittoBroker
 from hil.components import component
 from hil.services.backends import make_backend
+from hil.targets.protocols import BrokerAdmin, MqttBroker
 
 if TYPE_CHECKING:
     from hil.services.base import Service
@@ -30,11 +31,14 @@ class BrokerComponent:
     def services(self) -> list[Service]:
         return [self.broker.service]
 
+    def provide(self, protocol: type) -> MosquittoBroker:
+        return self.broker
+
     def stop(self) -> None:
         self.broker.stop()
 
 
-@component("broker", provides=("broker", "broker.admin"))
+@component("broker", provides=(MqttBroker, BrokerAdmin))
 def start_broker(target: SimulatedTarget) -> BrokerComponent:
     broker = MosquittoBroker(target.pki, make_backend(target.backend_name, target.run_dir.sub("services")))
     broker.start()

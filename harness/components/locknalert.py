@@ -19,8 +19,10 @@ from hil.locknalert.control import EmulatorBridgeControl
 from hil.components import component
 from hil.locknalert.bridge import LocknAlertBridge
 from hil.mqtt.password_broker import PasswordBroker
+from hil.targets.protocols import LocknAlertBridgeAccess, LocknAlertEmulator as LocknAlertEmulatorProtocol
 from hil.services.backends import Backend, make_backend
 from hil.services.base import Service, ServiceSpec
+from hil.services.images import SIMULATORS_IMAGE
 from hil.services.readiness import AllOf, HttpStatus, LogLine
 
 if TYPE_CHECKING:
@@ -60,7 +62,7 @@ class LocknAlertEmulator:
 
         self.service: Service = backend.create(ServiceSpec(
             name=name, command=command, ports=("https", "control"),
-            env={PASSWORD_VARIABLE: broker.admin.password},
+            env={PASSWORD_VARIABLE: broker.admin.password}, image=SIMULATORS_IMAGE,
         ))
 
     @staticmethod
@@ -87,21 +89,24 @@ class LocknAlertEmulator:
                                 self.broker.ca_path)
 
 
-class LocknAlertComponent:
+class LocknAlertComponent(LocknAlertBridgeAccess, LocknAlertEmulatorProtocol):
     def __init__(self, broker: PasswordBroker, emulator: LocknAlertEmulator) -> None:
         self.broker = broker
         self.emulator = emulator
-        self.bridge = emulator.bridge()
+        self._bridge = emulator.bridge()
+
+    def bridge(self) -> LocknAlertBridge:
+        return self._bridge
 
     def describe(self) -> list[tuple[str, str]]:
         return [
-            ("LocknAlert bridge API (HTTPS, self-signed)", self.bridge.url),
-            ("LocknAlert bridge serial number", self.bridge.serial),
+            ("LocknAlert bridge API (HTTPS, self-signed)", self._bridge.url),
+            ("LocknAlert bridge serial number", self._bridge.serial),
             ("LocknAlert: press the pairing button",
              f"curl -X POST {self.emulator.control_url}/_sim/window/open -d '{{}}'"),
             ("LocknAlert: then bootstrap",
-             f"curl -k -X POST {self.bridge.url}/api/mqtt/bootstrap -H 'Content-Type: application/json' "
-             f"-d '{{\"serial_number\": \"{self.bridge.serial}\"}}'"),
+             f"curl -k -X POST {self._bridge.url}/api/mqtt/bootstrap -H 'Content-Type: application/json' "
+             f"-d '{{\"serial_number\": \"{self._bridge.serial}\"}}'"),
             ("LocknAlert control API", f"{self.emulator.control_url}/_sim/state"),
             ("LocknAlert MQTT broker (password)", self.broker.endpoint.url),
             ("LocknAlert MQTT broker (TLS, password)", self.broker.tls_endpoint.url),
@@ -111,6 +116,9 @@ class LocknAlertComponent:
     def services(self) -> list[Service]:
         return [self.emulator.service, self.broker.service]
 
+    def provide(self, protocol: type) -> LocknAlertComponent:
+        return self
+
     def stop(self) -> None:
         try:
             self.emulator.stop()
@@ -118,7 +126,7 @@ class LocknAlertComponent:
             self.broker.stop()
 
 
-@component("locknalert", provides=("locknalert.bridge", "locknalert.control"))
+@component("locknalert", provides=(LocknAlertBridgeAccess, LocknAlertEmulatorProtocol))
 def start_locknalert(target: SimulatedTarget) -> LocknAlertComponent:
     backend = make_backend(target.backend_name, target.run_dir.sub("services"))
     broker = PasswordBroker(target.pki, backend)

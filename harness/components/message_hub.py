@@ -24,7 +24,9 @@ from typing import TYPE_CHECKING, Any, Final
 import httpx
 
 from hil.components import component
-from hil.services import AllOf, GrpcChannelReady, HttpStatus, LogLine, Service, ServiceSpec, make_backend
+from hil.targets.protocols import MessageHubControl, MessageHubEndpoint
+from hil.services import AllOf, GrpcChannelReady, HttpStatus, LogLine, make_backend, Service, ServiceSpec
+from hil.services.images import SIMULATORS_IMAGE
 
 if TYPE_CHECKING:
     from hil.targets import SimulatedTarget
@@ -84,14 +86,17 @@ def message_hub_spec(name: str, store_dir: Path, identity: HubIdentity | None, *
         return argv + identity.arguments()
 
     env = identity.env() if identity is not None and not discard else {}
-    return ServiceSpec(name=name, command=command, ports=("grpc", "control"), env=env)
+    files = [identity.ca_path, identity.cert_path, identity.key_path] if identity is not None and not discard else []
+    mounts = tuple(sorted({path.parent for path in files if path is not None}))
+    return ServiceSpec(name=name, command=command, ports=("grpc", "control"), env=env, image=SIMULATORS_IMAGE,
+                       mounts=mounts, writable=(store_dir,))
 
 
 def readiness() -> AllOf:
     return AllOf(LogLine(READY_PATTERN), GrpcChannelReady("grpc"), HttpStatus("control", "/health", 200))
 
 
-class MessageHubSim:
+class MessageHubSim(MessageHubEndpoint, MessageHubControl):
     """A handle on a running hub: where nodes connect and how to observe the hub."""
 
     def __init__(self, service: Service, realm: str, device_id: str, identity: HubIdentity | None = None) -> None:
@@ -150,11 +155,14 @@ class MessageHubComponent:
     def services(self) -> list[Service]:
         return [self.sim.service]
 
+    def provide(self, protocol: type) -> MessageHubSim:
+        return self.sim
+
     def stop(self) -> None:
         self.sim.service.stop()
 
 
-@component("message_hub", requires=("astarte",), provides=("astarte.message-hub",))
+@component("message_hub", requires=("astarte",), provides=(MessageHubEndpoint, MessageHubControl))
 def start_message_hub(target: SimulatedTarget) -> MessageHubComponent:
     client = target.component("astarte").client
     device_id = hub_device_id()

@@ -31,6 +31,11 @@ from hil.fuzzing.astarte_sdk import (
 )
 from hil.fuzzing.requests import SendRequest
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hil.components.astarte import SimulatedAstarteClient
+
 __all__ = ["ConnectedGrpcDevice"]
 
 
@@ -50,7 +55,7 @@ class ConnectedGrpcDevice(ConnectedDevice):
 
     transport = "grpc"
 
-    def __init__(self, astarte: Any, hub: Any, interface_docs: list[dict[str, Any]]) -> None:
+    def __init__(self, astarte: SimulatedAstarteClient, hub: Any, interface_docs: list[dict[str, Any]]) -> None:
         import threading
 
         # No registration and no persistency: the node borrows the hub's Astarte device.

@@ -13,8 +13,6 @@ publish) is only visible end to end, against a broker.
 from __future__ import annotations
 
 import enum
-import shutil
-import tempfile
 import time
 import warnings
 from collections.abc import Iterator
@@ -25,11 +23,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeGuard
 
 from hil.fuzzing.requests import SendRequest
+from hil.rundir import RunDirectory
 
 if TYPE_CHECKING:
     import grpc
 
-    from hil.components.astarte import AstarteClient
+    from hil.components.astarte import SimulatedAstarteClient
 
 __all__ = [
     "AttemptTiming",
@@ -171,11 +170,8 @@ def call_send_api(device: Any, request: SendRequest) -> SdkOutcome:
 @contextmanager
 def offline_device() -> Iterator[OfflineDevice]:
     """An :class:`OfflineDevice` in a temporary persistency directory, removed afterwards."""
-    directory = Path(tempfile.mkdtemp(prefix="hil-fuzz-sdk-"))
-    try:
-        yield OfflineDevice(directory)
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
+    with RunDirectory(prefix="hil-fuzz-") as run_dir:  # labelled: a SIGKILL leaves no key for good
+        yield OfflineDevice(run_dir.path)
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,7 +218,7 @@ class ConnectedDevice:
 
     transport = "mqtt"
 
-    def __init__(self, astarte: AstarteClient, persistency_dir: Path, interface_docs: list[dict[str, Any]]) -> None:
+    def __init__(self, astarte: SimulatedAstarteClient, persistency_dir: Path, interface_docs: list[dict[str, Any]]) -> None:
         import threading
 
         self.astarte = astarte

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from hil.targets.protocols import AppEngine, AstartePairing, MessageHubControl, RealmMessageLog
 from hil.astarte.bsonwire import BsonError, BsonType, decode, encode
 from hil.fuzzing.appengine_values import bson_mismatch
 from hil.fuzzing.astarte_grpc import ConnectedGrpcDevice
@@ -119,7 +120,7 @@ class PropertyCheck:
 
     name: str
     run: Callable[[Any, dict[str, Any]], list[str]]  # (OfflineDevice, ConnectedDevice or ConnectedGrpcDevice, example)
-    needs: tuple[str, ...] = field(default=())  # target capabilities; () = no server needed
+    needs: tuple[type, ...] = field(default=())  # capability protocols of the target; () = no server needed
 
 
 def check_interface_acceptance(device: OfflineDevice, doc: Any) -> list[str]:
@@ -381,13 +382,14 @@ def _replay_send_stored(device: ConnectedDevice | ConnectedGrpcDevice, example: 
 
 #: Property name -> replayable check (``hil replay`` looks capsules up here).
 PROPERTIES: Final[dict[str, PropertyCheck]] = {
-    SEND_WIRE_MQTT: PropertyCheck(SEND_WIRE_MQTT, _replay_send_wire, needs=("astarte.pairing", "broker")),
-    SEND_STORED: PropertyCheck(SEND_STORED, _replay_send_stored,
-                               needs=("astarte.pairing", "astarte.appengine", "broker")),
+    # Judged on the simulated realm's raw messages, hence RealmMessageLog.
+    SEND_WIRE_MQTT: PropertyCheck(SEND_WIRE_MQTT, _replay_send_wire, needs=(AstartePairing, RealmMessageLog)),
+    SEND_STORED: PropertyCheck(SEND_STORED, _replay_send_stored, needs=(AstartePairing, AppEngine, RealmMessageLog)),
     # Over DeviceGrpc: ``hil replay`` attaches a node to the target's Message Hub instead.
-    SEND_WIRE_GRPC: PropertyCheck(SEND_WIRE_GRPC, _replay_send_wire, needs=("astarte.message-hub", "broker")),
+    SEND_WIRE_GRPC: PropertyCheck(SEND_WIRE_GRPC, _replay_send_wire,
+                                  needs=(AstartePairing, MessageHubControl, RealmMessageLog)),
     SEND_STORED_GRPC: PropertyCheck(SEND_STORED_GRPC, _replay_send_stored,
-                                    needs=("astarte.message-hub", "astarte.appengine", "broker")),
+                                    needs=(AstartePairing, MessageHubControl, AppEngine, RealmMessageLog)),
     INTERFACE_ACCEPTANCE: PropertyCheck(INTERFACE_ACCEPTANCE, _replay_interface),
     SEND_VALIDATION_OFFLINE: PropertyCheck(SEND_VALIDATION_OFFLINE, _replay_send_offline),
 }

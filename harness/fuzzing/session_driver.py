@@ -21,12 +21,11 @@ import base64
 import datetime as dt
 import json
 import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
-from hil.components.astarte import INTERFACES_DIR, AstarteClient
+from hil.components.astarte import INTERFACES_DIR, SimulatedAstarteClient
 from hil.errors import TargetError
 from hil.fuzzing.appengine_values import rendering_mismatch
 from hil.fuzzing.astarte_grpc import ConnectedGrpcDevice
@@ -37,6 +36,7 @@ from hil.fuzzing.requests import SendRequest
 from hil.fuzzing.session_model import HubSessionModel, SessionModel
 from hil.fuzzing.stored import reads_as_unset
 from hil.oracle import Interface, ValueType, parse_interface, resolve
+from hil.rundir import RunDirectory
 
 __all__ = [
     "DEVICE_PATHS",
@@ -138,7 +138,7 @@ class SessionDriver:
 
     property_name: str = SESSION_MODEL
 
-    def __init__(self, astarte: AstarteClient, known: frozenset[str] = frozenset()) -> None:
+    def __init__(self, astarte: SimulatedAstarteClient, known: frozenset[str] = frozenset()) -> None:
         self.astarte = astarte
         self.known = known  # recorded findings the model reproduces (part of every capsule)
         self.steps: list[dict[str, Any]] = []
@@ -147,7 +147,8 @@ class SessionDriver:
         self.model: SessionModel = self._new_model()
 
     def _new_device(self) -> ConnectedDevice:
-        self.directory = Path(tempfile.mkdtemp(prefix="hil-fuzz-session-"))
+        # A labelled run directory: the SDK's keys go with it even after a SIGKILL.
+        self.directory = RunDirectory(prefix="hil-fuzz-").path
         return ConnectedDevice(self.astarte, self.directory, list(DOCS.values()))
 
     def _new_model(self) -> SessionModel:
@@ -318,7 +319,7 @@ class HubSessionDriver(SessionDriver):
 
     property_name = SESSION_MODEL_GRPC
 
-    def __init__(self, astarte: AstarteClient, hub: Any) -> None:
+    def __init__(self, astarte: SimulatedAstarteClient, hub: Any) -> None:
         self.hub = hub
         super().__init__(astarte)
         try:

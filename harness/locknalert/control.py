@@ -6,7 +6,9 @@ broker goes through :class:`BridgeControl`, which a bench can satisfy in two way
 * :class:`EmulatorBridgeControl` calls the emulator's control routes (a separate loopback port,
   ``/_sim/...``, never the bridge API port);
 * :class:`OperatorBridgeControl` prints an instruction ("press Allow Provisioning now") and waits
-  for a person at the bench to confirm on the terminal.
+  for a person at the bench to confirm on the terminal (``/dev/tty``, never a captured stdin);
+* :class:`CommandBridgeControl` runs the bench's own command for each action (a relay or GPIO
+  script pressing the button, a fault proxy's CLI), as the bench file says.
 
 So the same conformance checks run against the emulator and against a physical bridge. What a
 physical bridge cannot do (most fault modes) is announced by :meth:`BridgeControl.supports`, and
@@ -22,6 +24,9 @@ Life cycle of the bridge as the control sees it::
 from __future__ import annotations
 
 import enum
+import os
+import shlex
+import subprocess
 import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -33,6 +38,7 @@ from hil.errors import OperatorDeclined, TargetError
 
 __all__ = [
     "BridgeControl",
+    "CommandBridgeControl",
     "ControlAction",
     "EmulatorBridgeControl",
     "Fault",
@@ -180,9 +186,14 @@ class OperatorBridgeControl(BridgeControl):
     ``n``/``skip`` means the operator cannot do it (:class:`OperatorDeclined`, the check is
     skipped). End of input also declines, so an unattended run never hangs on a prompt.
 
+    By default the prompt goes to the controlling terminal (``/dev/tty``), which pytest's output
+    capture does not swallow; a run without one (CI, a pipe) declines every prompt, naming the
+    target, so those checks skip instead of erroring.
+
     Args:
-        input, output: the terminal (``sys.stdin``/``sys.stdout`` by default; tests pass files).
+        input, output: the terminal (``/dev/tty`` by default; tests pass files).
         faults: the fault modes this bench can produce (e.g. with a fault proxy); none by default.
+        target: the target's name, for the reason of a declined step.
     """
 
     def __init__(
@@ -191,10 +202,25 @@ class OperatorBridgeControl(BridgeControl):
         input: TextIO | None = None,  # the operator's input stream
         output: TextIO | None = None,
         faults: frozenset[Fault] = frozenset(),
+        target: str = "locknalert",
     ) -> None:
-        self._input = input if input is not None else sys.stdin
-        self._output = output if output is not None else sys.stdout
+        self._input = input
+        self._output = output
         self._faults = faults | {Fault.NONE}
+        self.target = target
+
+    def _terminal(self) -> tuple[TextIO, TextIO]:
+        """The operator's input and output: as given, else the controlling terminal."""
+        if self._input is not None:
+            return self._input, self._output if self._output is not None else sys.stdout
+        try:
+            tty = open("/dev/tty", "r+", encoding="utf-8")  # noqa: SIM115 - kept for the whole run
+        except OSError:
+            raise OperatorDeclined(self.target, "needs an operator at a terminal, and this run has none "
+                                                "(no /dev/tty); run it interactively or use bridge commands") from None
+        self._input = tty
+        self._output = self._output if self._output is not None else tty
+        return self._input, self._output
 
     def supports(self, action: Fault | ControlAction) -> bool:
         if isinstance(action, Fault):
@@ -202,15 +228,16 @@ class OperatorBridgeControl(BridgeControl):
         return True
 
     def _ask(self, instruction: str) -> None:
-        self._output.write(f"\n[hil operator] {instruction}\n[hil operator] Press Enter when done (or type 'skip'): ")
-        self._output.flush()
-        line = self._input.readline()
+        source, sink = self._terminal()
+        sink.write(f"\n[hil operator] {instruction}\n[hil operator] Press Enter when done (or type 'skip'): ")
+        sink.flush()
+        line = source.readline()
         if not line:
-            raise OperatorDeclined("locknalert", f"no operator answer (input closed) for: {instruction}")
+            raise OperatorDeclined(self.target, f"no operator answer (input closed) for: {instruction}")
         answer = line.strip().lower()
         if answer in ("", "y", "yes", "done", "ok"):
             return
-        raise OperatorDeclined("locknalert", f"operator declined: {instruction}")
+        raise OperatorDeclined(self.target, f"operator declined: {instruction}")
 
     def open_window(self, seconds: float | None = None) -> None:
         self._ask(_INSTRUCTIONS[ControlAction.OPEN_WINDOW])
@@ -223,7 +250,7 @@ class OperatorBridgeControl(BridgeControl):
 
     def set_fault(self, fault: Fault, *, delay: float = 0.0) -> None:
         if not self.supports(fault):
-            raise OperatorDeclined("locknalert", f"this bench cannot produce fault {fault}")
+            raise OperatorDeclined(self.target, f"this bench cannot produce fault {fault}")
         if fault is Fault.NONE:
             self._ask("Remove any fault you injected between the bridge and this machine.")
         else:
@@ -239,3 +266,69 @@ class OperatorBridgeControl(BridgeControl):
 
     def restart_broker(self) -> None:
         self._ask(_INSTRUCTIONS[ControlAction.RESTART_BROKER])
+
+
+class CommandBridgeControl(BridgeControl):
+    """Runs the bench's command for each action (a relay script, a fault proxy's CLI).
+
+    Commands are split like a shell would (``shlex``) but run without one, after these
+    placeholders are filled in: ``{seconds}`` (open_window; empty for the bridge's default),
+    ``{required}`` (set_mqtt_tls: ``true``/``false``), ``{zone}`` and ``{kind}`` (trigger_alert),
+    ``{fault}`` and ``{delay}`` (set_fault). An action without a command is one the bench cannot
+    do (checks that need it skip); a command that fails is a :class:`TargetError` naming it.
+
+    Args:
+        commands: action name (a :class:`ControlAction` value, or ``set_fault``) -> command line.
+        faults: the fault modes the ``set_fault`` command can produce.
+        target: the target's name, for errors.
+        cwd: where the commands run (the bench file's directory).
+    """
+
+    def __init__(self, commands: dict[str, str], *, faults: frozenset[Fault] = frozenset(),
+                 target: str = "locknalert", cwd: str | None = None, timeout: float = 120.0) -> None:
+        self.commands = dict(commands)
+        self.faults = faults | ({Fault.NONE} if "set_fault" in commands else set())
+        self.target = target
+        self.cwd = cwd
+        self.timeout = timeout
+
+    def supports(self, action: Fault | ControlAction) -> bool:
+        if isinstance(action, Fault):
+            return "set_fault" in self.commands and action in self.faults
+        return str(action) in self.commands
+
+    def _run(self, action: str, **values: object) -> None:
+        if action not in self.commands:
+            raise OperatorDeclined(self.target, f"the bench has no command for {action}")
+        argv = [word.format(**values) for word in shlex.split(self.commands[action])]
+        try:
+            done = subprocess.run(argv, cwd=self.cwd, capture_output=True, text=True, timeout=self.timeout,
+                                  env=os.environ.copy(), check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise TargetError(self.target, f"bridge command for {action} ({argv[0]}) failed: {exc}") from None
+        if done.returncode != 0:
+            tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or [""]
+            raise TargetError(self.target, f"bridge command for {action} exited {done.returncode}: {tail[0]}")
+
+    def open_window(self, seconds: float | None = None) -> None:
+        self._run("open_window", seconds="" if seconds is None else f"{seconds:g}")
+
+    def close_window(self) -> None:
+        self._run("close_window")
+
+    def factory_reset(self) -> None:
+        self._run("factory_reset")
+
+    def set_fault(self, fault: Fault, *, delay: float = 0.0) -> None:
+        if not self.supports(fault):
+            raise OperatorDeclined(self.target, f"this bench cannot produce fault {fault}")
+        self._run("set_fault", fault=fault.value, delay=f"{delay:g}")
+
+    def set_mqtt_tls(self, required: bool) -> None:
+        self._run("set_mqtt_tls", required="true" if required else "false")
+
+    def trigger_alert(self, zone: int, kind: str = "intrusion") -> None:
+        self._run("trigger_alert", zone=zone, kind=kind)
+
+    def restart_broker(self) -> None:
+        self._run("restart_broker")

@@ -20,7 +20,7 @@ because the line alone does not prove the TLS listener accepts our CA.
 from __future__ import annotations
 
 import shutil
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +31,8 @@ from hil.errors import ServiceError
 from hil.services.backends import Backend
 from hil.services.base import Service, ServiceSpec
 from hil.services.readiness import AllOf, ClientIdentity, LogLine, MqttConnack, Readiness
+from hil.targets.protocols import BrokerAdmin, MqttBroker
+from hil.services.images import BROKER_IMAGE
 
 if TYPE_CHECKING:
     from hil.pki import HarnessPKI
@@ -40,7 +42,6 @@ __all__ = ["ADMIN_COMMON_NAME", "Broker", "BrokerEndpoint", "MosquittoBroker", "
 ADMIN_COMMON_NAME = "admin"
 PROBE_COMMON_NAME = "hil-readiness/probe"
 READY_LINE = r"mosquitto version \S+ running"
-MOSQUITTO_IMAGE = "eclipse-mosquitto:2"
 
 
 def mosquitto_binary() -> str | None:
@@ -63,7 +64,7 @@ class BrokerEndpoint:
         return f"mqtts://{self.server_hostname}:{self.port}/"
 
 
-class Broker(ABC):
+class Broker(MqttBroker, BrokerAdmin):
     """The capability checks rely on: a broker they can connect to with mutual TLS.
 
     A simulated broker (:class:`MosquittoBroker`) and a physical one on a bench both provide it.
@@ -118,7 +119,7 @@ class MosquittoBroker(Broker):
                 name=name,
                 command=lambda ports, workdir: [binary, "-c", str(self._write_config(ports, workdir))],
                 ports=("mqtts", "mqtts-admin"),
-                image=MOSQUITTO_IMAGE,
+                image=BROKER_IMAGE,
                 mounts=(pki.directory,),  # the CA and the broker's certificate, named in its config
             )
         )

@@ -11,8 +11,10 @@ disconnect without CONNACK; :meth:`MqttSession.connect` reports that as a refuse
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Self
@@ -61,6 +63,8 @@ class MqttSession:
         client_id: empty by default, as the Astarte SDK connects.
         reconnect: reconnect after the broker drops the connection. Off by default: a check
             wants to see a drop (a forced disconnect, a refused publish), not have it hidden.
+        keep: keep only the last ``keep`` messages (a capture that runs for a whole session);
+            ``None`` keeps all.
     """
 
     def __init__(
@@ -71,6 +75,7 @@ class MqttSession:
         protocol: str = "5",
         client_id: str = "",
         reconnect: bool = False,
+        keep: int | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.identity = identity
@@ -87,7 +92,7 @@ class MqttSession:
         self._online = False  # connected right now (paho may have reconnected since a drop)
         self._connect_result: ConnectResult | None = None
         self._disconnected = threading.Event()
-        self._messages: list[ReceivedMessage] = []
+        self._messages: deque[ReceivedMessage] = deque(maxlen=keep)
         self._cond = threading.Condition()
         self._pending: dict[int, _Pending] = {}
         self._pending_lock = threading.Lock()
@@ -182,9 +187,18 @@ class MqttSession:
             return f"no acknowledgement within {timeout:g}s"
         return ", ".join(str(code) for code in pending.reason_codes) or "Success"
 
-    def subscribe(self, topic: str, qos: int = 2, timeout: float = 5.0) -> list[str]:
-        """Subscribe and wait for the SUBACK; returns its reason codes (granted QoS or refusal)."""
-        result, mid = self._client.subscribe(topic, qos=qos)
+    def subscribe(self, topic: str, qos: int = 2, timeout: float = 5.0, *, retain_as_published: bool = False) -> list[str]:
+        """Subscribe and wait for the SUBACK; returns its reason codes (granted QoS or refusal).
+
+        ``retain_as_published`` (MQTT 5) keeps the publisher's retain flag on live deliveries, which
+        a capture of device traffic needs (MQTT otherwise clears it).
+        """
+        if retain_as_published:
+            from paho.mqtt.subscribeoptions import SubscribeOptions
+
+            result, mid = self._client.subscribe(topic, options=SubscribeOptions(qos=qos, retainAsPublished=True))
+        else:
+            result, mid = self._client.subscribe(topic, qos=qos)
         if result != mqtt.MQTT_ERR_SUCCESS:
             return [f"not sent: {mqtt.error_string(result)}"]
         assert mid is not None  # paho numbers every request it sent
@@ -192,6 +206,11 @@ class MqttSession:
         if not pending.event.wait(timeout):
             return [f"no SUBACK within {timeout:g}s"]
         return [str(code) for code in pending.reason_codes]
+
+    @property
+    def online(self) -> bool:
+        """Connected right now."""
+        return self._online
 
     def messages(self) -> list[ReceivedMessage]:
         with self._cond:
@@ -205,7 +224,7 @@ class MqttSession:
         seen = 0
         with self._cond:
             while True:
-                for msg in self._messages[seen:]:
+                for msg in itertools.islice(self._messages, seen, None):
                     if predicate(msg):
                         return msg
                 seen = len(self._messages)

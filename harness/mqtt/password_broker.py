@@ -33,6 +33,7 @@ from hil.mqtt.mosquitto_config import Listener, MosquittoConfig, TlsFiles
 from hil.errors import ServiceError
 from hil.services.backends import Backend
 from hil.services.base import Service, ServiceSpec
+from hil.services.images import BROKER_IMAGE
 from hil.services.readiness import AllOf, LogLine, Readiness, TcpPort, TlsHandshake
 
 if TYPE_CHECKING:
@@ -99,6 +100,8 @@ class PasswordBroker:
                 name=name,
                 command=lambda ports, workdir: [binary, "-c", str(self._write_config(ports, workdir))],
                 ports=("mqtt", "mqtts"),
+                image=BROKER_IMAGE,
+                mounts=(pki.directory,),
             )
         )
 

@@ -1,9 +1,12 @@
 """The run record as JUnit XML, for CI systems that only understand JUnit.
 
-Written to be safe for the strictest common consumer, the ``xunit2`` schema (Jenkins, GitLab,
-Azure): run metadata goes into ``<testsuite><properties>`` (xunit2 forbids properties on a
-testcase), requirement ids and evidence go into ``<system-out>``, and evidence uses the
-``[[ATTACHMENT|path]]`` convention that the Jenkins attachments plugin (and others) pick up.
+Run metadata goes into ``<testsuite><properties>``; each testcase carries its requirement ids
+as ``<properties><property name="requirement" value="ID"/>`` (the form pytest's own JUnit writer
+uses, which Jenkins, GitLab and Azure read), so a CI server can be asked "which cases check
+ASTARTE-MQTT-TLS-01?". Requirement ids and evidence are repeated in ``<system-out>``, evidence
+with the ``[[ATTACHMENT|path]]`` convention that the Jenkins attachments plugin picks up, and the
+body of a ``<failure>`` ends with the evidence paths, so the first thing a reader of a red build
+sees says where to look.
 
 Outcome mapping:
 
@@ -19,7 +22,8 @@ Outcome mapping:
 ============  ==============================================================
 
 The target name prefixes every ``classname`` so that JUnit files of several targets can be
-merged by a CI server without ``classname.name`` collisions.
+merged by a CI server without ``classname.name`` collisions; with ``name_sdks=True`` (several SDK
+version sets in one CI run, as ``hil matrix`` makes) the SDK set is part of it too.
 """
 
 from __future__ import annotations
@@ -40,19 +44,23 @@ __all__ = ["junit_tree", "write_junit"]
 _XML_INVALID: Final = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
-def write_junit(record: RunRecord, path: Path) -> None:
+def write_junit(record: RunRecord, path: Path, *, name_sdks: bool = False) -> None:
     """Write the JUnit XML projection of ``record`` to ``path`` (atomically).
 
     Raises:
         ReportError: the file could not be written.
     """
-    tree = junit_tree(record)
+    tree = junit_tree(record, name_sdks=name_sdks)
     ET.indent(tree)
     write_atomically(Path(path), ET.tostring(tree, encoding="utf-8", xml_declaration=True))
 
 
-def junit_tree(record: RunRecord) -> ET.Element:
-    """The ``<testsuites>`` element for ``record`` (one ``<testsuite>``): handy for tests and merging."""
+def junit_tree(record: RunRecord, *, name_sdks: bool = False) -> ET.Element:
+    """The ``<testsuites>`` element for ``record`` (one ``<testsuite>``): handy for tests and merging.
+
+    Args:
+        name_sdks: put the SDK versions into every ``classname`` (when several sets run).
+    """
     suites = ET.Element("testsuites")
     suite = ET.SubElement(suites, "testsuite")
     properties = ET.SubElement(suite, "properties")
@@ -61,12 +69,21 @@ def junit_tree(record: RunRecord) -> ET.Element:
 
     counts = {"failures": 0, "errors": 0, "skipped": 0}
     used_names: set[tuple[str, str]] = set()
+    prefix = record.target.name
+    if name_sdks:
+        prefix += "[" + ",".join(f"{sdk.name}=={sdk.version}" for sdk in sorted(record.sdks)) + "]"
     for check in record.checks:
-        classname, name = _case_names(record.target.name, check, used_names)
+        classname, name = _case_names(prefix, check, used_names)
         case = ET.SubElement(
             suite, "testcase", classname=_clean(classname), name=_clean(name),
             time=f"{check.duration_s:.3f}",
         )
+        case_properties = ET.SubElement(case, "properties")
+        for requirement_id in check.covered_ids:
+            ET.SubElement(case_properties, "property", name="requirement", value=requirement_id)
+        if check.finding is not None:
+            ET.SubElement(case_properties, "property", name="finding", value=check.finding.requirement)
+        ET.SubElement(case_properties, "property", name="reproduce", value=_clean(check.reproduce))
         kind = _add_outcome(case, check)
         if kind is not None:
             counts[kind] += 1
@@ -134,10 +151,10 @@ def _add_outcome(case: ET.Element, check: CheckRecord) -> str | None:
     finding = check.finding
     match check.outcome:
         case "failed":
-            _child(case, "failure", check.message or "check failed", check.message)
+            _child(case, "failure", check.message or "check failed", check.message, check=check)
             return "failures"
         case "error":
-            _child(case, "error", check.message or "error outside the check body", check.message)
+            _child(case, "error", check.message or "error outside the check body", check.message, check=check)
             return "errors"
         case "skipped":
             _child(case, "skipped", check.message or "skipped", "")
@@ -155,15 +172,18 @@ def _add_outcome(case: ET.Element, check: CheckRecord) -> str | None:
                 f"finding {finding.requirement} no longer reproduces; update or remove the "
                 f"finding marker ({finding.reason})"
             )
-            _child(case, "failure", text, check.message, type_="xpass")
+            _child(case, "failure", text, check.message, type_="xpass", check=check)
             return "failures"
     return None
 
 
-def _child(case: ET.Element, tag: str, message: str, body: str, *, type_: str | None = None) -> None:
+def _child(case: ET.Element, tag: str, message: str, body: str, *, type_: str | None = None,
+           check: CheckRecord | None = None) -> None:
     element = ET.SubElement(case, tag, message=_clean(message))
     if type_ is not None:
         element.set("type", type_)
+    if check is not None and check.evidence and tag in ("failure", "error"):
+        body = "\n".join([body, *(f"evidence: {item.path}" for item in check.evidence)]).strip()
     if body:
         element.text = _clean(body)
 

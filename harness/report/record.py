@@ -1,6 +1,7 @@
 """The run record: the one canonical account of a run that every report is projected from.
 
-A run produces exactly one :class:`RunRecord` (schema version ``1.0``). The JSON file, the JUnit
+A run produces exactly one :class:`RunRecord` (schema version ``2.0``; ``1.0`` records are still
+read, upgraded with "unknown" where they lack a field). The JSON file, the JUnit
 XML and the HTML page are all *projections* of it, never independent outputs, so they cannot
 disagree. That is why the record carries more than any single projection needs: exact SDK
 versions, interpreter, platform, seeds (to reproduce), and the whole requirement registry (so a
@@ -20,10 +21,12 @@ Projections defined here: :func:`coverage` (per requirement: which checks, what 
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import os
 import platform
 import re
+import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -32,6 +35,7 @@ from datetime import UTC, datetime
 from typing import Any, Final, Literal, cast, get_args
 
 from hil.errors import ReportError
+from hil.report.outcome import classify_outcome, Outcome as Outcome, OUTCOMES, skip_kind, SkipKind
 from hil.report.schema import validate_record
 from hil.requirements import Level, RequirementRegistry, default_registry
 
@@ -44,6 +48,7 @@ __all__ = [
     "MergedRuns",
     "Outcome",
     "PlatformInfo",
+    "Provenance",
     "PythonInfo",
     "RequirementCoverage",
     "RequirementSummary",
@@ -59,12 +64,16 @@ __all__ = [
     "summarize_longrepr",
 ]
 
-SCHEMA_VERSION: Final = "1.0"
+SCHEMA_VERSION: Final = "2.0"
+#: Versions :meth:`RunRecord.from_dict` reads (older ones are upgraded on load).
+READABLE_VERSIONS: Final = ("1.0", "2.0")
 
-Outcome = Literal["passed", "failed", "skipped", "xfailed", "xpassed", "error"]
-OUTCOMES: Final[tuple[str, ...]] = get_args(Outcome)
+CoverageStatus = Literal["covered-passing", "failing", "finding", "skipped", "not-checked"]
 
-CoverageStatus = Literal["covered-passing", "failing", "finding", "not-checked"]
+#: Who a check judges: an SDK (``tests/conformance``) or one of hil's simulators (hil's own tests,
+#: whose requirement markers say which server behaviour the simulator reproduces faithfully).
+CheckKind = Literal["sdk", "simulator"]
+CHECK_KINDS: Final[tuple[str, ...]] = get_args(CheckKind)
 
 SeedValue = int | str
 
@@ -206,17 +215,102 @@ class RequirementSummary:
     title: str
     level: Level
     source: str
+    section: str = ""
+    document: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "title": self.title, "level": self.level, "source": self.source}
+        return {
+            "id": self.id,
+            "title": self.title,
+            "level": self.level,
+            "source": self.source,
+            "section": self.section,
+            "document": self.document,
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RequirementSummary:
-        return cls(data["id"], data["title"], data["level"], data["source"])
+        return cls(
+            data["id"], data["title"], data["level"], data["source"],
+            data.get("section", ""), data.get("document", ""),
+        )
 
     @classmethod
-    def of_registry(cls, registry: RequirementRegistry) -> tuple[RequirementSummary, ...]:
-        return tuple(cls(r.id, r.title, r.level, r.source) for r in registry)
+    def of_registry(cls, registry: Iterable[Any]) -> tuple[RequirementSummary, ...]:
+        return tuple(cls(r.id, r.title, r.level, r.source, r.section, r.document) for r in registry)
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """Where a record comes from, so a report handed to a customer can be checked and re-made.
+
+    Attributes:
+        hil_commit: the git commit of hil's source, or ``unknown`` (an installed wheel).
+        hil_tree: ``clean``, ``dirty`` (uncommitted changes: the commit alone does not reproduce
+            the run) or ``unknown``.
+        spec_revision: SHA-256 over the requirement catalog the run was judged by (ids, titles,
+            levels, sources, documents): two runs with the same value used the same requirements.
+        bench_file: the bench file's path as given, or empty for the built-in target.
+        bench_sha256: SHA-256 of that file's bytes, or ``None``.
+    """
+
+    hil_commit: str = "unknown"
+    hil_tree: str = "unknown"
+    spec_revision: str = "unknown"
+    bench_file: str = ""
+    bench_sha256: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "hil_commit": self.hil_commit,
+            "hil_tree": self.hil_tree,
+            "spec_revision": self.spec_revision,
+            "bench_file": self.bench_file,
+            "bench_sha256": self.bench_sha256,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Provenance:
+        return cls(
+            data["hil_commit"], data["hil_tree"], data["spec_revision"], data["bench_file"], data["bench_sha256"]
+        )
+
+    @classmethod
+    def current(cls, registry: Iterable[Any], bench: os.PathLike[str] | str | None = None) -> Provenance:
+        """Provenance of this process: hil's checkout (if it is one), the catalog, the bench file."""
+        commit, tree = _git_state()
+        bench_hash = None
+        if bench is not None:
+            try:
+                bench_hash = hashlib.sha256(open(bench, "rb").read()).hexdigest()  # noqa: SIM115 - small file
+            except OSError:
+                bench_hash = None
+        return cls(commit, tree, spec_revision(registry), "" if bench is None else str(bench), bench_hash)
+
+
+def spec_revision(registry: Iterable[Any]) -> str:
+    """SHA-256 over the requirements (in id order), each as its fields joined by tabs."""
+    digest = hashlib.sha256()
+    for requirement in sorted(registry, key=lambda r: r.id):
+        fields = (requirement.id, requirement.title, requirement.level, requirement.source,
+                  getattr(requirement, "section", ""), getattr(requirement, "document", ""))
+        digest.update(("\t".join(fields) + "\n").encode())
+    return digest.hexdigest()
+
+
+def _git_state() -> tuple[str, str]:
+    """hil's commit and whether its tree is clean, when hil runs from a git checkout."""
+    source = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    if not os.path.exists(os.path.join(source, ".git")):
+        return "unknown", "unknown"
+    try:
+        commit = subprocess.run(["git", "-C", source, "rev-parse", "HEAD"], capture_output=True, text=True,
+                                check=True, timeout=10).stdout.strip()
+        status = subprocess.run(["git", "-C", source, "status", "--porcelain", "--untracked-files=no"],
+                                capture_output=True, text=True, check=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return "unknown", "unknown"
+    return commit or "unknown", "dirty" if status.strip() else "clean"
 
 
 # --------------------------------------------------------------------------- checks
@@ -248,7 +342,7 @@ class Finding:
 
 @dataclass(frozen=True, slots=True)
 class Evidence:
-    """A file a check left behind (packet capture, broker log, counterexample capsule).
+    """A file a check left behind (decoded traffic, service log, traceback, counterexample capsule).
 
     ``path`` is relative to the report directory so the report folder can be moved or archived.
     """
@@ -256,40 +350,15 @@ class Evidence:
     path: str
     kind: str
     description: str = ""
+    sha256: str | None = None
+    """Of the file's bytes, so a report handed on can be verified; ``None`` only in 1.0 records."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "kind": self.kind, "description": self.description}
+        return {"path": self.path, "kind": self.kind, "description": self.description, "sha256": self.sha256}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Evidence:
-        return cls(data["path"], data["kind"], data.get("description", ""))
-
-
-def classify_outcome(
-    *, when: str, outcome: str, wasxfail: str | None = None, longrepr: str = ""
-) -> Outcome:
-    """Map one pytest report phase to a record outcome.
-
-    pytest spreads its verdict over attributes (``when``, ``outcome``, ``wasxfail``) and encodes
-    a strict XPASS as a plain failure whose text starts with ``[XPASS(strict)]``; a finding that
-    unexpectedly passes is exactly that case, and the report must call it ``xpassed``, not a
-    regression.
-
-    Args:
-        when: ``setup``, ``call`` or ``teardown``.
-        outcome: ``passed``, ``failed`` or ``skipped``.
-        wasxfail: the report's ``wasxfail`` attribute, ``None`` if it has none.
-        longrepr: the report's text (only inspected for the strict XPASS marker).
-    """
-    if wasxfail is not None:
-        return "xfailed" if outcome == "skipped" else "xpassed"
-    if outcome == "failed" and longrepr.startswith("[XPASS(strict)]"):
-        return "xpassed"
-    if outcome == "failed":
-        return "failed" if when == "call" else "error"
-    if outcome == "skipped":
-        return "skipped"
-    return "passed"
+        return cls(data["path"], data["kind"], data.get("description", ""), data.get("sha256"))
 
 
 def summarize_longrepr(longrepr: str, limit: int = _MESSAGE_LIMIT) -> str:
@@ -320,6 +389,12 @@ class CheckRecord:
         message: one short text explaining a non-pass (may be empty).
         finding: the recorded deviation this check expects, if any.
         evidence: files the check produced, relative to the report directory.
+        faults: the fault steps applied under the check (``step``, ``service``, ``attributes``,
+            ``applied_at``, ``removed_at``), oldest first; absent from the JSON when none.
+        kind: ``sdk`` (a conformance check) or ``simulator`` (a fidelity test of hil's own).
+        skip_kind: why a skipped check was skipped (capability missing, operator declined,
+            other); ``None`` unless the outcome is ``skipped``.
+        reproduce: one command line that re-runs just this check (``pytest path::test``).
     """
 
     id: str
@@ -330,12 +405,22 @@ class CheckRecord:
     message: str = ""
     finding: Finding | None = None
     evidence: tuple[Evidence, ...] = ()
+    faults: tuple[Mapping[str, Any], ...] = ()
+    kind: CheckKind = "sdk"
+    skip_kind: SkipKind | None = None
+    reproduce: str = ""
 
     def __post_init__(self) -> None:
         if self.outcome not in OUTCOMES:
             raise ReportError(
                 f"check {self.id!r}: outcome {self.outcome!r} is not one of {', '.join(OUTCOMES)}"
             )
+        if self.kind not in CHECK_KINDS:
+            raise ReportError(f"check {self.id!r}: kind {self.kind!r} is not one of {', '.join(CHECK_KINDS)}")
+        if self.outcome == "skipped" and self.skip_kind is None:
+            object.__setattr__(self, "skip_kind", skip_kind(self.message))
+        if not self.reproduce:
+            object.__setattr__(self, "reproduce", f"pytest '{self.id}'")
         if self.duration_s < 0:
             raise ReportError(f"check {self.id!r}: negative duration {self.duration_s}")
 
@@ -351,6 +436,7 @@ class CheckRecord:
         longrepr: str = "",
         finding: Finding | Mapping[str, str] | None = None,
         evidence: Iterable[Evidence] = (),
+        kind: CheckKind = "sdk",
     ) -> CheckRecord:
         """Build a record from what a pytest hook has at hand.
 
@@ -372,6 +458,7 @@ class CheckRecord:
             message="" if outcome == "passed" else summarize_longrepr(longrepr),
             finding=finding,
             evidence=tuple(evidence),
+            kind=kind,
         )
 
     @property
@@ -383,7 +470,7 @@ class CheckRecord:
         return tuple(ids)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "id": self.id,
             "name": self.name,
             "requirement_ids": list(self.requirement_ids),
@@ -392,7 +479,13 @@ class CheckRecord:
             "message": self.message,
             "finding": None if self.finding is None else self.finding.to_dict(),
             "evidence": [item.to_dict() for item in self.evidence],
+            "kind": self.kind,
+            "skip_kind": self.skip_kind,
+            "reproduce": self.reproduce,
         }
+        if self.faults:
+            data["faults"] = [dict(step) for step in self.faults]
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CheckRecord:
@@ -406,6 +499,10 @@ class CheckRecord:
             message=data.get("message", ""),
             finding=None if finding is None else Finding.from_dict(finding),
             evidence=tuple(Evidence.from_dict(item) for item in data.get("evidence", [])),
+            faults=tuple(dict(step) for step in data.get("faults", [])),
+            kind=cast(CheckKind, data.get("kind", "sdk")),
+            skip_kind=data.get("skip_kind"),
+            reproduce=data.get("reproduce", ""),
         )
 
 
@@ -428,12 +525,15 @@ class RunRecord:
     checks: tuple[CheckRecord, ...]
     requirements: tuple[RequirementSummary, ...]
     schema_version: str = SCHEMA_VERSION
+    command: str = "pytest"
+    provenance: Provenance = Provenance()
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data, keys in a stable, readable order."""
         return {
             "schema_version": self.schema_version,
             "run_id": self.run_id,
+            "command": self.command,
             "started_at": self.started_at,
             "finished_at": self.finished_at,
             "hil_version": self.hil_version,
@@ -442,6 +542,7 @@ class RunRecord:
             "python": self.python.to_dict(),
             "platform": self.platform.to_dict(),
             "seeds": dict(self.seeds),
+            "provenance": self.provenance.to_dict(),
             "checks": [check.to_dict() for check in self.checks],
             "requirements": [requirement.to_dict() for requirement in self.requirements],
         }
@@ -450,12 +551,23 @@ class RunRecord:
     def from_dict(cls, data: Mapping[str, Any]) -> RunRecord:
         """Rebuild a record from JSON data, validating it first.
 
+        A ``1.0`` record (before provenance, check kinds and evidence hashes) is validated
+        against its own schema and upgraded: what it lacks reads ``unknown``.
+
         Raises:
-            ReportError: the data does not match the schema (message names the JSON path).
+            ReportError: the data does not match the schema (message names the JSON path), or
+                its schema version is one this hil cannot read (one line saying which).
         """
+        version = data.get("schema_version") if isinstance(data, Mapping) else None
+        if version not in READABLE_VERSIONS:
+            raise ReportError(
+                f"run record schema version {version!r} is not one this hil reads ({', '.join(READABLE_VERSIONS)})"
+            )
         validate_record(data)
         return cls(
-            schema_version=data["schema_version"],
+            schema_version=SCHEMA_VERSION,
+            command=data.get("command", "unknown"),
+            provenance=Provenance.from_dict(data["provenance"]) if "provenance" in data else Provenance(),
             run_id=data["run_id"],
             started_at=data["started_at"],
             finished_at=data["finished_at"],
@@ -496,6 +608,13 @@ class RunRecorder:
         run_id: defaults to a random UUID.
         started_at: when the run began, if earlier than now (the recorder may be created late).
         clock: returns an aware ``datetime``; injectable so tests are deterministic.
+        command: what produced the run (``run``, ``fuzz``, ``pytest``...), shown in the report.
+        bench: the bench file, hashed into the provenance.
+
+    The record lists the requirements *in play*: those of every source document (catalog) that
+    at least one check names. A user's five tests against their own catalog get a report about
+    their catalog, not hil's 320 requirements; a hil run still shows every requirement of the
+    documents it checks, covered or not.
 
     Raises:
         ReportError: an SDK is not installed.
@@ -511,6 +630,8 @@ class RunRecorder:
         run_id: str | None = None,
         started_at: datetime | None = None,
         clock: Callable[[], datetime] = _utc_now,
+        command: str = "pytest",
+        bench: os.PathLike[str] | str | None = None,
     ) -> None:
         self._target = target if isinstance(target, Target) else Target.from_dict(target)
         self._sdks = installed_sdk_versions(sdk_names)
@@ -523,6 +644,8 @@ class RunRecorder:
         self._platform = PlatformInfo.current()
         self._hil_version = _hil_version()
         self._checks: dict[str, CheckRecord] = {}
+        self._command = command
+        self._provenance = Provenance.current(self._registry, bench)
 
     @property
     def registry(self) -> RequirementRegistry:
@@ -567,8 +690,15 @@ class RunRecorder:
             platform=self._platform,
             seeds=dict(self._seeds),
             checks=tuple(self._checks.values()),
-            requirements=RequirementSummary.of_registry(self._registry),
+            requirements=RequirementSummary.of_registry(self._in_play()),
+            command=self._command,
+            provenance=self._provenance,
         )
+
+    def _in_play(self) -> list[Any]:
+        named = {rid for check in self._checks.values() for rid in check.covered_ids}
+        sources = {r.source for r in self._registry if r.id in named}
+        return [r for r in self._registry if r.source in sources]
 
 
 def _hil_version() -> str:
@@ -607,7 +737,9 @@ def _status_of(requirement_id: str, checks: Sequence[CheckRecord]) -> CoverageSt
                 verdicts.add("finding")
         elif check.outcome == "passed":
             verdicts.add("covered-passing")
-    for status in ("failing", "finding", "covered-passing"):
+        elif check.outcome == "skipped":
+            verdicts.add("skipped")
+    for status in ("failing", "finding", "covered-passing", "skipped"):
         if status in verdicts:
             return cast(CoverageStatus, status)
     return "not-checked"
@@ -638,7 +770,8 @@ def coverage(record: RunRecord) -> list[RequirementCoverage]:
 
     Status is ``failing`` if any related check failed, errored or unexpectedly passed; else
     ``finding`` if a known deviation was confirmed; else ``covered-passing`` if a check passed;
-    else ``not-checked`` (no check, or only skipped ones).
+    else ``skipped`` if its only checks were skipped (the reason is on the checks); else
+    ``not-checked`` (no check names it).
     """
     return _coverage_of(record.requirements, record.checks)
 

@@ -24,6 +24,8 @@ from hil.errors import ReportError
 __all__ = ["SCHEMA_FILE", "load_schema", "validate_record"]
 
 SCHEMA_FILE: Final = "run-record.schema.json"
+#: Older versions still read (and upgraded) by ``RunRecord.from_dict``, each with its own schema.
+_OLD_SCHEMA_FILES: Final = {"1.0": "run-record-1.0.schema.json"}
 _MESSAGE_LIMIT: Final = 200
 
 _format_checker = FormatChecker()
@@ -47,17 +49,22 @@ def _is_date_time(value: object) -> bool:
 
 
 @functools.cache
-def load_schema() -> dict[str, Any]:
-    """The run record schema as a dict (loaded once; shipped as package data)."""
-    text = files("hil.report").joinpath(SCHEMA_FILE).read_text(encoding="utf-8")
+def load_schema(version: str | None = None) -> dict[str, Any]:
+    """The run record schema as a dict (loaded once; shipped as package data).
+
+    Args:
+        version: an older schema version still read; ``None`` for the current one.
+    """
+    name = SCHEMA_FILE if version is None else _OLD_SCHEMA_FILES.get(version, SCHEMA_FILE)
+    text = files("hil.report").joinpath(name).read_text(encoding="utf-8")
     schema: dict[str, Any] = json.loads(text)
     Draft202012Validator.check_schema(schema)
     return schema
 
 
 @functools.cache
-def _validator() -> Draft202012Validator:
-    return Draft202012Validator(load_schema(), format_checker=_format_checker)
+def _validator(version: str | None = None) -> Draft202012Validator:
+    return Draft202012Validator(load_schema(version), format_checker=_format_checker)
 
 
 def validate_record(data: Mapping[str, Any]) -> None:
@@ -69,7 +76,9 @@ def validate_record(data: Mapping[str, Any]) -> None:
     """
     if not isinstance(data, Mapping):
         raise ReportError(f"run record invalid at $: expected an object, got {type(data).__name__}")
-    error = best_match(_validator().iter_errors(data))
+    version = data.get("schema_version")
+    old = version if isinstance(version, str) and version in _OLD_SCHEMA_FILES else None
+    error = best_match(_validator(old).iter_errors(data))
     if error is not None:
         raise ReportError(f"run record invalid at {_json_path(error)}: {_one_line(error.message)}")
     _check_consistency(data)

@@ -12,15 +12,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Protocol
 
+from hil.report.atomic_file import write_atomically
+from hil.report.evidence import sha256_of
 from hil.report.html import write_html
 from hil.report.json_report import write_record
 from hil.report.junit import write_junit
 from hil.report.record import CheckRecord, Evidence, Finding, RunRecorder, Target
 from hil.requirements import RequirementRegistry
 
-__all__ = ["HTML_FILE", "JUNIT_FILE", "RECORD_FILE", "write_reports"]
+__all__ = ["HTML_FILE", "JUNIT_FILE", "RECORD_FILE", "RECORD_HASH_FILE", "write_reports"]
 
 RECORD_FILE: Final = "run-record.json"
+#: ``sha256sum`` format, so ``sha256sum -c run-record.json.sha256`` verifies a report handed on.
+RECORD_HASH_FILE: Final = "run-record.json.sha256"
 JUNIT_FILE: Final = "junit.xml"
 HTML_FILE: Final = "report.html"
 
@@ -34,7 +38,11 @@ class TargetLike(Protocol):
 
 
 class CollectedCheck(Protocol):
-    """What the plugin collects per test (``hil.fixtures.recording._Check`` satisfies it)."""
+    """What the plugin collects per test (``hil.fixtures.recording._Check`` satisfies it).
+
+    ``kind``, ``skip_kind`` and ``reproduce`` are optional (read with defaults): older callers
+    collect without them.
+    """
 
     # Read-only: a mutable ``list`` attribute of the plugin's check satisfies a ``Sequence`` one.
     @property
@@ -52,7 +60,7 @@ class CollectedCheck(Protocol):
     @property
     def message(self) -> str: ...
     @property
-    def evidence(self) -> Sequence[Mapping[str, str]]: ...
+    def evidence(self) -> Sequence[Evidence | Mapping[str, str]]: ...
 
 
 def write_reports(
@@ -64,6 +72,8 @@ def write_reports(
     sdk_names: Sequence[str],
     started_at: float | datetime,
     registry: RequirementRegistry | None = None,
+    command: str = "pytest",
+    bench: Path | None = None,
 ) -> list[Path]:
     """Write ``run-record.json``, ``junit.xml`` and ``report.html`` into ``report_dir``; return their paths.
 
@@ -82,21 +92,36 @@ def write_reports(
         seeds={name: value for name, value in seeds.items() if value is not None},
         registry=registry,
         started_at=start,
+        command=command,
+        bench=bench,
     )
     for check in checks:
-        recorder.add(_check_record(check))
+        recorder.add(_check_record(check, Path(report_dir)))
     record = recorder.finish()
 
     record_path = Path(report_dir) / RECORD_FILE
     junit_path = Path(report_dir) / JUNIT_FILE
     html_path = Path(report_dir) / HTML_FILE
+    hash_path = Path(report_dir) / RECORD_HASH_FILE
     write_record(record, record_path)
+    record_hash = sha256_of(record_path)
+    write_atomically(hash_path, f"{record_hash}  {RECORD_FILE}\n".encode())
     write_junit(record, junit_path)
-    write_html(record, html_path)
+    write_html(record, html_path, record_sha256=record_hash)
     return [record_path, junit_path, html_path]
 
 
-def _check_record(check: CollectedCheck) -> CheckRecord:
+def _evidence(item: Evidence | Mapping[str, str], report_dir: Path) -> Evidence:
+    """Evidence as recorded; a plain mapping (a caller of our own) is hashed from the file on disk."""
+    if isinstance(item, Evidence):
+        return item
+    digest = item.get("sha256")
+    if not digest and (report_dir / item["path"]).is_file():
+        digest = sha256_of(report_dir / item["path"])
+    return Evidence(item["path"], item.get("kind", "file"), item.get("description", ""), digest or None)
+
+
+def _check_record(check: CollectedCheck, report_dir: Path) -> CheckRecord:
     finding = check.finding
     return CheckRecord(
         id=check.nodeid,
@@ -108,9 +133,12 @@ def _check_record(check: CollectedCheck) -> CheckRecord:
         finding=None if finding is None else Finding(
             str(finding["requirement"]), str(finding.get("reason", "")), str(finding.get("sdk", ""))
         ),
-        evidence=tuple(
-            Evidence(item["path"], item.get("kind", "file"), item.get("description", ""))
-            for item in check.evidence
+        evidence=tuple(_evidence(item, report_dir) for item in check.evidence),
+        kind=getattr(check, "kind", "sdk"),  # CheckRecord validates it
+        skip_kind=getattr(check, "skip_kind", None),
+        reproduce=getattr(check, "reproduce", ""),
+        faults=tuple(
+            step.to_dict() if hasattr(step, "to_dict") else dict(step) for step in getattr(check, "faults", ())
         ),
     )
 

@@ -3,12 +3,14 @@
 Life cycle (explicit, enforced)::
 
     NEW --start(readiness)--> STARTING --ready--> RUNNING --stop()--> STOPPED
-                                  |                                     ^
-                                  +--- readiness failed / exited -------+  (start raises)
+                                  |                 pause() | ^ resume()  ^
+                                  |                       PAUSED          |
+                                  +--- readiness failed / exited ---------+  (start raises)
 
 ``start`` takes the readiness check as a *required* argument and returns only once that check
 passed, so a service can never be used half-started (a readiness strategy set after start would
-silently never run). ``stop`` is idempotent and safe in any state, which is what teardown needs.
+silently never run). ``pause``/``resume``/``restart`` are the service steps of the fault
+vocabulary; each backend realises them with its own means (signals, or the engine). ``stop`` is idempotent and safe in any state, which is what teardown needs.
 
 The spec is backend-agnostic: a process backend runs ``command`` on the host, a container
 backend runs the same command in ``image``; both hand the same ports and working directory in.
@@ -52,6 +54,8 @@ class ServiceSpec:
         image: container image for the container backend (unused by the process backend).
         mounts: host directories the command refers to besides its working directory (a
             PKI, say); the container backend mounts each read-only at the same path.
+        writable: host directories the service writes besides its working directory (a store,
+            a PKI it issues its own certificate into); mounted read-write at the same path.
         host: the address the service listens on; loopback by default so a run never exposes
             simulators or their credentials on the network.
         port_in_use: a log pattern meaning "the picked port was taken": start retries then.
@@ -63,6 +67,7 @@ class ServiceSpec:
     env: Mapping[str, str] = field(default_factory=dict)
     image: str | None = None
     mounts: tuple[Path, ...] = ()
+    writable: tuple[Path, ...] = ()
     host: str = "127.0.0.1"
     port_in_use: str = r"[Aa]ddress already in use"
 
@@ -71,6 +76,7 @@ class ServiceState(enum.Enum):
     NEW = "new"
     STARTING = "starting"
     RUNNING = "running"
+    PAUSED = "paused"
     STOPPED = "stopped"
 
 
@@ -129,6 +135,14 @@ class Service(ABC):
     @abstractmethod
     def restart(self, readiness: Readiness, *, timeout: float = 15.0) -> None:
         """Stop, then start again on the same ports (clients reconnect to the same address)."""
+
+    @abstractmethod
+    def pause(self) -> None:
+        """Freeze the service without ending it: its ports stay bound, nothing is answered."""
+
+    @abstractmethod
+    def resume(self) -> None:
+        """Undo :meth:`pause`: the service carries on where it was frozen."""
 
     @abstractmethod
     def stop(self, *, timeout: float = 5.0) -> None:

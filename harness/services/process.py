@@ -106,9 +106,22 @@ class ProcessService(Service):
         raise AssertionError("unreachable")  # pragma: no cover
 
     def restart(self, readiness: Readiness, *, timeout: float = 15.0) -> None:
-        self._require(ServiceState.RUNNING, ServiceState.STOPPED, action="restart")
+        self._require(ServiceState.RUNNING, ServiceState.PAUSED, ServiceState.STOPPED, action="restart")
         self.stop()
         self._launch(readiness, Deadline(timeout))
+
+    def pause(self) -> None:
+        """SIGSTOP to the whole process group: the kernel freezes it, sockets stay open."""
+        self._require(ServiceState.RUNNING, action="pause")
+        assert self._popen is not None
+        self._signal(self._popen, signal.SIGSTOP)
+        self.state = ServiceState.PAUSED
+
+    def resume(self) -> None:
+        self._require(ServiceState.PAUSED, action="resume")
+        assert self._popen is not None
+        self._signal(self._popen, signal.SIGCONT)
+        self.state = ServiceState.RUNNING
 
     def _launch(self, readiness: Readiness, deadline: Deadline) -> None:
         self.state = ServiceState.STARTING
@@ -162,6 +175,7 @@ class ProcessService(Service):
                 return  # never started, or already stopped: stop() is idempotent
             if popen.poll() is None:
                 self._signal(popen, signal.SIGTERM)
+                self._signal(popen, signal.SIGCONT)  # a paused group acts on SIGTERM only once continued
                 try:
                     popen.wait(timeout)
                 except subprocess.TimeoutExpired:

@@ -3,9 +3,10 @@
 Every child process hil starts carries ``HIL_SESSION_ID=<id>`` in its environment, so the audit
 finds it (and anything *it* started) by reading ``/proc/<pid>/environ``: a marker survives
 double forks and re-parenting, unlike a list of PIDs. Every port the harness picks and every
-temporary directory it creates is recorded here too. The audit runs at the end of every pytest
-session and every ``hil`` command; whatever it finds is reported by name and then cleaned up, so
-one leak does not poison the next run.
+temporary directory it creates is recorded here too, and a run directory left by a SIGKILLed
+process of the session is found by its label (``hil.rundir``). The audit runs at the end of
+every pytest session and every ``hil`` command; whatever it finds is reported by name and then
+cleaned up, so one leak does not poison the next run.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import shutil
 import signal
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +55,7 @@ class ResourceTracker:
         self._dirs: set[Path] = set()
         self._names: dict[int, str] = {}
         self._lock = threading.Lock()
+        self._audits: list[Callable[[], list[str]]] = []
 
     def child_env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         """The environment for a child process: ours, plus the session marker, plus ``extra``."""
@@ -75,8 +77,21 @@ class ResourceTracker:
         with self._lock:
             self._dirs.add(path)
 
+    def add_audit(self, audit: Callable[[], list[str]]) -> None:
+        """An audit of resources outside this module's view (containers, a private engine).
+
+        Called once, at :meth:`audit`: it gives back what the session still holds and returns
+        a line for each thing it found left behind (and removed).
+        """
+        with self._lock:
+            self._audits.append(audit)
+
     # -- the audit ---------------------------------------------------------------------------
     def find_leaks(self) -> LeakReport:
+        """What is still there: marked processes, our ports, our temp dirs, and the run
+        directories of this session's processes that died without removing them (SIGKILL)."""
+        from hil.rundir import orphaned_run_dirs  # rundir records its directories here
+
         with self._lock:
             ports, dirs, names = set(self._ports), set(self._dirs), dict(self._names)
         return LeakReport(
@@ -85,7 +100,7 @@ class ResourceTracker:
                 for pid, cmd in _marked_processes(self.session_id)
             ],
             ports=sorted(ports & _listening_ports()),
-            temp_dirs=sorted(d for d in dirs if d.exists()),
+            temp_dirs=sorted({d for d in dirs if d.exists()} | set(orphaned_run_dirs(self.session_id))),
         )
 
     def audit(self, *, clean_up: bool = True) -> None:
@@ -95,10 +110,13 @@ class ResourceTracker:
             clean_up: after reporting, kill leaked processes and remove leaked directories,
                 so that the next run starts clean.
         """
+        with self._lock:
+            audits, self._audits = self._audits, []
+        extra = [line for audit in audits for line in audit()]
         report = self.find_leaks()
-        if not report:
+        if not report and not extra:
             return
-        lines = report.lines()
+        lines = report.lines() + extra
         if clean_up:
             for pid, _ in report.processes:
                 try:

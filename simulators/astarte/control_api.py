@@ -33,16 +33,19 @@ from typing import Any, Final
 
 from hil.astarte.realm_jwt import mint_realm_token
 from hil.errors import PKIError
-from hil.simulators.astarte.api_errors import bad_request, detail
+from hil.simulators.astarte.api_errors import detail
 from hil.simulators.astarte.data_updater import DataUpdater
 from hil.simulators.astarte.device_ids import normalise_device_id
 from hil.simulators.astarte.realm import MessageLog, Realm
 from hil.simulators.astarte.web import Call, Reply, catch_all, route
+from hil.simulators.request_bounds import OutOfBounds, integer
+
+#: MQTT topics are UTF-8 strings of at most 65,535 bytes (MQTT 3.1.1, 1.5.3).
+_MAX_TOPIC_BYTES: Final = 65_535
+#: The longest realm token ``/token`` mints: ten years.
+_MAX_TOKEN_TTL: Final = 10 * 365 * 24 * 3600
 
 __all__ = ["control_routes"]
-
-_MAX_WAIT: Final = 30.0
-
 
 class ControlApi:
     def __init__(self, realm: Realm, updater: DataUpdater, private_key: Path | None,
@@ -55,17 +58,14 @@ class ControlApi:
 
     def _listing(self, call: Call, source: Callable[[], list[Any]]) -> Reply:
         device_id = call.query.get("device_id")
-        try:
-            min_count = int(call.query.get("min_count", "0"))
-            timeout = min(float(call.query.get("timeout", "0")), _MAX_WAIT)
-        except ValueError:
-            raise bad_request() from None
+        min_count = int(call.bounded.get("min_count", 0))
+        timeout = float(call.bounded.get("timeout", 0.0))
         self.updater.wait_idle(timeout=max(timeout, 1.0))
 
         def selected() -> list[Any]:
             return [e for e in source() if device_id is None or e.device_id == device_id]
 
-        deadline = time.monotonic() + max(timeout, 0.0)
+        deadline = time.monotonic() + timeout
         with self.realm.changed:
             found = selected()
             while len(found) < min_count:
@@ -90,12 +90,9 @@ class ControlApi:
         from number N on and ``min_count`` counts from there. ``first`` is the number of
         ``data[0]`` (above ``since`` when older ones were dropped), ``total`` how many arrived."""
         device_id = call.query.get("device_id")
-        try:
-            since = max(int(call.query.get("since", "0")), 0)
-            min_count = int(call.query.get("min_count", "0"))
-            timeout = min(float(call.query.get("timeout", "0")), _MAX_WAIT)
-        except ValueError:
-            raise bad_request() from None
+        since = int(call.bounded.get("since", 0))
+        min_count = int(call.bounded.get("min_count", 0))
+        timeout = float(call.bounded.get("timeout", 0.0))
         self.updater.wait_idle(timeout=max(timeout, 1.0))
 
         def log() -> MessageLog:
@@ -103,7 +100,7 @@ class ControlApi:
                 return self.realm.raw_messages
             return self.realm.device_messages.get(device_id) or MessageLog()
 
-        deadline = time.monotonic() + max(timeout, 0.0)
+        deadline = time.monotonic() + timeout
         with self.realm.changed:
             while log().total - since < min_count:
                 remaining = deadline - time.monotonic()
@@ -122,6 +119,8 @@ class ControlApi:
         if not (isinstance(path, str) and path.startswith("/") and isinstance(payload_hex, str)
                 and qos in (0, 1, 2) and not isinstance(qos, bool)):
             raise detail(422, 'expected {"path": "/...", "payload_hex": "...", "qos": 0|1|2}')
+        if not _publishable_topic(f"{self.realm.name}/{device_id or ''}{path}"):
+            raise detail(422, f"path must make an MQTT topic: no '+', '#' or NUL, at most {_MAX_TOPIC_BYTES} bytes")
         try:
             payload = bytes.fromhex(payload_hex)
         except ValueError:
@@ -141,8 +140,10 @@ class ControlApi:
         if claims is not None and not (isinstance(claims, dict) and all(
                 isinstance(v, list) and all(isinstance(e, str) for e in v) for v in claims.values())):
             raise detail(422, "claims must map claim names to lists of strings")
-        if ttl is not None and (not isinstance(ttl, int) or isinstance(ttl, bool)):
-            raise detail(422, "ttl must be an integer number of seconds or null")
+        try:
+            ttl = None if ttl is None else integer(ttl, name="ttl", low=1, high=_MAX_TOKEN_TTL)
+        except OutOfBounds:
+            raise detail(422, f"ttl must be an integer number of seconds from 1 to {_MAX_TOKEN_TTL}, or null") from None
         try:
             token = mint_realm_token(self.private_key, claims=claims, ttl=ttl)
         except PKIError as exc:
@@ -169,17 +170,26 @@ class ControlApi:
         return Reply(200, {"data": {"realm": self.realm.name, "broker_session": self._health()}})
 
 
+def _publishable_topic(topic: str) -> bool:
+    """A topic a broker takes in a PUBLISH: valid UTF-8 within the length limit, no wildcard, no NUL."""
+    try:
+        size = len(topic.encode("utf-8"))
+    except UnicodeEncodeError:  # a lone surrogate from a JSON escape
+        return False
+    return size <= _MAX_TOPIC_BYTES and not any(c in topic for c in "+#\x00")
+
+
 def control_routes(realm: Realm, updater: DataUpdater, private_key: Path | None,
                    reinstall: Callable[[], None], health: Callable[[], bool]) -> list[Any]:
     api = ControlApi(realm, updater, private_key, reinstall, health)
     return [
-        route("/health", api.health, ["GET"]),
-        route("/errors", api.errors, ["GET"]),
-        route("/messages", api.messages, ["GET"]),
-        route("/disconnections", api.disconnections, ["GET"]),
-        route("/sessions", api.sessions, ["GET"]),
-        route("/devices/{device_id}/publish", api.publish, ["POST"]),
-        route("/token", api.token, ["POST"]),
-        route("/reset", api.reset, ["POST"]),
+        route("/health", api.health, ["GET"], control=True),
+        route("/errors", api.errors, ["GET"], control=True),
+        route("/messages", api.messages, ["GET"], control=True),
+        route("/disconnections", api.disconnections, ["GET"], control=True),
+        route("/sessions", api.sessions, ["GET"], control=True),
+        route("/devices/{device_id}/publish", api.publish, ["POST"], control=True),
+        route("/token", api.token, ["POST"], control=True),
+        route("/reset", api.reset, ["POST"], control=True),
         catch_all("Not found"),
     ]

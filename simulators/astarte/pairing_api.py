@@ -16,8 +16,9 @@ read inside the action), then no ``Authorization`` -> 401, ``data`` not an objec
 cast raises), the body's changeset (422), device/secret (403; an unregistered device row -> 404
 ``Device not found``), and inhibition (422).
 
-Knowingly different (never 500): a CSR that parses as PEM but does not verify gets 422
-``is not a valid PEM CSR`` (upstream: CFSSL fails, 500); an invalid device id on info is 403 and on
+Knowingly different (never 500): a CSR that parses as PEM but does not verify, or whose key is on
+a curve nobody signs (secp112r1, SM2, ...), gets 422 ``is not a valid PEM CSR`` (upstream checks
+only the PEM framing, then CFSSL fails, 500); an invalid device id on info is 403 and on
 DELETE is 400 (upstream: 500).
 """
 
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any, Final, TypeGuard
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 
 from hil.errors import PKIError
 from hil.pki import HarnessPKI
@@ -37,7 +39,8 @@ from hil.simulators.astarte.device_ids import normalise_device_id
 from hil.simulators.astarte.realm import Device, Realm
 from hil.simulators.astarte.realm_auth import authorize_call, bearer_token
 from hil.simulators.astarte.values import now_ms
-from hil.simulators.astarte.web import Call, Reply, catch_all, route
+from hil.simulators.astarte.web import Call, catch_all, Reply, route
+from hil.simulators.destiny.clock import SimClock
 
 __all__ = ["ASTARTE_VERSION", "pairing_routes"]
 
@@ -52,8 +55,9 @@ def _elixir_datetime(moment: dt.datetime) -> str:
 
 
 class PairingApi:
-    def __init__(self, realm: Realm, pki_dir: Path) -> None:
+    def __init__(self, realm: Realm, pki_dir: Path, clock: SimClock | None = None) -> None:
         self.realm = realm
+        self.clock = clock or SimClock()
         self._pki_dir = pki_dir
         self._pki: HarnessPKI | None = None
 
@@ -216,7 +220,7 @@ class PairingApi:
         with self.realm.lock:
             self._device(call, secret)
         # No revoked serials: v1.2.0 validates the chain only (module docstring).
-        status = self.pki.verify_client_certificate(client_crt)
+        status = self.pki.verify_client_certificate(client_crt, at=self.clock.now())
         body: dict[str, Any] = {"valid": status.valid, "timestamp": _elixir_datetime(status.checked_at)}
         if status.valid:
             assert status.not_after is not None
@@ -234,13 +238,13 @@ def _is_int(value: Any) -> TypeGuard[int]:
 def _is_pem_csr(text: str) -> bool:
     try:
         x509.load_pem_x509_csr(text.encode("ascii"))
-    except (ValueError, UnicodeEncodeError):
+    except (ValueError, UnicodeEncodeError, UnsupportedAlgorithm):
         return False
     return True
 
 
-def pairing_routes(realm: Realm, pki_dir: Path) -> list[Any]:
-    api = PairingApi(realm, pki_dir)
+def pairing_routes(realm: Realm, pki_dir: Path, clock: SimClock | None = None) -> list[Any]:
+    api = PairingApi(realm, pki_dir, clock)
     table: list[tuple[str, Callable[[Call], Reply], list[str]]] = [
         ("/version", api.version, ["GET"]),
         ("/v1/{realm}/version", api.version, ["GET"]),

@@ -170,10 +170,16 @@ def cast_json(value_type: ValueType, value: Any) -> Any:
 
 
 def render(value_type: ValueType, value: Any, *, longinteger_as_string: bool) -> Any:
-    """A stored value as AppEngine renders it in JSON."""
+    """A stored value as AppEngine renders it in JSON.
+
+    An empty array renders as ``null``, as Astarte 1.2.0 does: its array columns are non-frozen
+    CQL lists, and Cassandra stores an empty list as no value at all.
+    """
     if value is None:
         return None
     if value_type.is_array:
+        if not value:
+            return None
         return [render(value_type.scalar, item, longinteger_as_string=longinteger_as_string) for item in value]
     if value_type is ValueType.BINARYBLOB:
         return base64.b64encode(value).decode("ascii")

@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from hil.simulators.astarte.api_errors import ApiError, bad_request, detail
+from hil.simulators.request_bounds import control_query, OutOfBounds
 
 __all__ = ["NO_BODY", "Call", "Reply", "catch_all", "route"]
 
@@ -48,6 +49,8 @@ class Call:
     body: Any
     client_ip: str
     headers: Mapping[str, str] = field(default_factory=dict)
+    #: The control query parameters (``timeout``, ``min_count``, ...), checked: see :func:`route`.
+    bounded: Mapping[str, float | int] = field(default_factory=dict)
 
     def data(self) -> Any:
         """The body's ``data`` value; a missing one is 400 (no controller clause matches)."""
@@ -96,11 +99,21 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def route(path: str, handler: Callable[[Call], Reply], methods: list[str]) -> Route:
-    """A Starlette route running ``handler`` as described in the module docstring."""
+def route(path: str, handler: Callable[[Call], Reply], methods: list[str], *, control: bool = False) -> Route:
+    """A Starlette route running ``handler`` as described in the module docstring.
+
+    Args:
+        control: a ``/_sim`` route: its shared query parameters (waits, counts) are checked
+            here, before the handler runs, and one that is not a finite number within its
+            bounds is 400 ``Bad request`` (as a malformed query is on the real APIs).
+    """
 
     async def endpoint(request: Request) -> Response:
         try:
+            try:
+                bounded = control_query(request.query_params) if control else {}
+            except OutOfBounds:
+                raise bad_request() from None
             body = _parse(await _read_body(request)) if request.method in ("POST", "PUT", "PATCH") else NO_BODY
             call = Call(
                 method=request.method,
@@ -111,6 +124,7 @@ def route(path: str, handler: Callable[[Call], Reply], methods: list[str]) -> Ro
                 body=body,
                 client_ip=request.client.host if request.client else "",
                 headers=dict(request.headers),
+                bounded=bounded,
             )
             reply = await run_in_threadpool(handler, call)
         except ApiError as exc:

@@ -6,8 +6,10 @@ enhancement requests, pending enhancements and leased batches in memory on a con
 and offers a separate ``/_sim/`` API to seed and inspect all that. Modules:
 
 ``app`` assembly · ``robot_api`` the real routes · ``control_api`` ``/_sim`` · ``store`` state
-and rules · ``hmac_auth`` signatures · ``durations`` pydantic's timedelta grammar · ``clock`` ·
-``blobs`` · ``journal`` · ``body_limit`` · ``seed`` · ``server`` uvicorn runner.
+and rules, and the jobs the clock runs (lease expiry, result import) · ``hmac_auth`` signatures ·
+``durations`` pydantic's timedelta grammar · ``clock`` · ``blobs`` Azure-style SAS rules ·
+``storage_api`` the blob routes (on their own TLS listener) · ``journal`` · ``body_limit`` ·
+``seed`` · ``server`` uvicorn runner.
 """
 
 from __future__ import annotations

@@ -14,7 +14,11 @@ import threading
 import time
 from collections.abc import Callable
 
-__all__ = ["SimClock"]
+__all__ = ["MAX_OFFSET_SECONDS", "SimClock"]
+
+#: How far the clock may be moved from wall time, either way: a century. Past year 9999 a
+#: timestamp no longer makes a datetime, and every route that reads the clock would fail.
+MAX_OFFSET_SECONDS = 100 * 365.25 * 24 * 3600
 
 
 class SimClock:
@@ -47,11 +51,14 @@ class SimClock:
         """Move the clock by ``seconds``; negative values move it back (a client ahead of us).
 
         Raises:
-            ValueError: for NaN or infinite amounts, which would make every comparison lie.
+            ValueError: for NaN or infinite amounts, which would make every comparison lie, and
+                for a move that takes the offset past :data:`MAX_OFFSET_SECONDS` (nothing changes).
         """
         if not math.isfinite(seconds):
             raise ValueError("seconds must be a finite number")
         with self._lock:
+            if abs(self._offset + seconds) > MAX_OFFSET_SECONDS:
+                raise ValueError(f"the clock may move at most {MAX_OFFSET_SECONDS:.0f} s from wall time")
             self._offset += seconds
 
     def reset(self) -> None:

@@ -12,24 +12,29 @@ the outcome. It carries no authentication (the simulator listens on loopback).
   received, and the reference/result/validation files as text
 * ``GET /_sim/requests`` — the journal of ``/v1`` calls (method, path, query, client id, status)
 * ``GET /_sim/clock``, ``POST /_sim/clock/advance`` ``{"seconds": n}`` (negative moves it back)
+* ``POST /_sim/jobs/expire-leases`` — run the repository's lease-expiry job now →
+  ``{"expired": n, "replaced_with": m}``; ``POST /_sim/jobs/import-results`` — end every result
+  import under way now → ``{"imported": [batch ids]}`` (both otherwise run by the clock)
 * ``POST /_sim/reset`` — forget everything and zero the clock offset
-* ``GET|PUT /_sim/storage/<name>?sig=`` — the blob storage behind the batch URLs
+* ``GET|PUT /_sim/storage/<container>/<blob>?<SAS>`` — the blob storage behind the batch URLs, when
+  the simulator has no storage listener of its own (:mod:`hil.simulators.destiny.storage_api`)
 """
 
 from __future__ import annotations
 
-import math
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, HTTPException, Query, Response, status
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
-
 from hil.simulators.destiny.journal import Journal
-from hil.simulators.destiny.models import DestinyUUID, UnicodeText, require_utf8
+from hil.simulators.destiny.models import DestinyUUID, require_utf8, UnicodeText
 from hil.simulators.destiny.store import Batch, PendingEnhancement, Store
+from fastapi.exceptions import RequestValidationError
+from hil.simulators.destiny.clock import MAX_OFFSET_SECONDS
+from hil.simulators.request_bounds import number, OutOfBounds
 
-__all__ = ["EnhancementRequestSeed", "ReferenceSeed", "RobotSeed", "build_control_router", "build_storage_router"]
+__all__ = ["EnhancementRequestSeed", "ReferenceSeed", "RobotSeed", "build_control_router"]
 
 
 class RobotSeed(BaseModel):
@@ -81,10 +86,11 @@ class ClockAdvance(BaseModel):
 
     @field_validator("seconds")
     @classmethod
-    def _finite(cls, value: float) -> float:
-        if not math.isfinite(value):
-            raise ValueError("seconds must be a finite number")
-        return value
+    def _bounded(cls, value: float) -> float:
+        try:
+            return number(value, name="seconds", low=-MAX_OFFSET_SECONDS, high=MAX_OFFSET_SECONDS)
+        except OutOfBounds as exc:
+            raise ValueError(str(exc)) from None
 
 
 def _item_view(item: PendingEnhancement) -> dict[str, object]:
@@ -187,9 +193,22 @@ def build_control_router(store: Store, journal: Journal) -> APIRouter:
 
     @router.post("/clock/advance")
     async def advance_clock(body: ClockAdvance) -> dict[str, object]:
-        store.clock.advance(body.seconds)
+        try:
+            store.clock.advance(body.seconds)
+        except ValueError as exc:  # the sum of the moves left the bounds: answered as the model's refusal
+            raise RequestValidationError(
+                [{"type": "value_error", "loc": ("body", "seconds"), "msg": str(exc), "input": body.seconds}]
+            ) from None
         store.sweep()
         return {"now": store.clock.now().isoformat(), "offset_seconds": store.clock.offset}
+
+    @router.post("/jobs/expire-leases")
+    async def run_expiry_job() -> dict[str, int]:
+        return store.run_expiry_job()
+
+    @router.post("/jobs/import-results")
+    async def run_imports() -> dict[str, list[str]]:
+        return {"imported": [str(b) for b in store.run_imports()]}
 
     @router.post("/reset", status_code=status.HTTP_204_NO_CONTENT)
     async def reset() -> Response:
@@ -202,28 +221,3 @@ def build_control_router(store: Store, journal: Journal) -> APIRouter:
 
 def _reference_record(seed: ReferenceSeed) -> dict[str, object]:
     return seed.model_dump(mode="json", exclude_none=True)
-
-
-def build_storage_router(store: Store) -> APIRouter:
-    """``/_sim/storage/<name>``: GET serves a blob, PUT stores one; both need the URL's token."""
-    router = APIRouter(prefix="/_sim/storage")
-
-    def check(name: str, sig: str | None) -> None:
-        if not store.blobs.token_valid(name, sig):
-            raise HTTPException(403, "Signature did not match; use the URL the repository gave you.")
-
-    @router.get("/{name:path}")
-    async def read_blob(name: str, sig: Annotated[str | None, Query()] = None) -> Response:
-        check(name, sig)
-        blob = store.blobs.get(name)
-        if blob is None:
-            raise HTTPException(404, "The specified blob does not exist.")
-        return Response(content=blob.data, media_type=blob.content_type)
-
-    @router.put("/{name:path}", status_code=status.HTTP_201_CREATED)
-    async def write_blob(request: Request, name: str, sig: Annotated[str | None, Query()] = None) -> Response:
-        check(name, sig)
-        store.blobs.put(name, await request.body(), request.headers.get("content-type") or "application/octet-stream")
-        return Response(status_code=status.HTTP_201_CREATED)
-
-    return router

@@ -11,11 +11,12 @@ import enum
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import UUID4, UUID7, AfterValidator, BaseModel, ConfigDict
+from pydantic import UUID4, UUID7, AfterValidator, BaseModel, ConfigDict, field_validator
 from pydantic_core import PydanticKnownError
 
 __all__ = [
     "DestinyUUID",
+    "EnhancementRequestIn",
     "EnhancementRequestRead",
     "EnhancementRequestStatus",
     "RobotEnhancementBatch",
@@ -102,6 +103,25 @@ class RobotEnhancementBatchRead(BaseModel):
     result_storage_url: str | None = None
     validation_result_url: str | None = None
     error: str | None = None
+
+
+class EnhancementRequestIn(BaseModel):
+    """Body of ``POST /v1/enhancement-requests/``: enhance these references with that robot.
+
+    Extra keys are ignored; a repeated reference id is refused during validation (a 422 whose
+    message is the repository's).
+    """
+
+    robot_id: DestinyUUID
+    reference_ids: list[DestinyUUID]
+    source: UnicodeText | None = None
+
+    @field_validator("reference_ids")
+    @classmethod
+    def _distinct(cls, value: list[UUID]) -> list[UUID]:
+        if len(value) != len(set(value)):
+            raise ValueError("reference_ids must not contain duplicate ids.")
+        return value
 
 
 class EnhancementRequestRead(BaseModel):

@@ -6,10 +6,17 @@ slash with a 307 that the SDK does not follow):
 * ``POST /robot-enhancement-batches/?robot_id&limit&lease`` — claim a batch: 200 with
   ``RobotEnhancementBatch``, or 204 with an empty body when nothing is pending;
 * ``PATCH /robot-enhancement-batches/{id}/renew-lease/?lease`` — 200 with the new expiry as a bare
-  ISO 8601 timestamp (no content type), 409 when the batch has no PROCESSING item left;
-* ``GET /robot-enhancement-batches/{id}/`` — the batch again, with fresh URLs;
+  ISO 8601 timestamp (no content type), 409 when the batch has no PROCESSING item left (a lapsed
+  lease is still PROCESSING until the expiry job ran);
+* ``GET /robot-enhancement-batches/{id}/`` — the batch again, with fresh URLs (Azure service-SAS
+  URLs: read-only for references and validation, write-only for results, see
+  :mod:`hil.simulators.destiny.blobs`);
 * ``POST /robot-enhancement-batches/{id}/results/`` — 400 on an id mismatch, 200 when the robot
-  reports an error, 202 when results are accepted for import, 422 on an invalid state move;
+  reports an error, 202 when results are accepted for import (which ends later, see
+  :mod:`hil.simulators.destiny.store`), 422 on an invalid state move;
+* ``POST /enhancement-requests/`` — ask for enhancements of existing references by a robot: 202
+  with the request (``request_status`` ``received``), 422 ``Reference with id {…} does not
+  exist.`` when a reference is unknown;
 * ``GET /enhancement-requests/{id}/`` — the request with its derived status.
 
 Every route authenticates with HMAC (:mod:`hil.simulators.destiny.hmac_auth`). Like the real routers,
@@ -22,7 +29,9 @@ poll that has work or on a renewal (422), a JSON body that is not an object on a
 result post (422 from validation; the real server's tracing dependency crashes), an error
 report for a batch whose items can no longer fail (422 ``Cannot process results: ...``), and an
 error message holding a lone surrogate (422 ``string_unicode`` before any state change, see
-:func:`hil.simulators.destiny.models.require_utf8`).
+:func:`hil.simulators.destiny.models.require_utf8`), and an enhancement request naming references
+for a robot that does not exist (422 ``Robot with id {…} does not exist.``; the real server's
+foreign key fails).
 """
 
 from __future__ import annotations
@@ -36,16 +45,26 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import PlainValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
+from hil.simulators.destiny.blobs import SasPermission
 from hil.simulators.destiny.durations import DurationError, parse_duration
 from hil.simulators.destiny.hmac_auth import AuthFailure, HmacIdentity, verify_hmac_request
 from hil.simulators.destiny.models import (
     DestinyUUID,
+    EnhancementRequestIn,
     EnhancementRequestRead,
     RobotEnhancementBatch,
     RobotEnhancementBatchRead,
     RobotEnhancementBatchResult,
 )
-from hil.simulators.destiny.store import MAX_BATCH_SIZE, Batch, LeaseError, StateTransitionError, Store
+from hil.simulators.destiny.storage_api import blob_url, FALLBACK_PREFIX
+from hil.simulators.destiny.store import (
+    MAX_BATCH_SIZE,
+    Batch,
+    EnhancementRequest,
+    LeaseError,
+    StateTransitionError,
+    Store,
+)
 
 __all__ = ["DEFAULT_LEASE", "build_robot_router", "storage_url"]
 
@@ -74,9 +93,10 @@ Lease = Annotated[
 ]
 
 
-def storage_url(request: Request, store: Store, name: str) -> str:
-    """A usable, token-carrying URL for a blob, on the address the robot reached us by."""
-    return f"{request.base_url}_sim/storage/{name}?sig={store.blobs.token(name)}"
+def storage_url(request: Request, store: Store, name: str, permission: SasPermission, storage_base: str | None) -> str:
+    """A signed URL for a blob: on the storage listener, else on the address the robot reached us by."""
+    base = storage_base or str(request.base_url).rstrip("/") + FALLBACK_PREFIX
+    return blob_url(base, store, name, permission)
 
 
 def _lease_error(exc: LeaseError, value: object) -> RequestValidationError:
@@ -85,8 +105,8 @@ def _lease_error(exc: LeaseError, value: object) -> RequestValidationError:
     )
 
 
-def build_robot_router(store: Store) -> APIRouter:
-    """The ``/v1`` routes, bound to ``store``."""
+def build_robot_router(store: Store, storage_base: str | None = None) -> APIRouter:
+    """The ``/v1`` routes, bound to ``store``; blob URLs point at ``storage_base`` when given."""
 
     async def robot_auth(request: Request) -> HmacIdentity:
         """HMAC auth of :mod:`hmac_auth`, behind the repository's Bearer/HMAC switch.
@@ -103,20 +123,24 @@ def build_robot_router(store: Store) -> APIRouter:
     batches = APIRouter(prefix="/robot-enhancement-batches", dependencies=[Depends(robot_auth)])
     requests = APIRouter(prefix="/enhancement-requests", dependencies=[Depends(robot_auth)])
 
+    def url(request: Request, name: str, permission: SasPermission) -> str:
+        return storage_url(request, store, name, permission, storage_base)
+
     def batch_view(request: Request, batch: Batch) -> RobotEnhancementBatch:
         return RobotEnhancementBatch(
             id=batch.id,
-            reference_storage_url=storage_url(request, store, batch.reference_blob),
-            result_storage_url=storage_url(request, store, batch.result_blob),
+            reference_storage_url=url(request, batch.reference_blob, SasPermission.READ),
+            result_storage_url=url(request, batch.result_blob, SasPermission.WRITE),
         )
 
     def batch_read(request: Request, batch: Batch) -> RobotEnhancementBatchRead:
+        validation = batch.validation_blob
         return RobotEnhancementBatchRead(
             robot_id=batch.robot_id,
             id=batch.id,
-            reference_data_url=storage_url(request, store, batch.reference_blob),
-            result_storage_url=storage_url(request, store, batch.result_blob),
-            validation_result_url=storage_url(request, store, batch.validation_blob) if batch.validation_blob else None,
+            reference_data_url=url(request, batch.reference_blob, SasPermission.READ),
+            result_storage_url=url(request, batch.result_blob, SasPermission.WRITE),
+            validation_result_url=url(request, validation, SasPermission.READ) if validation else None,
             error=batch.error,
         )
 
@@ -182,15 +206,10 @@ def build_robot_router(store: Store) -> APIRouter:
             store.record_result(batch_id, None, 422)
             raise HTTPException(422, f"Cannot process results: {exc.detail}") from None
         answer = batch_read(request, batch)  # the batch as it is before the import, like the real 202
-        store.record_result(batch_id, None, 202)
-        store.import_results(batch_id)
+        store.record_result(batch_id, None, 202)  # the import itself ends later, by the clock
         return answer
 
-    @requests.get("/{enhancement_request_id}/", response_model=EnhancementRequestRead)
-    async def check_enhancement_request_status(
-        enhancement_request_id: Annotated[DestinyUUID, Path()],
-    ) -> EnhancementRequestRead:
-        found = store.get_request(enhancement_request_id)
+    def request_read(found: EnhancementRequest) -> EnhancementRequestRead:
         return EnhancementRequestRead(
             robot_id=found.robot_id,
             reference_ids=found.reference_ids,
@@ -199,6 +218,20 @@ def build_robot_router(store: Store) -> APIRouter:
             request_status=store.request_status(found),
             error=found.error,
         )
+
+    @requests.post("/", response_model=EnhancementRequestRead, status_code=status.HTTP_202_ACCEPTED)
+    async def request_enhancement(enhancement_request_in: EnhancementRequestIn) -> EnhancementRequestRead:
+        # Like the repository, any robot may ask for any robot's enhancements.
+        found = store.request_enhancements(
+            enhancement_request_in.robot_id, enhancement_request_in.reference_ids, enhancement_request_in.source
+        )
+        return request_read(found)
+
+    @requests.get("/{enhancement_request_id}/", response_model=EnhancementRequestRead)
+    async def check_enhancement_request_status(
+        enhancement_request_id: Annotated[DestinyUUID, Path()],
+    ) -> EnhancementRequestRead:
+        return request_read(store.get_request(enhancement_request_id))
 
     v1 = APIRouter(prefix="/v1")
     v1.include_router(batches)

@@ -12,17 +12,28 @@ What is modelled, following the repository's documented behaviour:
   completed; processing → expired | failed; importing → discarded | failed; indexing →
   indexing_failed); an invalid move raises :class:`StateTransitionError` with the repository's
   wording ``Cannot transition from status 'a' to 'b'``;
-* lease expiry: PROCESSING items whose lease ended become EXPIRED and a fresh PENDING copy is
-  queued (``retry_of`` the expired one) unless the chain already holds three retries.
+* the lease-expiry job: PROCESSING items whose lease ended become EXPIRED and a fresh PENDING
+  copy is queued (``retry_of`` the expired one) unless the chain already holds three retries;
+* result import, and per reference the enhancements it added (exact duplicates are discarded).
+  They are remembered only to recognise duplicates: unlike the real reference file, the one a
+  robot downloads does not carry the reference's earlier enhancements.
 
-The real repository expires leases in a periodic background task. Here the sweep runs whenever
-the state is read, so "the lease ended" and "the items are back in the pool" coincide exactly at
-the lease end by the simulated clock. A robot that renews after that gets the 409 the repository
-documents ("They may have already expired").
+Two things happen later on the real repository than the request that causes them, and both are
+driven here by the simulated clock (:meth:`Store.sweep` runs whatever has come due before any
+state is read or changed):
 
-Result import is asynchronous in the repository (202, then a queued task). The simulator imports
-right after answering, so a test can read the outcome at once; the 202 body still shows the batch
-as it was before the import, as the real one does.
+* **Lease expiry is lazy.** Nothing expires at the lease end: a scheduled job (every 10 minutes
+  in the deployed configuration, ``*/10`` cron) expires what has lapsed by the time it runs. Until
+  then a lapsed batch is still PROCESSING: its renewal succeeds, its results are accepted, and a
+  poll does not hand its items out again. The job runs every ``expiry_interval`` simulated
+  seconds counted from the store's creation or reset (the cron's phase is invisible to a
+  robot), never when the interval is None (the repository's local configuration, where it is not
+  scheduled), and at once through :meth:`Store.run_expiry_job` (``POST /_sim/jobs/expire-leases``).
+* **Result import is asynchronous.** The 202 only moves the items to IMPORTING; a queued task
+  reads the result file later. Here the import completes ``import_seconds`` simulated seconds
+  after the 202 (or at once through :meth:`Store.run_imports`, ``POST /_sim/jobs/import-results``),
+  so a second report in between meets ``Cannot transition from status 'importing' to
+  'importing'``.
 """
 
 from __future__ import annotations
@@ -45,6 +56,9 @@ from hil.simulators.destiny.clock import SimClock
 from hil.simulators.destiny.models import EnhancementRequestStatus
 
 __all__ = [
+    "DEFAULT_EXPIRY_INTERVAL",
+    "DEFAULT_IMPORT_SECONDS",
+    "DUPLICATE_DISCARDED",
     "MAX_BATCH_SIZE",
     "MAX_RETRY_COUNT",
     "Batch",
@@ -64,6 +78,20 @@ MAX_BATCH_SIZE = 10_000
 
 MAX_RETRY_COUNT = 3
 """How many times an expired item is re-queued before it is left expired for good."""
+
+DEFAULT_EXPIRY_INTERVAL = 600.0
+"""Seconds between runs of the lease-expiry job: the deployed schedule (cron ``*/10 * * * *``)."""
+
+DEFAULT_IMPORT_SECONDS = 30.0
+"""Simulated seconds between a 202 for results and the end of their import.
+
+The repository imports in a queued task (download, validation, database, search index), which
+takes seconds to minutes; 30 s leaves a robot's immediate second report well inside the window
+however loaded the machine, and tests end imports at once with :meth:`Store.run_imports`.
+"""
+
+DUPLICATE_DISCARDED = "Exact duplicate enhancement already exists on reference."
+ENHANCEMENT_ADDED = "Enhancement added."
 
 ENHANCEMENT_TYPES = frozenset(
     {
@@ -141,6 +169,8 @@ class Robot:
 class Reference:
     id: UUID
     record: dict[str, object]
+    enhancement_hashes: set[str] = field(default_factory=set)
+    """Content-wise keys of the enhancements imported onto this reference (see ``_content_key``)."""
 
 
 @dataclass
@@ -192,6 +222,8 @@ class Batch:
     validation_blob: str | None = None
     error: str | None = None
     results: list[ResultPost] = field(default_factory=list)
+    import_due: float | None = None
+    """Simulated time at which the import under way ends; None when none is."""
 
 
 def _new_id() -> UUID:
@@ -201,9 +233,23 @@ def _new_id() -> UUID:
 class Store:
     """All simulator state behind one lock (requests are handled on one loop, tests poke in)."""
 
-    def __init__(self, clock: SimClock, blobs: BlobStore) -> None:
+    def __init__(
+        self,
+        clock: SimClock,
+        blobs: BlobStore,
+        *,
+        expiry_interval: float | None = DEFAULT_EXPIRY_INTERVAL,
+        import_seconds: float = DEFAULT_IMPORT_SECONDS,
+    ) -> None:
+        if expiry_interval is not None and not expiry_interval > 0:
+            raise ValueError("expiry_interval must be a positive number of seconds, or None")
+        if not import_seconds >= 0:
+            raise ValueError("import_seconds must not be negative")
         self.clock = clock
         self.blobs = blobs
+        self.expiry_interval = expiry_interval
+        self.import_seconds = import_seconds
+        self._next_expiry_run = self._first_expiry_run()
         self._lock = threading.RLock()
         self._seq = itertools.count()
         self.robots: dict[UUID, Robot] = {}
@@ -222,6 +268,7 @@ class Store:
             self.batches.clear()
             self.blobs.clear()
             self.clock.reset()
+            self._next_expiry_run = self._first_expiry_run()
 
     def add_robot(self, name: str, client_id: UUID | None = None, secret: str | None = None) -> Robot:
         """Register a robot; the secret is a hex token like the repository issues, used as text."""
@@ -266,6 +313,25 @@ class Store:
                 self._queue(ref_id, robot_id, request.id, retry_of=None)
             return request
 
+    def request_enhancements(
+        self, robot_id: UUID, reference_ids: list[UUID], source: str | None = None
+    ) -> EnhancementRequest:
+        """``POST /v1/enhancement-requests/``: the repository's rules, unlike seeding.
+
+        The references must exist: the repository checks them first and names the missing ones
+        as a *set* (422 ``Reference with id {UUID('…')} does not exist.``). The robot is not
+        checked there; its pending enhancements then break a foreign key, a 500 on the real
+        server, which we answer as 422 ``Robot with id {UUID('…')} does not exist.`` instead
+        (with no references nothing is queued, so any robot id is accepted, as there).
+        """
+        with self._lock:
+            missing = {ref_id for ref_id in reference_ids if ref_id not in self.references}
+            if missing:
+                raise NotFound("Reference", repr(missing))
+            if reference_ids and robot_id not in self.robots:
+                raise NotFound("Robot", repr({robot_id}))
+            return self.add_enhancement_request(robot_id, reference_ids, source)
+
     def _queue(self, reference_id: UUID, robot_id: UUID, request_id: UUID | None, retry_of: UUID | None) -> None:
         item = PendingEnhancement(
             id=_new_id(),
@@ -277,17 +343,55 @@ class Store:
         )
         self.pending[item.id] = item
 
-    # -- expiry --------------------------------------------------------------------------------
+    # -- jobs the clock runs ------------------------------------------------------------------
+    def _first_expiry_run(self) -> float | None:
+        return None if self.expiry_interval is None else self.clock.time() + self.expiry_interval
+
     def sweep(self) -> None:
-        """Expire PROCESSING items whose lease ended and re-queue them (see module docstring)."""
+        """Run what the simulated clock says has come due: ended imports, the expiry job.
+
+        When several scheduled runs of the expiry job passed unseen, only the latest matters:
+        between them no request could renew or claim anything, so it expires exactly what they
+        would have (the items they re-queued are PENDING and not expired again).
+        """
         with self._lock:
-            now = self.clock.now()
-            for item in list(self.pending.values()):
-                if item.status is PendingStatus.PROCESSING and item.expires_at is not None and item.expires_at < now:
-                    item.move_to(PendingStatus.EXPIRED)
-                    item.outcome = "Lease expired."
-                    if self._retry_depth(item) < MAX_RETRY_COUNT:
-                        self._queue(item.reference_id, item.robot_id, item.enhancement_request_id, retry_of=item.id)
+            now = self.clock.time()
+            for batch in sorted(self.batches.values(), key=lambda b: b.import_due or 0.0):
+                if batch.import_due is not None and batch.import_due <= now:
+                    self.import_results(batch.id)
+            if self._next_expiry_run is not None and self.expiry_interval is not None and self._next_expiry_run <= now:
+                missed = (now - self._next_expiry_run) // self.expiry_interval
+                ran_at = self._next_expiry_run + missed * self.expiry_interval
+                self._next_expiry_run = ran_at + self.expiry_interval
+                self._expire(datetime.datetime.fromtimestamp(ran_at, tz=datetime.UTC))
+
+    def run_expiry_job(self) -> dict[str, int]:
+        """Run the lease-expiry job now (the schedule keeps its phase); counts like the real job."""
+        with self._lock:
+            self.sweep()
+            return self._expire(self.clock.now())
+
+    def run_imports(self) -> list[UUID]:
+        """End every import under way now; the ids of the batches imported."""
+        with self._lock:
+            self.sweep()
+            due = sorted((b for b in self.batches.values() if b.import_due is not None), key=lambda b: b.import_due or 0.0)
+            for batch in due:
+                self.import_results(batch.id)
+            return [b.id for b in due]
+
+    def _expire(self, now: datetime.datetime) -> dict[str, int]:
+        """Expire PROCESSING items whose lease ended before ``now`` and re-queue them."""
+        expired = replaced = 0
+        for item in list(self.pending.values()):
+            if item.status is PendingStatus.PROCESSING and item.expires_at is not None and item.expires_at < now:
+                item.move_to(PendingStatus.EXPIRED)
+                item.outcome = "Lease expired."
+                expired += 1
+                if self._retry_depth(item) < MAX_RETRY_COUNT:
+                    self._queue(item.reference_id, item.robot_id, item.enhancement_request_id, retry_of=item.id)
+                    replaced += 1
+        return {"expired": expired, "replaced_with": replaced}
 
     def _retry_depth(self, item: PendingEnhancement) -> int:
         depth = 0
@@ -321,9 +425,12 @@ class Store:
             if not available:
                 return None
             expires_at = self._expiry(lease)
+            # One item per reference, the others wait for a later batch. The repository builds
+            # this as {reference: item for item in reversed(available)}: the oldest item of a
+            # reference is kept, and the batch (so its reference file) runs newest first.
             chosen: dict[UUID, PendingEnhancement] = {}
-            for item in available:  # one item per reference; the others wait for a later batch
-                chosen.setdefault(item.reference_id, item)
+            for item in reversed(available):
+                chosen[item.reference_id] = item
             batch_id = _new_id()
             batch = Batch(
                 id=batch_id,
@@ -397,6 +504,7 @@ class Store:
                     raise StateTransitionError(item.status, PendingStatus.IMPORTING)
             for item in items:
                 item.move_to(PendingStatus.IMPORTING)
+            batch.import_due = self.clock.time() + self.import_seconds
             return batch
 
     def import_results(self, batch_id: UUID) -> None:
@@ -412,6 +520,7 @@ class Store:
         """
         with self._lock:
             batch = self.batches[batch_id]
+            batch.import_due = None
             items = {p.reference_id: p for p in self.items_of(batch_id) if p.status is PendingStatus.IMPORTING}
             entries: list[dict[str, object]] = []
             reasons: dict[UUID, str | None] = {}
@@ -426,6 +535,8 @@ class Store:
                 if ref_id is None:
                     entries.append({"reference_id": None, "error": reason})
                     continue
+                if reason is None and ref_id not in reasons:
+                    reason = self._add_enhancement(ref_id, line)
                 reasons.setdefault(ref_id, reason)
                 entries.append({"reference_id": str(ref_id), "error": reason})
             for ref_id in items:
@@ -437,13 +548,25 @@ class Store:
                 if reason is None:
                     item.move_to(PendingStatus.INDEXING)
                     item.move_to(PendingStatus.COMPLETED)
-                    item.outcome = "Enhancement added."
+                    item.outcome = ENHANCEMENT_ADDED
+                elif reason == DUPLICATE_DISCARDED:
+                    item.move_to(PendingStatus.DISCARDED)
+                    item.outcome = reason
                 else:
                     item.move_to(PendingStatus.FAILED)
                     item.outcome = reason
             batch.validation_blob = f"enhancement_result/{batch_id}_repo.jsonl"
             text = "".join(json.dumps(e, separators=(",", ":")) + "\n" for e in entries)
             self.blobs.put(batch.validation_blob, text.encode())
+
+    def _add_enhancement(self, reference_id: UUID, line: str) -> str | None:
+        """Import one accepted enhancement line; its discard reason when it is a duplicate."""
+        key = _content_key(from_json(line))
+        reference = self.references[reference_id]
+        if key in reference.enhancement_hashes:
+            return DUPLICATE_DISCARDED
+        reference.enhancement_hashes.add(key)
+        return None
 
     def record_result(self, batch_id: UUID, error: str | None, status_code: int) -> None:
         with self._lock:
@@ -479,6 +602,28 @@ class Store:
         if statuses == {PendingStatus.FAILED}:
             return EnhancementRequestStatus.FAILED
         return EnhancementRequestStatus.PARTIAL_FAILED
+
+
+def _drop_none(value: object) -> object:
+    if isinstance(value, dict):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_none(v) for v in value]
+    return value
+
+
+def _content_key(entry: dict[str, object]) -> str:
+    """What makes two enhancements "exact duplicates" on the repository.
+
+    It compares a hash of ``source``, ``visibility``, ``robot_version`` and ``derived_from``
+    (those not null) and the content without its null fields, keys sorted. The repository reads
+    the content into its models first (defaults filled in, and some types hash a narrower
+    fingerprint); we compare the JSON as sent, which agrees for a robot that serialises the same
+    enhancement the same way twice.
+    """
+    key = {k: entry[k] for k in ("source", "visibility", "robot_version", "derived_from") if entry.get(k) is not None}
+    key["content"] = _drop_none(entry.get("content"))
+    return json.dumps(key, sort_keys=True, separators=(",", ":"))
 
 
 def _parse_result_line(line: str) -> object:

@@ -5,6 +5,7 @@ bench an operator does the same by hand. Routes (JSON in, JSON out)::
 
     GET  /_sim/health                          200 {"ok": true}
     GET  /_sim/state                           the emulator's state (diagnostics only)
+    GET  /_sim/openapi.json                    this list as an OpenAPI description
     POST /_sim/window/open   {"seconds"?: n}   open the onboarding window (button press)
     POST /_sim/window/close                    close it
     POST /_sim/reset                           factory reset (revokes MQTT credentials)
@@ -16,18 +17,30 @@ bench an operator does the same by hand. Routes (JSON in, JSON out)::
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
 from hil.locknalert.control import Fault
 from hil.errors import HilError
 from hil.simulators.locknalert.emulator import BridgeEmulator
 from hil.simulators.locknalert.http_server import Request, Response, json_response
+from hil.simulators.openapi_description import describe, DESCRIPTION_PATH, Operation
+from hil.simulators.request_bounds import number, OutOfBounds
 
 __all__ = ["ControlApi"]
 
 MAX_WINDOW_SECONDS = 3600.0
 MAX_FAULT_DELAY = 60.0
+
+
+OPERATIONS = (
+    Operation("GET", "/_sim/health", "liveness"),
+    Operation("GET", "/_sim/state", "the emulator's state"),
+    Operation("GET", DESCRIPTION_PATH, "this description"),
+    *(Operation("POST", f"/_sim/{name}", summary, json_body=True) for name, summary in (
+        ("window/open", "open the onboarding window"), ("window/close", "close it"),
+        ("reset", "factory reset"), ("fault", "set a fault mode"),
+        ("mqtt-tls", "point the next bootstraps at the TLS listener"), ("alert", "publish an alert event"))),
+)
 
 
 class _Invalid(Exception):
@@ -38,11 +51,10 @@ def _number(data: dict[str, Any], key: str, low: float, high: float, default: fl
     value = data.get(key, default)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise _Invalid(f"{key} must be a number")
-    if not low <= value <= high:
-        raise _Invalid(f"{key} must be between {low:g} and {high:g}")
-    return float(value)
+    try:
+        return number(value, name=key, low=low, high=high)
+    except OutOfBounds as exc:
+        raise _Invalid(str(exc)) from None
 
 
 class ControlApi:
@@ -55,6 +67,8 @@ class ControlApi:
             return json_response(200, {"ok": True})
         if route == ("GET", "/_sim/state"):
             return json_response(200, self.emulator.state())
+        if route == ("GET", DESCRIPTION_PATH):
+            return json_response(200, describe("LocknAlert emulator control API", OPERATIONS))
         if request.method != "POST" or not request.path.startswith("/_sim/"):
             return json_response(404, {"error": "not_found"})
         try:

@@ -32,7 +32,8 @@ from collections.abc import Callable, Iterator
 from typing import Any, Final
 
 import grpc
-from google.protobuf.message import DecodeError, Message
+from google.protobuf.message import DecodeError
+from google.protobuf import text_format
 
 from hil.simulators.message_hub.codec import Codec, CodecError
 from hil.simulators.message_hub.hub import CLOSE, PUBLISH_ERROR, HubError, MessageHub
@@ -41,6 +42,7 @@ from hil.simulators.message_hub.protos import SERVICE, Protos
 __all__ = ["MAX_MESSAGE_BYTES", "MAX_STREAMS", "MessageHubService", "node_id_from_metadata"]
 
 log = logging.getLogger("message_hub.grpc")
+_LOGGED_CHARS: Final = 600
 
 MAX_MESSAGE_BYTES: Final = 4 * 1024 * 1024  # tonic's default decoding limit
 #: grpcio's own ceiling, above ours so that our check (and code) applies first.
@@ -130,10 +132,15 @@ class MessageHubService:
                     request = request_class.FromString(raw)
                 except DecodeError as exc:
                     raise _Refused(grpc.StatusCode.INTERNAL, f"failed to decode Protobuf message: {exc}") from None
+                if log.isEnabledFor(logging.INFO):
+                    # The decoded call is the gRPC evidence of a check (hil copies this log's excerpt).
+                    log.info("call %s node %s: %s", method, node_id, _one_line(request))
                 return behaviour(node_id, request, context)
             except _Refused as refusal:
+                log.info("call %s refused %s: %s", method, refusal.code.name, refusal.message)
                 context.abort(refusal.code, refusal.message)
             except HubError as error:
+                log.info("call %s refused %s: %s", method, error.code, error.message)
                 context.abort(grpc.StatusCode[error.code], error.message)
 
         if method == "Attach":
@@ -159,6 +166,7 @@ class MessageHubService:
         def ended() -> None:
             """The RPC is over (finished or cancelled): end the stream and give its slot back."""
             node.events.put(CLOSE)
+            self.hub.stream_closed(node)  # here too: a generator never started has no ``finally``
             self._stream_slots.release()
 
         # The slot goes back when the RPC ends, not when the generator does: grpcio may never
@@ -202,8 +210,14 @@ class MessageHubService:
         return self.empty()
 
 
-def _serialize(message: Message) -> bytes:
-    return message.SerializeToString()
+def _one_line(message: Any) -> str:
+    """A protobuf message as one bounded log line (payload bytes shown escaped, not dumped)."""
+    text = text_format.MessageToString(message, as_one_line=True)
+    return text if len(text) <= _LOGGED_CHARS else text[:_LOGGED_CHARS] + f"... ({len(text)} characters)"
+
+
+def _serialize(message: Any) -> bytes:
+    return message.SerializeToString()  # type: ignore[no-any-return]
 
 
 def _empty_class() -> Any:

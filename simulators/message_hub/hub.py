@@ -60,6 +60,8 @@ log = logging.getLogger("message_hub.hub")
 
 CLOSE: Final = object()  # queued to end a node's event stream
 PUBLISH_ERROR: Final = "Unable to publish astarte message, err: "
+#: Nodes the hub holds at once (above the open-stream limit, so live nodes never hit it first).
+MAX_NODES: Final = 1024
 
 
 class HubError(Exception):
@@ -94,7 +96,12 @@ def _parse(text: str | bytes) -> tuple[Interface, dict[str, Any]]:
         document = json.loads(text)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ConfigError(f"interface is not JSON: {exc}") from None
-    return parse_interface(document, profile=Profile.SERVER), document
+    except RecursionError:  # serde_json, too, refuses nesting past its limit (128)
+        raise ConfigError("interface is not JSON: nested too deeply") from None
+    try:
+        return parse_interface(document, profile=Profile.SERVER), document
+    except RecursionError:
+        raise ConfigError("interface is nested too deeply") from None
 
 
 def _version_conflict(new: Interface, old: Interface) -> str | None:
@@ -115,10 +122,18 @@ def _accepts(mapping_type: ValueType, sent: ValueType) -> bool:
 
 
 class MessageHub:
-    """Nodes and their routing on top of one :class:`AstarteLink`."""
+    """Nodes and their routing on top of one :class:`AstarteLink`.
 
-    def __init__(self, link: AstarteLink | None, codec: Codec, store: PropertyStore, cache: InterfaceCache) -> None:
+    Args:
+        max_nodes: nodes held at once. Like the real hub, a node whose Attach stream was cancelled
+            stays attached; when the table is full the oldest such node is forgotten (as if it
+            had detached) to make room, and with none to forget an Attach is RESOURCE_EXHAUSTED.
+    """
+
+    def __init__(self, link: AstarteLink | None, codec: Codec, store: PropertyStore, cache: InterfaceCache,
+                 *, max_nodes: int = MAX_NODES) -> None:
         self.link = link
+        self.max_nodes = max_nodes
         self.codec = codec
         self.store = store
         self.cache = cache
@@ -230,11 +245,13 @@ class MessageHub:
             raise HubError("INVALID_ARGUMENT", "error returned by the device") from None
         node = Node(node_id, {interface.name for interface, _ in parsed})
         with self._changed:
+            evicted = self._make_room(node_id)
             ack = self._install(parsed, "INTERNAL")
             # Stored properties and routing in one critical section: none is missed or reordered.
             self._queue_stored_properties(node)
             self._pending.append(node)
         try:
+            self._settle(evicted, f"room for {node_id}")
             self._settle(ack, f"attach of {node_id}")
         except BaseException:
             # As if the node had attached and detached: what it alone used goes (no wait, it is failing).
@@ -245,6 +262,18 @@ class MessageHub:
         self._register(node)
         log.info("node %s attached with %s", node_id, sorted(node.interfaces))
         return node
+
+    def _make_room(self, node_id: uuid.UUID) -> IntrospectionAck:
+        """Under the lock: forget the oldest node with a cancelled stream if the table is full."""
+        if node_id in self._nodes or len(self._nodes) + len(self._pending) < self.max_nodes:
+            return NOTHING_SENT
+        stale = next((node for node in self._nodes.values() if not node.stream_open), None)
+        if stale is None:
+            raise HubError("RESOURCE_EXHAUSTED", f"the hub holds at most {self.max_nodes} nodes")
+        del self._nodes[stale.id]
+        log.info("node %s forgotten to make room: its stream had ended", stale.id)
+        self._changed.notify_all()
+        return self._uninstall_unused(stale.interfaces)
 
     def _register(self, node: Node) -> None:
         """A pending node becomes attached, replacing (and closing) an earlier one with its id."""

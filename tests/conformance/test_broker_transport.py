@@ -6,18 +6,20 @@ physical broker (given device identities in the bench file) and against the simu
 
 from __future__ import annotations
 
-import uuid
 
 import pytest
 
 from hil.mqtt.client import MqttSession
-from hil.targets import Capability
+from hil.fixtures.plugin import hil_requires
+from hil.components.astarte import random_device_id
+from hil.services.readiness import ClientIdentity
+from hil.targets.protocols import BrokerAdmin, IdentityMint, ScenarioCertificates
 
 REALM = "hil"
 
 
 def _device_id() -> str:
-    return uuid.uuid4().hex[:22]
+    return random_device_id()
 
 
 @pytest.mark.requirement("ASTARTE-MQTT-TLS-01")
@@ -29,9 +31,12 @@ def test_broker_accepts_a_device_certificate_from_the_realm_ca(hil_broker, hil_d
 
 
 @pytest.mark.requirement("ASTARTE-MQTT-TLS-01")
-@pytest.mark.hil_requires(Capability.SCENARIO_CERTIFICATES)
-def test_broker_refuses_a_certificate_from_another_ca(hil_broker, hil_target):
-    identity = hil_target.scenario_identity("foreign-ca", f"{REALM}/{_device_id()}")
+def test_broker_refuses_a_certificate_from_another_ca(hil_broker, tmp_path):
+    """A CA of our own, made here, is foreign to any target: this needs no simulator."""
+    from hil.pki import HarnessPKI
+
+    foreign = HarnessPKI(tmp_path / "foreign-pki").issue_client(f"{REALM}/{_device_id()}")
+    identity = ClientIdentity(foreign.cert_path, foreign.key_path, hil_broker.endpoint.ca_path, foreign.common_name)
     with MqttSession(hil_broker.endpoint, identity) as session:
         result = session.connect()
     assert not result.accepted, "broker accepted a certificate signed by a foreign CA"
@@ -45,10 +50,10 @@ def test_broker_refuses_a_client_without_certificate(hil_broker):
 
 
 @pytest.mark.requirement("ASTARTE-MQTT-TLS-03")
-@pytest.mark.hil_requires(Capability.SCENARIO_CERTIFICATES)
+@hil_requires(ScenarioCertificates)
 @pytest.mark.parametrize("scenario", ["expired", "not-yet-valid"])
-def test_broker_refuses_a_certificate_outside_its_validity(hil_broker, hil_target, scenario):
-    identity = hil_target.scenario_identity(scenario, f"{REALM}/{_device_id()}")
+def test_broker_refuses_a_certificate_outside_its_validity(hil_broker, hil_scenario_certificates, scenario):
+    identity = hil_scenario_certificates.scenario_identity(scenario, f"{REALM}/{_device_id()}")
     with MqttSession(hil_broker.endpoint, identity) as session:
         result = session.connect()
     assert not result.accepted, f"broker accepted a {scenario} certificate"
@@ -63,10 +68,10 @@ def test_broker_accepts_an_empty_client_id_with_clean_session(hil_broker, hil_de
 
 
 @pytest.mark.requirement("ASTARTE-MQTT-TOPICS-01", "ASTARTE-MQTT-TLS-02")
-@pytest.mark.hil_requires(Capability.BROKER_ADMIN, Capability.MINT_IDENTITIES)
-def test_device_publishes_only_on_its_own_topic_tree(hil_broker, hil_device_identity):
+@hil_requires(BrokerAdmin, IdentityMint)
+def test_device_publishes_only_on_its_own_topic_tree(hil_broker, hil_identity_mint):
     own, other = _device_id(), _device_id()
-    identity = hil_device_identity(REALM, own)
+    identity = hil_identity_mint(REALM, own)
     with MqttSession(hil_broker.admin_endpoint, hil_broker.admin_identity) as server, MqttSession(
         # The client id claims the other device: identity must still come from the certificate.
         # Mosquitto drops an MQTT 5 client after refusing its publish; reconnect for the marker.
@@ -86,11 +91,11 @@ def test_device_publishes_only_on_its_own_topic_tree(hil_broker, hil_device_iden
 
 
 @pytest.mark.requirement("ASTARTE-MQTT-TOPICS-01")
-@pytest.mark.hil_requires(Capability.BROKER_ADMIN, Capability.MINT_IDENTITIES)
-def test_device_never_receives_another_devices_messages(hil_broker, hil_device_identity):
+@hil_requires(BrokerAdmin, IdentityMint)
+def test_device_never_receives_another_devices_messages(hil_broker, hil_identity_mint):
     snoop, victim = _device_id(), _device_id()
     with MqttSession(hil_broker.admin_endpoint, hil_broker.admin_identity) as server, MqttSession(
-        hil_broker.endpoint, hil_device_identity(REALM, snoop)
+        hil_broker.endpoint, hil_identity_mint(REALM, snoop)
     ) as device:
         assert server.connect().accepted and device.connect().accepted
         device.subscribe(f"{REALM}/{victim}/#")

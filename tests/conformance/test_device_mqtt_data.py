@@ -19,8 +19,10 @@ from hil.astarte.bsonwire import BsonDocument, BsonType, BsonValue, decode, enco
 from hil.components.astarte import AstarteClient
 from hil.mqtt.client import MqttSession
 from hil.oracle import expected_qos, judge_device_payload, load_interface
+from hil.targets.protocols import AppEngine, AstartePairing, BrokerAdmin, RealmMessageLog
+from hil.fixtures.plugin import hil_requires
 
-pytestmark = pytest.mark.hil_requires("astarte.pairing", "astarte.appengine")
+pytestmark = hil_requires(AstartePairing, AppEngine)
 
 SDK = "astarte-device-sdk==0.14.0"
 DATASTREAM = "org.hil.test.DeviceDatastream"
@@ -58,7 +60,28 @@ def _values(astarte: AstarteClient, device_id: str, tail: str, **params: Any) ->
                          "ASTARTE-MQTT-TIMESTAMP-01", "ASTARTE-MQTT-TIMESTAMP-04", "ASTARTE-PAYLOAD-T-01",
                          "ASTARTE-PAYLOAD-T-03", "ASTARTE-PAYLOAD-ARRAY-01", "ASTARTE-APPENGINE-READ-09")
 def test_individual_datastreams_of_every_type(device_under_test: Any, astarte: AstarteClient,
-                                             realm_log: RealmLog) -> None:
+                                             realm_errors: Any) -> None:
+    device = device_under_test(DATASTREAM, TIMESTAMPED)
+    before = {i: astarte.exchanged_messages(device.device_id, i) for i in (DATASTREAM, TIMESTAMPED)}
+    for name in TYPES:
+        device.send(DATASTREAM, f"/{name}", SDK_VALUES[name])
+        device.send(TIMESTAMPED, f"/{name}", SDK_VALUES[name], WHEN)
+    for interface, count in before.items():
+        assert astarte.wait_exchanged(device.device_id, interface, count + len(TYPES) - 1), f"not every {interface} sample landed"
+    for name in TYPES:
+        latest = _values(astarte, device.device_id, f"{TIMESTAMPED}/{name}", limit=1)
+        assert latest == [{"timestamp": WHEN_ISO, "value": APPENGINE_READS[name]}], name
+        plain = _values(astarte, device.device_id, f"{DATASTREAM}/{name}", limit=1)
+        assert plain and plain[-1]["value"] == APPENGINE_READS[name], name
+    assert realm_errors(device.device_id) == []
+
+
+@pytest.mark.requirement("ASTARTE-MQTT-DATA-01", "ASTARTE-MQTT-DATA-02", "ASTARTE-MQTT-TOPICS-04",
+                         "ASTARTE-MQTT-TIMESTAMP-01", "ASTARTE-PAYLOAD-T-01", "ASTARTE-PAYLOAD-T-03",
+                         "ASTARTE-PAYLOAD-ARRAY-01")
+@hil_requires(RealmMessageLog)
+def test_individual_datastreams_wire_format(device_under_test: Any, astarte: AstarteClient,
+                                            realm_log: RealmLog) -> None:
     device = device_under_test(DATASTREAM, TIMESTAMPED)
     since = realm_log.mark(device.device_id)
     for name in TYPES:
@@ -71,27 +94,35 @@ def test_individual_datastreams_of_every_type(device_under_test: Any, astarte: A
         assert plain["v"].kind is BSON_KINDS[name] and stamped["v"].kind is BSON_KINDS[name], name
         assert plain["v"].to_python() == SDK_VALUES[name], name
         assert stamped["t"] == BsonValue.datetime(WHEN), f"{name}: explicit timestamp {stamped.get('t')}"
-        latest = _values(astarte, device.device_id, f"{TIMESTAMPED}/{name}", limit=1)
-        assert latest == [{"timestamp": WHEN_ISO, "value": APPENGINE_READS[name]}], name
     assert astarte.device_errors(device.device_id) == []
 
 
 @pytest.mark.requirement("ASTARTE-MQTT-DATA-06", "ASTARTE-PAYLOAD-OBJECT-01", "ASTARTE-PAYLOAD-OBJECT-02",
                          "ASTARTE-PAYLOAD-PATH-02", "ASTARTE-APPENGINE-READ-08")
 def test_object_aggregate_with_explicit_timestamp(device_under_test: Any, astarte: AstarteClient,
-                                                  realm_log: RealmLog) -> None:
+                                                  realm_errors: Any) -> None:
+    device = device_under_test(AGGREGATE)
+    before = astarte.exchanged_messages(device.device_id, AGGREGATE)
+    device.send(AGGREGATE, "/s1", dict(SDK_VALUES), WHEN)
+    assert astarte.wait_exchanged(device.device_id, AGGREGATE, before), "the object never landed"
+    rows = _values(astarte, device.device_id, f"{AGGREGATE}/s1")
+    assert rows[-1:] == [{"timestamp": WHEN_ISO, **APPENGINE_READS}]
+    assert realm_errors(device.device_id) == []
+
+
+@pytest.mark.requirement("ASTARTE-MQTT-DATA-06", "ASTARTE-PAYLOAD-OBJECT-01", "ASTARTE-PAYLOAD-OBJECT-02")
+@hil_requires(RealmMessageLog)
+def test_object_aggregate_wire_format(device_under_test: Any, astarte: AstarteClient, realm_log: RealmLog) -> None:
     device = device_under_test(AGGREGATE)
     since = realm_log.mark(device.device_id)
     device.send(AGGREGATE, "/s1", dict(SDK_VALUES), WHEN)
     document = _landed(realm_log, device.device_id, AGGREGATE, "/s1", since)
     assert document is not None and document["v"].kind is BsonType.DOCUMENT
     assert document["v"].to_python() == SDK_VALUES and document["t"] == BsonValue.datetime(WHEN)
-    rows = _values(astarte, device.device_id, f"{AGGREGATE}/s1")
-    assert rows == [{"timestamp": WHEN_ISO, **APPENGINE_READS}]
     assert astarte.device_errors(device.device_id) == []
 
 
-@pytest.mark.hil_requires("broker.admin")
+@hil_requires(BrokerAdmin)
 @pytest.mark.requirement("ASTARTE-MQTT-QOS-01", "ASTARTE-MQTT-QOS-02", "ASTARTE-QOS-RELIABILITY-01",
                          "ASTARTE-QOS-PROPERTIES-01", "ASTARTE-QOS-OBJECT-01")
 def test_qos_follows_the_reliability_at_the_broker(mqtt_device: Any, broker_capture: MqttSession) -> None:
@@ -124,6 +155,7 @@ def test_qos_follows_the_reliability_at_the_broker(mqtt_device: Any, broker_capt
 @pytest.mark.requirement("ASTARTE-MQTT-PROPERTIES-01", "ASTARTE-MQTT-PROPERTIES-02", "ASTARTE-MQTT-PROPERTIES-06",
                          "ASTARTE-MQTT-SESSION-02", "ASTARTE-MQTT-PURGE-07", "ASTARTE-MQTT-TIMESTAMP-02",
                          "ASTARTE-PAYLOAD-T-02", "ASTARTE-PAYLOAD-UNSET-01", "ASTARTE-APPENGINE-READ-03")
+@hil_requires(RealmMessageLog)
 def test_properties_set_unset_and_republished_after_a_restart(mqtt_device: Any, astarte: AstarteClient,
                                                              realm_log: RealmLog) -> None:
     device: MqttDeviceUnderTest = mqtt_device(PROPERTIES)
@@ -163,6 +195,7 @@ def test_properties_set_unset_and_republished_after_a_restart(mqtt_device: Any, 
                      reason="unset_property on a property mapping without allow_unset is accepted and published "
                             "as an empty payload (Astarte v1.2.0 applies it with a warning; HEAD refuses it with "
                             "unset_not_allowed and a forced disconnect)")
+@hil_requires(RealmMessageLog)
 def test_unset_of_a_mapping_without_allow_unset(mqtt_device: Any, astarte: AstarteClient,
                                                 realm_log: RealmLog) -> None:
     """The spec allows an unset only where allow_unset is true: the SDK must refuse the call or
@@ -233,6 +266,7 @@ def test_server_properties_resent_on_connect_and_unset(mqtt_device: Any, astarte
 
 
 @pytest.mark.requirement("ASTARTE-MQTT-DELIVERY-03", "ASTARTE-MQTT-DELIVERY-05", "ASTARTE-MQTT-ERRORS-01")
+@hil_requires(RealmMessageLog)
 def test_malformed_server_messages_are_dropped_and_the_device_stays(mqtt_device: Any,
                                                                    astarte: AstarteClient) -> None:
     """Messages Astarte must never send (injected through the simulated realm's own session);
@@ -263,6 +297,7 @@ def test_malformed_server_messages_are_dropped_and_the_device_stays(mqtt_device:
                             "network thread dies, nothing more is received or sent, on_disconnected never fires "
                             "and is_connected() stays True")
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+@hil_requires(RealmMessageLog)
 def test_undecodable_server_payload_is_dropped_and_the_device_stays(mqtt_device: Any,
                                                                    astarte: AstarteClient) -> None:
     """Reproducer: publish 3 bytes that are no BSON document on a server datastream, then a valid

@@ -24,8 +24,10 @@ from hil.fixtures.astarte_device_driver import MqttDeviceUnderTest
 from hil.mqtt.broker import MosquittoBroker
 from hil.components.astarte import AstarteClient, random_device_id
 from hil.mqtt.client import MqttSession
+from hil.targets.protocols import AppEngine, AstartePairing, BrokerAdmin, RealmMessageLog
+from hil.fixtures.plugin import hil_requires
 
-pytestmark = [pytest.mark.hil_requires("astarte.pairing", "astarte.appengine"),
+pytestmark = [hil_requires(AstartePairing, AppEngine),
               pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 SDK = "astarte-device-sdk==0.14.0"
@@ -50,8 +52,8 @@ def devices() -> Iterator[list[MqttDeviceUnderTest]]:
 
 
 @pytest.fixture
-def trusted(hil_pki: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    for key, value in hil_pki.trust_environment().items():
+def trusted(astarte: AstarteClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in astarte.trust_environment().items():
         monkeypatch.setenv(key, value)
 
 
@@ -81,8 +83,7 @@ def test_jwt_registration_certificate_and_reuse_after_verify(astarte: AstarteCli
     # Pairing issued a certificate (CSR signed), and the broker accepted it as <realm>/<device_id>.
     status = _status(astarte, device_id)
     assert ISO_MS.match(str(status["first_credentials_request"])), status
-    assert status["last_credentials_request_ip"] == "127.0.0.1" and status["connected"] is True
-    assert [s["event"] for s in astarte.device_sessions(device_id)] == ["connected"]
+    assert status["last_credentials_request_ip"] and status["connected"] is True
     # Re-registering a device that already has credentials is refused (422, already registered).
     with pytest.raises(DeviceAlreadyRegisteredError):
         register_device_with_jwt_token(device_id, astarte.realm, astarte.token, astarte.pairing_base_url)
@@ -106,7 +107,8 @@ def test_private_key_registration(astarte: AstarteClient, trusted: None) -> None
     from astarte.device.exceptions import JWTGenerationError
     from astarte.device.pairing_handler import register_device_with_private_key
 
-    assert astarte.private_key_path is not None
+    if astarte.private_key_path is None:
+        pytest.skip("the target's bench file gives a realm JWT, not the realm private key this call needs")
     device_id = random_device_id()
     try:
         secret = register_device_with_private_key(device_id, astarte.realm, str(astarte.private_key_path),
@@ -157,15 +159,15 @@ sys.stdin.read()
 """
 
 
-@pytest.mark.hil_requires("broker.admin")
+@hil_requires(BrokerAdmin, RealmMessageLog)  # Mosquitto's $SYS log and the realm's session log
 @pytest.mark.requirement("ASTARTE-MQTT-TLS-04")
-def test_broker_certificate_is_verified(astarte: AstarteClient, astarte_device: Callable[..., Any], hil_pki: Any,
+def test_broker_certificate_is_verified(astarte: AstarteClient, astarte_device: Callable[..., Any],
                                         hil_broker: MosquittoBroker) -> None:
     """Pairing trusted (``REQUESTS_CA_BUNDLE``), the broker's CA not (no ``SSL_CERT_FILE``): the SDK
     must refuse the broker. Evidence: the broker logs the device's TLS alert; no session starts."""
     registered = astarte_device()
     env = {k: v for k, v in os.environ.items() if k not in TRUST_VARIABLES}
-    env["REQUESTS_CA_BUNDLE"] = hil_pki.trust_environment()["REQUESTS_CA_BUNDLE"]
+    env["REQUESTS_CA_BUNDLE"] = astarte.trust_environment()["REQUESTS_CA_BUNDLE"]
     env["HIL_CREDENTIALS_SECRET"] = registered.credentials_secret
     log = MqttSession(hil_broker.admin_endpoint, hil_broker.admin_identity)
     assert log.connect().accepted

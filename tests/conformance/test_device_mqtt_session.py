@@ -15,9 +15,11 @@ from typing import Any
 import pytest
 
 from hil.fixtures.astarte_device_driver import MqttDeviceUnderTest, RealmLog
-from hil.components.astarte import INTERFACES_DIR, AstarteClient
+from hil.components.astarte import AstarteClient, INTERFACES_DIR
+from hil.fixtures.plugin import hil_requires
+from hil.targets.protocols import AppEngine, AstartePairing, RealmMessageLog
 
-pytestmark = pytest.mark.hil_requires("astarte.pairing", "astarte.appengine")
+pytestmark = hil_requires(AstartePairing, AppEngine)
 
 SDK = "astarte-device-sdk==0.14.0"
 ALL_INTERFACES = tuple(sorted(p.stem for p in INTERFACES_DIR.glob("*.json")))
@@ -41,10 +43,24 @@ def _introspection(payload_hex: str) -> list[str]:
     return bytes.fromhex(payload_hex).decode("ascii").split(";")
 
 
+@pytest.mark.requirement("ASTARTE-MQTT-CONNECT-01", "ASTARTE-MQTT-INTROSPECTION-01", "ASTARTE-MQTT-INTROSPECTION-04",
+                         "ASTARTE-MQTT-TLS-02")
+def test_first_connection_is_seen_with_the_introspection(astarte: AstarteClient, mqtt_device: Any,
+                                                         realm_errors: Any) -> None:
+    """What AppEngine shows of a first connection: connected, when, and every declared interface."""
+    device = mqtt_device(*ALL_INTERFACES)
+    status = _status(astarte, device.device_id)
+    assert status["connected"] is True and ISO_MS.match(status["last_connection"])
+    assert sorted(status["introspection"]) == sorted(ALL_INTERFACES)
+    assert all(entry["major"] == 0 and entry["minor"] == 1 for entry in status["introspection"].values())
+    assert realm_errors(device.device_id) == []
+
+
 @pytest.mark.requirement("ASTARTE-MQTT-CONNECT-01", "ASTARTE-MQTT-INTROSPECTION-01", "ASTARTE-MQTT-INTROSPECTION-02",
                          "ASTARTE-MQTT-INTROSPECTION-04", "ASTARTE-MQTT-EMPTYCACHE-01", "ASTARTE-MQTT-EMPTYCACHE-02",
                          "ASTARTE-MQTT-SESSION-02", "ASTARTE-MQTT-QOS-03", "ASTARTE-MQTT-CONNECT-04",
                          "ASTARTE-MQTT-TLS-02")
+@hil_requires(RealmMessageLog)
 def test_first_connection_declares_the_introspection_then_resyncs(astarte: AstarteClient,
                                                                   mqtt_device: Any) -> None:
     device = mqtt_device(*ALL_INTERFACES)
@@ -66,7 +82,21 @@ def test_first_connection_declares_the_introspection_then_resyncs(astarte: Astar
     assert astarte.device_errors(device.device_id) == []
 
 
+@pytest.mark.requirement("ASTARTE-MQTT-CONNECT-04", "ASTARTE-APPENGINE-DEVICE-03")
+def test_disconnect_and_reconnect_are_seen(astarte: AstarteClient, mqtt_device: Any) -> None:
+    device = mqtt_device("org.hil.test.DeviceDatastream", "org.hil.test.ServerProperties")
+    device.disconnect()
+    assert device.disconnections == [0], "a requested disconnect reports rc 0"
+    status = _status(astarte, device.device_id)
+    assert status["connected"] is False and ISO_MS.match(status["last_disconnection"])
+    device.connect()
+    restarted = device.restarted()
+    restarted.connect()
+    assert _status(astarte, device.device_id)["connected"] is True
+
+
 @pytest.mark.requirement("ASTARTE-MQTT-SESSION-03", "ASTARTE-MQTT-CONNECT-04", "ASTARTE-APPENGINE-DEVICE-03")
+@hil_requires(RealmMessageLog)
 def test_every_connection_repeats_the_setup_and_disconnect_is_seen(astarte: AstarteClient, mqtt_device: Any) -> None:
     device = mqtt_device("org.hil.test.DeviceDatastream", "org.hil.test.ServerProperties")
     device.disconnect()
@@ -84,6 +114,27 @@ def test_every_connection_repeats_the_setup_and_disconnect_is_seen(astarte: Asta
 
 
 @pytest.mark.requirement("ASTARTE-MQTT-INTROSPECTION-07", "ASTARTE-APPENGINE-DEVICE-05")
+def test_interfaces_added_and_removed_are_seen_by_appengine(astarte: AstarteClient, mqtt_device: Any) -> None:
+    device = mqtt_device("org.hil.test.DeviceDatastream")
+    device.add_interface("org.hil.test.ServerProperties")
+    assert astarte.wait_for_introspection(device.device_id, "org.hil.test.ServerProperties"), (
+        "AppEngine never listed the interface added while connected")
+    # The device subscribed to the new server-owned interface: a write reaches on_data_received.
+    write = astarte.appengine("PUT", f"devices/{device.device_id}/interfaces/org.hil.test.ServerProperties/integer",
+                              json={"data": 7})
+    assert write.status_code == 200, write.text
+    got = device.received.wait_for("org.hil.test.ServerProperties", "/integer")
+    assert got is not None and got.value == 7
+    device.remove_interface("org.hil.test.ServerProperties")
+
+    status = astarte.wait_status(
+        device.device_id, lambda status: list(status["introspection"]) == ["org.hil.test.DeviceDatastream"])
+    assert status is not None, f"AppEngine still lists {_status(astarte, device.device_id)['introspection']}"
+    assert [p["name"] for p in status["previous_interfaces"]] == ["org.hil.test.ServerProperties"]
+
+
+@pytest.mark.requirement("ASTARTE-MQTT-INTROSPECTION-07", "ASTARTE-APPENGINE-DEVICE-05")
+@hil_requires(RealmMessageLog)
 def test_interfaces_added_and_removed_while_connected(astarte: AstarteClient, mqtt_device: Any,
                                                       realm_log: RealmLog) -> None:
     device = mqtt_device("org.hil.test.DeviceDatastream")
@@ -115,6 +166,7 @@ def test_interfaces_added_and_removed_while_connected(astarte: AstarteClient, mq
 @pytest.mark.finding("ASTARTE-MQTT-PURGE-01", sdk=SDK,
                      reason="control/producer/properties carries the uncompressed size as a little-endian uint32; "
                             "the protocol says big endian (Astarte ignores the header, so it goes unnoticed)")
+@hil_requires(RealmMessageLog)
 def test_producer_properties_size_header_is_big_endian(mqtt_device: Any, realm_log: RealmLog) -> None:
     """Reproducer: set one device property, reconnect, read the 4-byte header of producer/properties."""
     device = mqtt_device("org.hil.test.DeviceProperties")

@@ -3,11 +3,10 @@
 ``mqtt``: a ``DeviceMqtt`` paired with the simulated Astarte and connected through the harness
 broker. ``grpc``: a ``DeviceGrpc`` node attached to the simulated Message Hub, whose own Astarte
 device publishes what the node sends (so a gRPC disagreement is the SDK's ``Send`` or the hub's
-doing). Either way the realm records every raw message of the device. For each call: if the oracle
-accepts it the SDK must take it; whatever the SDK publishes must be a message the oracle accepts,
-at the oracle's QoS, carrying the value passed (see
-:func:`hil.fuzzing.properties.check_send_wire`). Calls use the shipped device-owned interfaces
-(``interfaces/``), which the realm has installed.
+doing). Either way the realm records every raw message of the device. For each call: if the oracle accepts it the SDK must take it;
+whatever the SDK publishes must be a message the oracle accepts, at the oracle's QoS, carrying the
+value passed (see :func:`hil.fuzzing.properties.check_send_wire`). Calls use the shipped
+device-owned interfaces (``interfaces/``), which the realm has installed.
 """
 
 from __future__ import annotations
@@ -27,8 +26,11 @@ from hil.fuzzing.known import known_finding
 from hil.fuzzing.properties import SEND_WIRE_GRPC, SEND_WIRE_MQTT, Disagreement, check_send_wire
 from hil.fuzzing.requests import SendRequest
 from hil.oracle import parse_interface
+from hil.targets.protocols import AstartePairing, RealmMessageLog
+from hil.fixtures.plugin import hil_requires
 
-pytestmark = [pytest.mark.hil_requires("astarte.pairing"), pytest.mark.filterwarnings("ignore::DeprecationWarning")]
+pytestmark = [hil_requires(AstartePairing, RealmMessageLog),  # judged on the realm's raw messages
+              pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 BY_NAME = {doc["interface_name"]: doc for doc in DEVICE_DOCS}
 #: End-to-end examples cost a round trip (and a reconnect when the realm disconnects the device).

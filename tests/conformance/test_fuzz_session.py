@@ -31,6 +31,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from hil.fixtures.plugin import hil_requires
+from hil.targets.protocols import AppEngine, AstartePairing, MessageHubControl, MessageHubEndpoint, RealmMessageLog
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -63,7 +66,8 @@ from hil.fuzzing.session_driver import (
 from hil.fuzzing.session_model import FORGETS_FALSY, SessionModel
 from hil.oracle import Interface, ValueType, judge_device_payload, resolve
 
-pytestmark = [pytest.mark.hil_requires("astarte.pairing", "astarte.appengine"),
+pytestmark = [hil_requires(AstartePairing, AppEngine, RealmMessageLog),  # judged on the realm's raw messages
+
               pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 
@@ -222,8 +226,8 @@ def _run(machine: type[DeviceSession], property_name: str, nodeid: str) -> None:
 
 
 @pytest.fixture
-def trusted(hil_pki: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    for key, value in hil_pki.trust_environment().items():
+def trusted(astarte: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in astarte.trust_environment().items():
         monkeypatch.setenv(key, value)
 
 
@@ -261,7 +265,7 @@ def private_hub(astarte: AstarteClient, tmp_path: Path, request: pytest.FixtureR
         service.stop()
 
 
-@pytest.mark.hil_requires("astarte.message-hub")
+@hil_requires(MessageHubEndpoint, MessageHubControl)
 @pytest.mark.requirement("ASTARTE-MSGHUB-ATTACH-03", "ASTARTE-MSGHUB-DETACH-01", "ASTARTE-MSGHUB-INTERFACES-01",
                          "ASTARTE-MSGHUB-INTERFACES-02", "ASTARTE-MSGHUB-SEND-01", "ASTARTE-MQTT-PROPERTIES-01",
                          "ASTARTE-MQTT-PROPERTIES-02", "ASTARTE-APPENGINE-READ-01", "ASTARTE-APPENGINE-READ-03",

@@ -1,13 +1,12 @@
 """Property 4 end to end: what the realm stores is what the SDK was given, type and value.
 
 Per transport: the real ``DeviceMqtt`` paired with the simulated Astarte and connected through the
-harness broker, or the real ``DeviceGrpc`` attached to the simulated Message Hub (whose own Astarte
-device stores what the node sends, so the read-back is of the hub's device); every call the oracle
-accepts (or leaves to the API) that the SDK publishes and the realm stores is read back through the
-AppEngine API (the public one, so the check means the same against a real Astarte) and compared
-with the value passed, in the documented rendering of its type (see
-:func:`hil.fuzzing.properties.check_send_stored`). The explicit examples pin the edges: years
-below 1000, sub-millisecond instants, ``-0.0``, 64-bit integers, objects, unsets.
+harness broker, or the real ``DeviceGrpc`` attached to the simulated Message Hub (whose own
+Astarte device stores what the node sends, so the read-back is of the hub's device); every call the oracle accepts (or leaves to the API) that the SDK publishes and the realm
+stores is read back through the AppEngine API (the public one, so the check means the same
+against a real Astarte) and compared with the value passed, in the documented rendering of its
+type (see :func:`hil.fuzzing.properties.check_send_stored`). The explicit examples pin the
+edges: years below 1000, sub-millisecond instants, ``-0.0``, 64-bit integers, objects, unsets.
 """
 
 from __future__ import annotations
@@ -16,6 +15,9 @@ import datetime as dt
 from typing import Any
 
 import pytest
+
+from hil.fixtures.plugin import hil_requires
+from hil.targets.protocols import AppEngine, AstartePairing, RealmMessageLog
 from hypothesis import example, given
 from hypothesis import strategies as st
 
@@ -27,7 +29,8 @@ from hil.fuzzing.properties import SEND_STORED, SEND_STORED_GRPC, check_send_sto
 from hil.fuzzing.requests import SendRequest
 from hil.oracle import parse_interface
 
-pytestmark = [pytest.mark.hil_requires("astarte.pairing", "astarte.appengine"),
+pytestmark = [hil_requires(AstartePairing, AppEngine, RealmMessageLog),  # judged on the realm's raw messages
+
               pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 BY_NAME = {doc["interface_name"]: doc for doc in DEVICE_DOCS}

@@ -462,7 +462,7 @@ def test_bad_input_never_gets_a_500(astarte: AstarteClient, http: httpx.Client) 
 
 def test_client_refusals_are_hil_errors(astarte: AstarteClient) -> None:
     """What the client cannot do is a one-line TargetError naming Astarte, never a bare RuntimeError."""
-    with pytest.raises(TargetError, match=r"^target 'astarte': device registration failed: 422 .*128 bits id"):
+    with pytest.raises(TargetError, match=r"^target 'astarte': device registration failed: HTTP 422 .*128 bits id"):
         astarte.register_device("not-an-id")
     keyless = AstarteClient(base_url=astarte.base_url, realm=astarte.realm, ca_path=astarte.ca_path,
                             private_key_path=None, token=astarte.token)

@@ -60,7 +60,11 @@ def test_doctor_reports_in_plain_words():
     assert result.returncode == 0, result.stdout + result.stderr
     assert re.search(r"^ok\s+mosquitto: 2\.\S+ at /", result.stdout, re.M)
     assert re.search(r"^ok\s+Python 3\.12", result.stdout, re.M)
-    assert re.search(r"Docker engine", result.stdout)
+    # Which engine the container backend uses, and why.
+    assert re.search(r"Docker engine: ", result.stdout)
+    if os.geteuid() == 0 and not os.environ.get("DOCKER_HOST") and shutil.which("dockerd", path="/usr/sbin:/usr/bin"):
+        assert re.search(r"^ok\s+Docker engine: (uses unix://\S+: .+|no engine answers; hil starts a private dockerd)",
+                         result.stdout, re.M)
     assert "everything hil needs is here" in result.stdout
 
 
@@ -150,12 +154,18 @@ def test_bench_startup_saves_figures(tmp_path):
 
 
 def test_run_writes_the_record_against_the_simulated_target(tmp_path):
-    result = hil("run", "--reports", str(tmp_path), "-k", "broker_accepts", timeout=300)
+    result = hil("run", "--reports", str(tmp_path), "-k", "broker_accepts or registration_lifecycle", timeout=300)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    data = json.loads((tmp_path / "run-record.json").read_text())
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.name != "latest"]
+    assert run_dir.name.endswith("-run") and (tmp_path / "latest").resolve() == run_dir.resolve()
+    data = json.loads((tmp_path / "latest" / "run-record.json").read_text())
     assert data["target"] == {"name": "sim", "kind": "simulated", "description": data["target"]["description"]}
+    assert data["command"] == "run"
     assert data["checks"] and all(check["outcome"] == "passed" for check in data["checks"])
-    assert (tmp_path / "junit.xml").exists()
+    kinds = {check["name"]: check["kind"] for check in data["checks"]}
+    assert kinds["test_registration_lifecycle"] == "simulator"  # the fidelity section has results
+    assert {kind for name, kind in kinds.items() if "broker_accepts" in name} == {"sdk"}
+    assert (tmp_path / "latest" / "junit.xml").exists() and (tmp_path / "latest" / "report.html").exists()
 
 
 def test_a_command_run_in_process_leaves_the_callers_services_alone(tmp_path, capsys):
@@ -298,8 +308,20 @@ def _astarte_args(tmp_path: Path, *, realm_key: Path | None, broker_port: int) -
             str(admin.cert_path), "--admin-key", str(admin.key_path), "--device-broker-port", "1"]
 
 
+def _destiny_storage_args(tmp_path: Path, storage_port: int) -> list[str]:
+    from hil.pki import HarnessPKI
+
+    pki = HarnessPKI(tmp_path / "pki")
+    pair = pki.issue_server("destiny-storage")
+    return ["--port", "0", "--storage-port", str(storage_port), "--storage-tls-cert", str(pair.cert_path),
+            "--storage-tls-key", str(pair.key_path)]
+
+
 # id -> (tmp_path, a port something listens on, a closed port) -> (simulator argv, its last stderr line)
 NAMED_FAILURES = {
+    "destiny-storage-port-taken": lambda tmp, taken, closed: (
+        ["destiny", *_destiny_storage_args(tmp, taken)],
+        f"destiny simulator: cannot listen on 127.0.0.1:{taken} (--storage-port): Address already in use"),
     "destiny-port-taken": lambda tmp, taken, closed: (
         ["destiny", "--port", str(taken)], f"destiny simulator: cannot listen on 127.0.0.1:{taken}: Address already in use"),
     "destiny-tls-file-missing": lambda tmp, taken, closed: (

@@ -7,6 +7,7 @@ line, clean stop on SIGTERM/SIGINT, TLS, seed files, and one-line errors.
 
 from __future__ import annotations
 
+import base64
 import datetime
 import hashlib
 import hmac
@@ -21,6 +22,9 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+from xml.etree import ElementTree
 
 import httpx
 import pytest
@@ -31,6 +35,7 @@ from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
 from hil.simulators.destiny import READY_PREFIX, create_app, new_store
+from hil.simulators.destiny.blobs import SasPermission
 from hil.simulators.destiny.durations import DurationError, parse_duration
 from hil.simulators.destiny.store import MAX_BATCH_SIZE, Robot, Store
 
@@ -192,6 +197,7 @@ def test_expired_items_are_retried_three_times(api: TestClient, store: Store, ro
     for _ in range(4):
         assert poll(api, robot, "&lease=PT1M").status_code == 200
         store.clock.advance(61)
+        store.run_expiry_job()
     assert poll(api, robot).status_code == 204
     assert sorted(p.status.value for p in store.pending.values()) == ["expired"] * 4
 
@@ -217,15 +223,97 @@ def test_request_id_mismatch(api: TestClient, store: Store, robot: Robot) -> Non
     assert (response.status_code, response.json()) == (400, {"detail": "Request ID mismatch"})
 
 
-@pytest.mark.requirement("DESTINY-ROBOT-POLL-07")
-def test_storage_urls_need_their_token(api: TestClient, store: Store, robot: Robot) -> None:
+BLOCK_BLOB = {"x-ms-blob-type": "BlockBlob"}
+
+
+def azure_error(response: httpx.Response) -> tuple[int, str, str]:
+    """(status, Code, first line of Message) of an Azure XML error, checking its shape."""
+    assert response.headers["content-type"].startswith("application/xml"), response.headers
+    root = ElementTree.fromstring(response.content.decode("utf-8-sig"))
+    assert root.tag == "Error" and response.headers["x-ms-error-code"] == root.findtext("Code")
+    message = root.findtext("Message") or ""
+    assert re.search(r"\nRequestId:[0-9a-f-]{36}\nTime:\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{7}Z$", message), message
+    return response.status_code, root.findtext("Code") or "", message.split("\n")[0]
+
+
+def batch_urls(api: TestClient, store: Store, robot: Robot) -> dict[str, str]:
     store.add_enhancement_request(robot.client_id, [uuid.uuid4()])
-    urls = poll(api, robot).json()
-    reference_url = urls["reference_storage_url"]
-    assert api.get(reference_url).status_code == 200
-    assert api.get(reference_url.split("?")[0]).status_code == 403
-    assert api.put(urls["result_storage_url"], content=b"{}\n").status_code == 201
-    assert api.put(urls["result_storage_url"].replace("sig=", "sig=0"), content=b"").status_code == 403
+    return dict(poll(api, robot).json())
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-STORAGE-01")
+def test_storage_urls_are_service_sas_urls(api: TestClient, store: Store, robot: Robot) -> None:
+    urls = batch_urls(api, store, robot)
+    read = parse_qs(urlsplit(urls["reference_storage_url"]).query, strict_parsing=True)
+    write = parse_qs(urlsplit(urls["result_storage_url"]).query, strict_parsing=True)
+    assert set(read) == {"se", "sp", "sv", "sr", "rscd", "sig"} and set(write) == {"se", "sp", "sv", "sr", "sig"}
+    assert (read["sp"], read["sr"], read["rscd"], write["sp"], write["sr"]) == (["r"], ["b"], ["attachment"], ["w"], ["b"])
+    expiry = datetime.datetime.strptime(read["se"][0], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
+    assert abs(expiry - store.clock.now() - datetime.timedelta(hours=1)) < datetime.timedelta(seconds=5)
+    assert urlsplit(urls["reference_storage_url"]).path.startswith("/_sim/storage/operations/")
+    got = api.get(urls["reference_storage_url"])
+    assert (got.status_code, got.headers["content-disposition"], got.headers["x-ms-blob-type"]) == (200, "attachment", "BlockBlob")
+    put = api.put(urls["result_storage_url"], content=b"{}\n", headers=BLOCK_BLOB)
+    assert (put.status_code, put.content) == (201, b"")
+    assert put.headers["content-md5"] == base64.b64encode(hashlib.md5(b"{}\n").digest()).decode()
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-STORAGE-02")
+def test_storage_refuses_the_wrong_permission_with_azures_403(api: TestClient, store: Store, robot: Robot) -> None:
+    urls = batch_urls(api, store, robot)
+    mismatch = (403, "AuthorizationPermissionMismatch",
+                "This request is not authorized to perform this operation using this permission.")
+    assert azure_error(api.get(urls["result_storage_url"])) == mismatch
+    assert azure_error(api.put(urls["reference_storage_url"], content=b"x", headers=BLOCK_BLOB)) == mismatch
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-STORAGE-03")
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda url: url.replace("sp=w", "sp=rw"),
+        lambda url: url.replace("sig=", "sig=A"),
+        lambda url: url.split("?")[0],
+        lambda url: re.sub(r"se=[^&]+", "se=2999-01-01T00%3A00%3A00Z", url),
+        lambda url: url.replace("_robot.jsonl", "_other.jsonl"),
+    ],
+    ids=["permission", "signature", "no-sas", "expiry", "other-blob"],
+)
+def test_storage_refuses_an_altered_sas(api: TestClient, store: Store, robot: Robot, tamper: Any) -> None:
+    url = batch_urls(api, store, robot)["result_storage_url"]
+    status, code, message = azure_error(api.put(tamper(url), content=b"x", headers=BLOCK_BLOB))
+    assert (status, code) == (403, "AuthenticationFailed")
+    assert message.startswith("Server failed to authenticate the request.")
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-STORAGE-03")
+def test_storage_urls_expire_after_an_hour_of_simulated_time(api: TestClient, store: Store, robot: Robot) -> None:
+    urls = batch_urls(api, store, robot)
+    store.clock.advance(3601)
+    assert azure_error(api.get(urls["reference_storage_url"]))[:2] == (403, "AuthenticationFailed")
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-STORAGE-04")
+@pytest.mark.parametrize(("headers", "code"), [({}, "MissingRequiredHeader"),
+                                                ({"x-ms-blob-type": "PageBlob"}, "InvalidHeaderValue")])
+def test_storage_puts_must_name_a_block_blob(
+    api: TestClient, store: Store, robot: Robot, headers: dict[str, str], code: str
+) -> None:
+    urls = batch_urls(api, store, robot)
+    response = api.put(urls["result_storage_url"], content=b"{}\n", headers=headers)
+    assert azure_error(response)[:2] == (400, code)
+    assert ElementTree.fromstring(response.content.decode("utf-8-sig")).findtext("HeaderName") == "x-ms-blob-type"
+    batch_id = uuid.UUID(urls["id"])
+    assert store.blobs.get(store.batches[batch_id].result_blob) is None  # nothing was stored
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-STORAGE-01")
+def test_storage_names_a_missing_blob(api: TestClient, store: Store, robot: Robot) -> None:
+    url = batch_urls(api, store, robot)["result_storage_url"]
+    store.blobs.clear()
+    name = urlsplit(url).path.removeprefix("/_sim/storage/operations/")
+    readable = f"/_sim/storage/operations/{name}?{store.blobs.sas_query(name, SasPermission.READ, store.clock.now())}"
+    assert azure_error(api.get(readable)) == (404, "BlobNotFound", "The specified blob does not exist.")
 
 
 # -- bad input: answered like FastAPI / the real server, never a 500 --------------------------------
@@ -313,6 +401,7 @@ def test_unusable_leases_are_422_not_500(api: TestClient, store: Store, robot: R
 def test_error_report_on_expired_batch_is_422(api: TestClient, store: Store, robot: Robot) -> None:
     batch_id = claim(api, store, robot, lease="PT1M")
     store.clock.advance(61)
+    store.run_expiry_job()
     response = post_json(api, robot, f"{BATCHES}{batch_id}/results/", {"request_id": batch_id, "error": {"message": "x"}})
     assert (response.status_code, response.json()) == (
         422,
@@ -346,8 +435,10 @@ def upload_and_report(
     store.add_enhancement_request(robot.client_id, [reference])
     batch = poll(api, robot, "&lease=PT1M").json()
     content = result_file.replace(b"%s", str(reference).encode())
-    assert api.put(batch["result_storage_url"], content=content).status_code == 201
-    return post_json(api, robot, f"{BATCHES}{batch['id']}/results/", {"request_id": batch["id"]}), batch["id"]
+    assert api.put(batch["result_storage_url"], content=content, headers=BLOCK_BLOB).status_code == 201
+    response = post_json(api, robot, f"{BATCHES}{batch['id']}/results/", {"request_id": batch["id"]})
+    store.run_imports()
+    return response, batch["id"]
 
 
 @pytest.mark.requirement("DESTINY-ROBOT-RESULT-05", "DESTINY-ROBOT-HTTP-04")
@@ -447,7 +538,7 @@ def test_no_input_makes_it_500(
                (b"x-request-timestamp", timestamp.strip().encode("latin-1")),
                (b"content-type", b"application/json")]
     for method, path in [("POST", f"{BATCHES}?{query}"), ("POST", f"{BATCHES}{uuid.uuid4()}/results/"),
-                         ("PATCH", f"{BATCHES}x/renew-lease/?lease={query}")]:
+                         ("PATCH", f"{BATCHES}x/renew-lease/?lease={query}"), ("POST", "/v1/enhancement-requests/")]:
         response = api.request(method, path, headers=headers, content=body)
         assert response.status_code < 500, (method, path, response.text)
 
@@ -569,6 +660,236 @@ def test_polls_take_pydantics_other_lease_forms(
     assert abs(item.expires_at - store.clock.now() - length) < datetime.timedelta(seconds=5)
 
 
+# -- jobs the clock runs: lease expiry, result import -----------------------------------------------
+def stamped(store: Store, robot: Robot, body: bytes = b"") -> dict[str, str]:
+    """Signed at the simulator's time, so the clock can move past the 300 s signature window."""
+    return signed(robot, body, timestamp=repr(store.clock.time()))
+
+
+def item_statuses(store: Store, batch_id: str) -> list[str]:
+    store.sweep()
+    return [p.status.value for p in store.items_of(uuid.UUID(batch_id))]
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-LEASE-05", "DESTINY-ROBOT-LEASE-02")
+def test_a_lapsed_lease_stays_processing_until_the_expiry_job_runs(api: TestClient, store: Store, robot: Robot) -> None:
+    batch_id = claim(api, store, robot, lease="PT1S")
+    store.clock.advance(3)
+
+    assert poll(api, robot).status_code == 204  # the lapsed item is not handed out again yet
+    renewed = api.patch(f"{BATCHES}{batch_id}/renew-lease/?lease=PT1S", headers=signed(robot))
+    assert renewed.status_code == 200, renewed.text
+    assert item_statuses(store, batch_id) == ["processing"]
+
+    store.clock.advance(3)
+    assert api.post("/_sim/jobs/expire-leases").json() == {"expired": 1, "replaced_with": 1}
+    assert item_statuses(store, batch_id) == ["expired"]
+    assert api.patch(f"{BATCHES}{batch_id}/renew-lease/", headers=signed(robot)).status_code == 409
+    assert poll(api, robot).status_code == 200  # the replacement is claimable
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-LEASE-05", "DESTINY-ROBOT-RESULT-01")
+def test_results_for_a_lapsed_lease_are_accepted_before_the_job_runs(api: TestClient, store: Store, robot: Robot) -> None:
+    batch_id = claim(api, store, robot, lease="PT1S")
+    store.clock.advance(3)
+    response = post_json(api, robot, f"{BATCHES}{batch_id}/results/", {"request_id": batch_id})
+    assert response.status_code == 202, response.text
+    assert api.post("/_sim/jobs/expire-leases").json() == {"expired": 0, "replaced_with": 0}  # importing now
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-LEASE-05")
+def test_the_expiry_job_runs_on_its_interval_by_the_simulated_clock(api: TestClient, store: Store, robot: Robot) -> None:
+    assert store.expiry_interval == 600  # the deployed schedule
+    store.add_enhancement_request(robot.client_id, [uuid.uuid4()])
+    batch_id = api.post(f"{BATCHES}?robot_id={robot.client_id}&lease=PT1M", headers=stamped(store, robot)).json()["id"]
+    store.clock.advance(300)  # the lease lapsed long ago, the job (600 s after the store began) has not run
+    assert api.post(f"{BATCHES}?robot_id={robot.client_id}", headers=stamped(store, robot)).status_code == 204
+    assert item_statuses(store, batch_id) == ["processing"]
+    store.clock.advance(301)
+    assert item_statuses(store, batch_id) == ["expired"]
+    assert api.post(f"{BATCHES}?robot_id={robot.client_id}", headers=stamped(store, robot)).status_code == 200
+
+
+def test_an_unscheduled_expiry_job_runs_only_when_asked() -> None:
+    store = new_store(expiry_interval=None)
+    robot = store.add_robot("r")
+    store.add_enhancement_request(robot.client_id, [uuid.uuid4()])
+    batch = store.claim_batch(robot.client_id, 1, datetime.timedelta(minutes=1))
+    assert batch is not None
+    store.clock.advance(86_400 * 30)
+    assert item_statuses(store, str(batch.id)) == ["processing"]
+    assert store.run_expiry_job() == {"expired": 1, "replaced_with": 1}
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-RESULT-04", "DESTINY-ROBOT-RESULT-07")
+def test_a_second_report_during_the_import_meets_importing(api: TestClient, store: Store, robot: Robot) -> None:
+    batch_id = claim(api, store, robot)
+    path = f"{BATCHES}{batch_id}/results/"
+    assert post_json(api, robot, path, {"request_id": batch_id}).status_code == 202
+    assert item_statuses(store, batch_id) == ["importing"]
+    again = post_json(api, robot, path, {"request_id": batch_id})
+    assert (again.status_code, again.json()) == (
+        422,
+        {"detail": "Cannot process results: Cannot transition from status 'importing' to 'importing'"},
+    )
+    store.clock.advance(store.import_seconds)  # the import ends by the clock alone
+    assert item_statuses(store, batch_id) == ["failed"]  # nothing was uploaded
+    third = post_json(api, robot, path, {"request_id": batch_id})
+    assert third.json()["detail"].endswith("from status 'failed' to 'importing'")
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-RESULT-07")
+def test_the_import_job_can_be_run_now(api: TestClient, store: Store, robot: Robot) -> None:
+    batch_id = claim(api, store, robot)
+    assert post_json(api, robot, f"{BATCHES}{batch_id}/results/", {"request_id": batch_id}).status_code == 202
+    assert api.post("/_sim/jobs/import-results").json() == {"imported": [batch_id]}
+    assert item_statuses(store, batch_id) == ["failed"]
+    assert api.post("/_sim/jobs/import-results").json() == {"imported": []}
+
+
+def _enhancement(reference: uuid.UUID, text: str) -> bytes:
+    return json.dumps({"reference_id": str(reference), "source": "s", "visibility": "public", "robot_version": "1",
+                       "content": {"enhancement_type": "abstract", "process": "other", "abstract": text}}).encode()
+
+
+def _fulfil(api: TestClient, store: Store, robot: Robot, line: bytes) -> str:
+    batch = poll(api, robot).json()
+    assert api.put(batch["result_storage_url"], content=line + b"\n",
+                   headers={"x-ms-blob-type": "BlockBlob"}).status_code == 201
+    assert post_json(api, robot, f"{BATCHES}{batch['id']}/results/", {"request_id": batch["id"]}).status_code == 202
+    store.run_imports()
+    return str(batch["id"])
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-RESULT-08", "DESTINY-ROBOT-REQUEST-01")
+def test_an_exact_duplicate_enhancement_is_discarded(api: TestClient, store: Store, robot: Robot) -> None:
+    reference = store.add_reference().id
+    first = store.add_enhancement_request(robot.client_id, [reference])
+    first_batch = _fulfil(api, store, robot, _enhancement(reference, "same"))
+    second = store.add_enhancement_request(robot.client_id, [reference])
+    second_batch = _fulfil(api, store, robot, _enhancement(reference, "same"))
+    third = store.add_enhancement_request(robot.client_id, [reference])
+    _fulfil(api, store, robot, _enhancement(reference, "different"))
+
+    (item,) = store.items_of(uuid.UUID(second_batch))
+    assert (item.status.value, item.outcome) == ("discarded", "Exact duplicate enhancement already exists on reference.")
+    validation = api.get(f"/_sim/batches/{second_batch}").json()["validation_file"]
+    assert json.loads(validation) == {"reference_id": str(reference),
+                                      "error": "Exact duplicate enhancement already exists on reference."}
+    assert item_statuses(store, first_batch) == ["completed"]
+    statuses = [api.get(f"/v1/enhancement-requests/{r.id}/", headers=signed(robot)).json()["request_status"]
+                for r in (first, second, third)]
+    assert statuses == ["completed", "partial_failed", "completed"]  # a discard is no completion
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-POLL-09", "DESTINY-ROBOT-POLL-08")
+def test_reference_files_list_references_newest_request_first(api: TestClient, store: Store, robot: Robot) -> None:
+    a, b, c = (store.add_reference().id for _ in range(3))
+    store.add_enhancement_request(robot.client_id, [a, b])
+    store.add_enhancement_request(robot.client_id, [c, a])
+    batch = poll(api, robot).json()
+    lines = api.get(batch["reference_storage_url"]).text.splitlines()
+    assert [json.loads(line)["id"] for line in lines] == [str(a), str(c), str(b)]
+    # each reference once, by its oldest item; the newer item of ``a`` waits for the next batch
+    claimed = {p.reference_id: p.enhancement_request_id for p in store.items_of(uuid.UUID(batch["id"]))}
+    first_request = next(iter(store.requests))
+    assert claimed[a] == first_request
+    assert [p.reference_id for p in store.pending.values() if p.status.value == "pending"] == [a]
+
+
+# -- enhancement requests (POST /v1/enhancement-requests/) -----------------------------------------
+REQUESTS = "/v1/enhancement-requests/"
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-REQUEST-02")
+def test_a_robot_requests_enhancements_and_gets_a_received_request(
+    api: TestClient, store: Store, robot: Robot
+) -> None:
+    refs = [store.add_reference().id, store.add_reference().id]
+    payload = {"robot_id": str(robot.client_id), "reference_ids": [str(r) for r in refs], "source": "hil"}
+    response = post_json(api, robot, REQUESTS, payload)
+
+    assert response.status_code == 202, response.text
+    body = response.json()
+    request_id = uuid.UUID(body.pop("id"))
+    assert body == {
+        "robot_id": str(robot.client_id),
+        "reference_ids": [str(r) for r in refs],
+        "source": "hil",
+        "request_status": "received",
+        "reference_data_url": None,
+        "result_storage_url": None,
+        "validation_result_url": None,
+        "error": None,
+    }
+    queued = [p for p in store.pending.values() if p.enhancement_request_id == request_id]
+    assert sorted(p.reference_id for p in queued) == sorted(refs)
+    assert {p.status.value for p in queued} == {"pending"}
+    again = api.get(f"{REQUESTS}{request_id}/", headers=signed(robot))
+    assert again.json()["request_status"] == "received"
+    assert poll(api, robot).status_code == 200  # the robot can now claim that work
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-REQUEST-02")
+def test_an_enhancement_request_for_no_references_is_accepted_for_any_robot(api: TestClient, robot: Robot) -> None:
+    stranger = uuid.uuid4()
+    response = post_json(api, robot, REQUESTS, {"robot_id": str(stranger), "reference_ids": []})
+    assert (response.status_code, response.json()["request_status"]) == (202, "received")
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-REQUEST-02")
+def test_an_enhancement_request_naming_an_unknown_reference_is_422(
+    api: TestClient, store: Store, robot: Robot
+) -> None:
+    known, ghost = store.add_reference().id, uuid.uuid4()
+    payload = {"robot_id": str(robot.client_id), "reference_ids": [str(known), str(ghost)]}
+    response = post_json(api, robot, REQUESTS, payload)
+    assert (response.status_code, response.json()) == (
+        422,
+        {"detail": f"Reference with id {{UUID('{ghost}')}} does not exist."},
+    )
+    assert not store.requests and not store.pending  # nothing was created
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-REQUEST-02", "DESTINY-ROBOT-HTTP-03")
+def test_an_enhancement_request_repeating_a_reference_is_refused_by_validation(
+    api: TestClient, store: Store, robot: Robot
+) -> None:
+    ref = str(store.add_reference().id)
+    response = post_json(api, robot, REQUESTS, {"robot_id": str(robot.client_id), "reference_ids": [ref, ref]})
+    assert response.status_code == 422
+    (error,) = response.json()["detail"]
+    assert (error["loc"], error["msg"]) == (["body", "reference_ids"], "Value error, reference_ids must not contain duplicate ids.")
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-AUTH-01")
+def test_an_enhancement_request_must_be_signed(api: TestClient, store: Store, robot: Robot) -> None:
+    payload = {"robot_id": str(robot.client_id), "reference_ids": [str(store.add_reference().id)]}
+    response = api.post(REQUESTS, json=payload)
+    assert (response.status_code, response.json()) == (401, {"detail": "Authorization header missing."})
+    assert not store.requests
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-HTTP-04")
+def test_an_enhancement_request_for_an_unknown_robot_is_422_not_500(
+    api: TestClient, store: Store, robot: Robot
+) -> None:
+    ghost = uuid.uuid4()
+    payload = {"robot_id": str(ghost), "reference_ids": [str(store.add_reference().id)]}
+    response = post_json(api, robot, REQUESTS, payload)
+    assert (response.status_code, response.json()) == (422, {"detail": f"Robot with id {{UUID('{ghost}')}} does not exist."})
+    assert not store.requests
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-HTTP-03")
+def test_a_malformed_uuid_is_worded_as_the_repository_words_it(api: TestClient, robot: Robot) -> None:
+    response = api.get("/v1/robot-enhancement-batches/xyz/", headers=signed(robot))
+    text = "invalid character: expected an optional prefix of `urn:uuid:` followed by [0-9a-fA-F-], found `x` at 1"
+    assert response.status_code == 422
+    assert [(e["type"], e["msg"], e["ctx"]) for e in response.json()["detail"]] == [
+        ("uuid_parsing", f"Input should be a valid UUID, {text}", {"error": text})] * 2  # one per UUID version
+
+
 # -- the control API --------------------------------------------------------------------------------
 def test_clock_control(api: TestClient, store: Store) -> None:
     before = store.clock.offset
@@ -649,6 +970,57 @@ def test_process_serves_tls_and_seed_file(tmp_path: Path) -> None:
         proc.wait(timeout=10)
         proc.stdout.close() if proc.stdout else None
         proc.stderr.close() if proc.stderr else None
+
+
+@pytest.mark.requirement("DESTINY-ROBOT-STORAGE-01")
+def test_process_serves_blobs_on_its_own_tls_listener(tmp_path: Path) -> None:
+    ca = trustme.CA()
+    leaf = ca.issue_cert("127.0.0.1", "localhost")
+    cert, key, ca_file = tmp_path / "cert.pem", tmp_path / "key.pem", tmp_path / "ca.pem"
+    leaf.cert_chain_pems[0].write_to_path(cert)
+    leaf.private_key_pem.write_to_path(key)
+    ca.cert_pem.write_to_path(ca_file)
+    robot_id = uuid.uuid4()
+    seed = tmp_path / "seed.json"
+    seed.write_text(json.dumps({"robots": [{"name": "s", "client_id": str(robot_id), "secret": "k"}],
+                                "enhancement_requests": [{"robot_id": str(robot_id), "count": 1}]}))
+    proc = subprocess.Popen([sys.executable, "-m", "hil.simulators.destiny", "--port", "0", "--seed-file", str(seed),
+                             "--storage-port", "0", "--storage-tls-cert", str(cert), "--storage-tls-key", str(key)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        storage_line, api_line = proc.stdout.readline().rstrip("\n"), proc.stdout.readline().rstrip("\n")
+        storage = re.fullmatch(r"destiny storage listening on (https://127\.0\.0\.1:\d+)", storage_line)
+        api = re.fullmatch(re.escape(READY_PREFIX) + r"(http://127\.0\.0\.1:\d+)", api_line)
+        assert storage and api, (storage_line, api_line)
+        robot = Robot(client_id=robot_id, secret="k", name="s")
+        batch = httpx.post(f"{api[1]}{BATCHES}?robot_id={robot_id}", headers=signed(robot)).json()
+        assert batch["reference_storage_url"].startswith(f"{storage[1]}/operations/robot_enhancement_batch_reference_data/")
+        with httpx.Client(verify=ssl.create_default_context(cafile=ca_file)) as blobs:
+            assert blobs.get(batch["reference_storage_url"]).status_code == 200
+            assert blobs.put(batch["result_storage_url"], content=b"{}\n", headers=BLOCK_BLOB).status_code == 201
+        on_api = batch["reference_storage_url"].replace(f"{storage[1]}/", f"{api[1]}/_sim/storage/")
+        assert httpx.get(on_api).status_code == 404  # plain HTTP blob access is gone
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        proc.stdout.close() if proc.stdout else None
+        proc.stderr.close() if proc.stderr else None
+
+
+@pytest.mark.parametrize(("option", "value"), [("--import-seconds", "-1"), ("--lease-expiry-interval", "nan")])
+def test_job_timings_must_be_finite_and_not_negative(option: str, value: str) -> None:
+    done = subprocess.run([sys.executable, "-m", "hil.simulators.destiny", "--port", "0", option, value],
+                          check=False, capture_output=True, text=True, timeout=30)
+    assert (done.returncode, done.stdout, len(done.stderr.strip().splitlines())) == (2, "", 1)
+    assert option in done.stderr
+
+
+def test_storage_options_go_together() -> None:
+    done = subprocess.run([sys.executable, "-m", "hil.simulators.destiny", "--port", "0", "--storage-port", "0"],
+                          check=False, capture_output=True, text=True, timeout=30)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.strip().endswith("--storage-port, --storage-tls-cert and --storage-tls-key go together")
 
 
 @pytest.mark.parametrize(

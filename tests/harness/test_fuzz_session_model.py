@@ -44,6 +44,8 @@ def test_iso_ms_zero_pads_years_and_round_trips() -> None:
     (ValueType.DATETIME, dt.datetime(2020, 1, 1, 0, 0, 0, 999_999, tzinfo=UTC), "2020-01-01T00:00:00.998Z", False, False),
     (ValueType.LONGINTEGERARRAY, [1, -1], ["1", "-1"], True, True),
     (ValueType.STRINGARRAY, ["a"], ["a", "b"], False, False),
+    (ValueType.INTEGERARRAY, [], None, False, True),  # Astarte 1.2.0 renders an empty array as null
+    (ValueType.INTEGERARRAY, [1], None, False, False),
 ])
 def test_rendering_mismatch(value_type: ValueType, sent: object, shown: object, as_string: bool, ok: bool) -> None:
     assert (rendering_mismatch(value_type, sent, shown, longinteger_as_string=as_string) is None) is ok

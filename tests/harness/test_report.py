@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import importlib.metadata
 import json
 import xml.etree.ElementTree as ET
@@ -31,6 +32,7 @@ from hil.report import (
     write_junit,
     write_record,
 )
+from hil.report.junit import junit_tree
 from hil.report.record import summarize_longrepr
 from hil.report.writing import write_reports
 from hil.requirements import Requirement, RequirementRegistry, default_registry
@@ -84,7 +86,7 @@ def mixed_record() -> RunRecord:
         check("tests/c/test_mqtt.py::test_ok", "passed"),
         check("tests/c/test_mqtt.py::TestTls::test_bad[ec]", "failed", ("REQ-A-01", "REQ-C-01"),
               longrepr="    def test():\n>       assert qos == 2\nE       assert 1 == 2\nE        +  where 1 = f()\n",
-              evidence=[Evidence("evidence/test_bad/broker.log", "service-log", "broker log")]),
+              evidence=[Evidence("evidence/test_bad/broker.log", "service-log", "broker log", "0" * 64)]),
         check("tests/c/test_mqtt.py::test_skip", "skipped", ("REQ-D-01",), longrepr="Skipped: no broker"),
         check("tests/c/test_mqtt.py::test_known", "xfailed", ("REQ-B-01",), finding=finding),
         check("tests/c/test_mqtt.py::test_fixed", "xpassed", ("REQ-B-01",), finding=finding),
@@ -101,7 +103,7 @@ def test_recorded_run_validates_and_has_exact_sdk_versions(mixed_record: RunReco
     assert data["sdks"] == [
         {"name": name, "version": importlib.metadata.version(name)} for name in SDKS
     ]
-    assert data["schema_version"] == "1.0"
+    assert data["schema_version"] == "2.0"
     assert data["started_at"] == "2026-11-24T10:00:00.000Z"
     assert data["finished_at"] == "2026-11-24T10:00:01.000Z"
     assert data["hil_version"] == importlib.metadata.version("hil")
@@ -109,9 +111,16 @@ def test_recorded_run_validates_and_has_exact_sdk_versions(mixed_record: RunReco
     assert len(data["checks"]) == 6
 
 
-def test_record_lists_the_whole_registry() -> None:
-    record = RunRecorder(target=Target("sim", "simulator"), sdk_names=[]).finish()
-    assert [r.id for r in record.requirements] == [r.id for r in default_registry()]
+def test_record_lists_the_requirements_of_the_documents_in_play() -> None:
+    """A run that names an MQTT requirement lists every MQTT one (covered or not), and no other document's."""
+    recorder = RunRecorder(target=Target("sim", "simulator"), sdk_names=[])
+    assert recorder.finish().requirements == ()
+    recorder.add(CheckRecord.from_test(nodeid="t.py::test_tls", name="test_tls",
+                                       requirement_ids=["ASTARTE-MQTT-TLS-01"], outcome="passed", duration_s=0.1))
+    record = recorder.finish()
+    mqtt = [r.id for r in default_registry() if r.source == default_registry().get("ASTARTE-MQTT-TLS-01").source]
+    assert [r.id for r in record.requirements] == mqtt
+    assert not any(r.id.startswith("DESTINY-") for r in record.requirements)
     validate_record(record.to_dict())
 
 
@@ -186,7 +195,7 @@ INVALID = {
     "missing target kind": ("target.kind", _DELETE, "$.target"),
     "naive timestamp": ("started_at", "2026-11-24T10:00:00", "$.started_at"),
     "not a date": ("finished_at", "yesterday Z", "$.finished_at"),
-    "schema version": ("schema_version", "2.0", "$.schema_version"),
+    "schema version": ("schema_version", "3.0", "$.schema_version"),
     "negative duration": ("checks.1.duration_s", -1, "$.checks[1].duration_s"),
     "absolute evidence": ("checks.1.evidence.0.path", "/etc/passwd", "$.checks[1].evidence[0].path"),
     "escaping evidence": ("checks.1.evidence.0.path", "a/../../x", "$.checks[1].evidence[0].path"),
@@ -292,7 +301,7 @@ def test_junit_properties_carry_the_run_metadata(mixed_record: RunRecord, tmp_pa
     for name in SDKS:
         assert props[f"sdk.{name}"] == importlib.metadata.version(name)
     assert props["target.name"] == "sim"
-    assert props["hil.schema_version"] == "1.0"
+    assert props["hil.schema_version"] == "2.0"
     assert props["seed.hil"] == "42"
     assert (props["python"] or "").endswith(mixed_record.python.version)
 
@@ -314,7 +323,7 @@ def test_coverage_statuses(mixed_record: RunRecord) -> None:
     assert by_id["REQ-A-01"].status == "failing"  # one pass does not hide a failure
     assert by_id["REQ-B-01"].status == "failing"  # the finding no longer reproduces (xpassed)
     assert by_id["REQ-C-01"].status == "failing"
-    assert by_id["REQ-D-01"].status == "not-checked"  # only skipped
+    assert by_id["REQ-D-01"].status == "skipped"  # only skipped: its check says why
     assert by_id["REQ-D-01"].check_ids == ("tests/c/test_mqtt.py::test_skip",)
     assert by_id["REQ-E-01"].status == "not-checked"
     assert by_id["REQ-E-01"].check_ids == ()
@@ -373,6 +382,8 @@ def test_write_reports_from_plugin_state(tmp_path: Path) -> None:
                         evidence=[{"path": "evidence/b/log", "kind": "service-log", "description": "d"}]),
     ]
     target = SimpleNamespace(name="sim", kind="simulated", description="loopback")
+    (tmp_path / "evidence" / "b").mkdir(parents=True)
+    (tmp_path / "evidence" / "b" / "log").write_text("broker log\n")
     paths = write_reports(tmp_path, target=target, checks=collected, seeds={"hil": 7, "hypothesis": None},
                           sdk_names=SDKS, started_at=T0.timestamp(), registry=REGISTRY)
     record = load_record(paths[0])
@@ -380,6 +391,7 @@ def test_write_reports_from_plugin_state(tmp_path: Path) -> None:
     assert record.started_at == "2026-11-24T10:00:00.000Z"
     assert [c.outcome for c in record.checks] == ["passed", "xfailed"]
     assert record.checks[1].evidence[0].path == "evidence/b/log"
+    assert record.checks[1].evidence[0].sha256 == hashlib.sha256(b"broker log\n").hexdigest()
     assert len(ET.parse(paths[1]).getroot().findall("testsuite/testcase")) == 2
 
 
@@ -398,3 +410,35 @@ def test_failed_write_keeps_nothing_half_written(tmp_path: Path, mixed_record: R
         write_record(mixed_record, blocked)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run-record.json"]
     assert blocked.is_dir()
+
+
+def test_junit_cases_carry_requirements_sdk_sets_and_evidence_paths(tmp_path: Path) -> None:
+    evidence = Evidence("evidence/t/hub.log", "service-log", "hub log", "0" * 64)
+    record = make_record([check("t.py::test_x", "failed", ("REQ-A-01", "REQ-B-01"), evidence=[evidence],
+                                longrepr="E   assert 1 == 2")])
+    case = junit_tree(record, name_sdks=True).find("testsuite/testcase")
+    assert case is not None
+    assert [p.get("value") for p in case.findall("properties/property[@name='requirement']")] == ["REQ-A-01", "REQ-B-01"]
+    assert "[aiolocknalert==" in case.get("classname", "") and "astarte-device-sdk==" in case.get("classname", "")
+    failure = case.find("failure")
+    assert failure is not None and "evidence: evidence/t/hub.log" in (failure.text or "")
+    assert "[" not in (junit_tree(record).find("testsuite/testcase").get("classname", ""))  # type: ignore[union-attr]
+
+
+def test_merge_reads_a_schema_1_0_record_and_refuses_unknown_versions_in_one_line(tmp_path: Path) -> None:
+    data = make_record([check("t.py::test_x")]).to_dict()
+    old = {key: value for key, value in data.items() if key not in ("command", "provenance")}
+    old["schema_version"] = "1.0"
+    for item in old["checks"]:
+        for key in ("kind", "skip_kind", "reproduce"):
+            item.pop(key)
+    for requirement in old["requirements"]:
+        requirement.pop("section"), requirement.pop("document")
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    record = load_record(tmp_path / "old.json")
+    assert record.schema_version == "2.0" and record.provenance.hil_commit == "unknown"
+    assert record.checks[0].kind == "sdk" and record.checks[0].reproduce == "pytest 't.py::test_x'"
+    old["schema_version"] = "0.9"
+    (tmp_path / "older.json").write_text(json.dumps(old))
+    with pytest.raises(ReportError, match=r"schema version '0.9' is not one this hil reads \(1.0, 2.0\)$"):
+        load_record(tmp_path / "older.json")
