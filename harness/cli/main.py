@@ -33,6 +33,7 @@ COMMAND_MODULES = (
     "hil.cli.matrix",
     "hil.cli.fuzz",
     "hil.cli.replay",
+    "hil.cli.fleet",
 )
 
 
