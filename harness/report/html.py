@@ -461,7 +461,7 @@ def render_merged_html(merged: MergedRuns, record_dirs: Mapping[str, str] | None
     changes = merged.changes()
     changed_rows = "".join(
         f"<tr><td><code>{escape(requirement_id)}</code></td>"
-        + "".join(f"<td>{_badge(row.get(key, 'not-checked'))}</td>" for key in keys)
+        + "".join(f"<td>{_badge(_state(row.get(key, 'not-checked')))}</td>" for key in keys)
         + "</tr>"
         for requirement_id, row in changes.items()
     )

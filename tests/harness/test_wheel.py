@@ -129,7 +129,7 @@ def test_a_user_project_runs_hil_fixtures_and_hil_run(user_venv: Path, tmp_path:
     assert "6 passed" in tests.stdout, tests.stdout[-2000:]
     site = next((user_venv / "lib").glob("python3.*/site-packages"))
     assert not any((site / name).exists() for name in ("harness", "simulators", "fixtures", "build", "interfaces"))
-    assert any(cache.joinpath("protos").iterdir()), "the hub's generated modules belong in the user cache"
+    assert any(cache.joinpath("msghub").iterdir()), "the hub's generated modules belong in the user cache"
 
     run = _run([str(user_venv / "bin" / "hil"), "run", "--target", "sim", "-k", "broker_transport"], project, env, 600)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
