@@ -90,8 +90,24 @@ def _sdks() -> list[Finding]:
     return findings
 
 
+def _package_data() -> Finding:
+    """hil's shipped data: a wheel without it installs fine and then fails in every simulator."""
+    from hil.package_data import catalog_dir, conformance_dir, interfaces_dir
+
+    try:
+        counts = {"interface files": len(list(interfaces_dir().glob("*.json"))),
+                  "conformance checks": len(list(conformance_dir().glob("test_*.py"))),
+                  "requirement catalogs": len(list(catalog_dir().glob("*.toml")))}
+    except (ModuleNotFoundError, OSError) as exc:
+        return Finding(False, True, "hil's package data", f"unreadable ({exc}); reinstall hil")
+    empty = [name for name, count in counts.items() if count == 0]
+    detail = ", ".join(f"{count} {name}" for name, count in counts.items())
+    return Finding(not empty, True, "hil's package data",
+                   detail if not empty else f"{detail}: no {', '.join(empty)} (a broken install; reinstall hil)")
+
+
 def run(args: argparse.Namespace) -> int:
-    findings = [_python(), _mosquitto(), _setpriv(), *_sdks(), _docker()]
+    findings = [_python(), _mosquitto(), _setpriv(), _package_data(), *_sdks(), _docker()]
     for finding in findings:
         print(finding.line())
     missing = [f for f in findings if f.required and not f.ok]

@@ -81,6 +81,18 @@ def test_doctor_fails_when_mosquitto_is_missing(tmp_path):
     assert re.search(r"^MISSING\s+mosquitto: not installed", result.stdout, re.M)
 
 
+def test_doctor_fails_when_the_package_data_is_missing(tmp_path):
+    # An install without its interface files (the wheel shipped none) must not pass for healthy.
+    script = (
+        "import sys; from pathlib import Path; import hil.package_data as p;"
+        f"p.interfaces_dir = lambda: Path({str(tmp_path)!r});"
+        "from hil.cli.main import main; sys.exit(main(['doctor']))"
+    )
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert re.search(r"^MISSING\s+hil's package data: 0 interface files.*no interface files", result.stdout, re.M)
+
+
 def read_until(proc: subprocess.Popen[str], marker: str, timeout: float) -> list[str]:
     """Lines of ``proc.stdout`` up to one containing ``marker``, read by a thread into a queue."""
     lines: list[str] = []
