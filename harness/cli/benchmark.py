@@ -67,10 +67,16 @@ def run_stack(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_grpc(args: argparse.Namespace) -> int:
+def _runs_and_messages(args: argparse.Namespace) -> int:
+    """The number of runs (3 unless given) of a message-rate benchmark, both counts checked."""
     runs = 3 if args.runs is None else args.runs
     if runs < 1 or args.messages < 1:
         raise ConfigError("--runs and --messages must be at least 1")
+    return int(runs)
+
+
+def run_grpc(args: argparse.Namespace) -> int:
+    runs = _runs_and_messages(args)
     from hil.benchmarks import grpc as grpc_bench
     from hil.benchmarks.startup import check_output, save
 
@@ -92,9 +98,7 @@ def run_grpc(args: argparse.Namespace) -> int:
 
 
 def run_mqtt(args: argparse.Namespace) -> int:
-    runs = 3 if args.runs is None else args.runs
-    if runs < 1 or args.messages < 1:
-        raise ConfigError("--runs and --messages must be at least 1")
+    runs = _runs_and_messages(args)
     from hil.benchmarks import mqtt as mqtt_bench
     from hil.benchmarks.startup import check_output, save
 
