@@ -57,6 +57,7 @@ def _run_set(result: EnvironmentResult, project: Path, args: argparse.Namespace,
         # hil is not installed there, so its entry point may or may not be visible (a checkout's
         # egg-info on PYTHONPATH shows it): load exactly the plugins the checks need, by name.
         "-p", "no:cacheprovider", "-p", "hil.fixtures.plugin", "-p", "_hypothesis_pytestplugin", "-p", "pytest_timeout",
+        "-p", "pytest_asyncio.plugin",
         f"--hil-report-dir={out.resolve()}", "-q", "--no-header", "-rN",
     ]
     if args.keyword:
