@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from hil.fixtures.astarte_device_driver import MqttDeviceUnderTest, interface_file
+from hil.fixtures.astarte_device_driver import MqttDeviceUnderTest, broker_log, device_in_child, interface_file
 from hil.fixtures.faults import CheckFaults
 from hil.fixtures.plugin import hil_requires
 from hil.targets.protocols import AppEngine, AstartePairing, BrokerAdmin
@@ -281,18 +281,6 @@ def test_a_certificate_verify_calls_invalid_is_renewed(astarte: AstarteClient, a
     assert rule and rule[0]["hits"] == 1, "the device did not ask Pairing for a new certificate"
 
 
-_REFUSED_CHILD = """
-import os, sys, warnings
-warnings.simplefilter("ignore")
-from astarte.device import DeviceMqtt
-device_id, realm, url, persistency = sys.argv[1:5]
-device = DeviceMqtt(device_id, realm, os.environ["HIL_CREDENTIALS_SECRET"], url, persistency)
-device.connect()
-print("connecting", flush=True)
-sys.stdin.read()
-"""
-
-
 @contextlib.contextmanager
 def _refused_device(astarte: AstarteClient, registered: Any, faults: CheckFaults, hil_pki: Any,
                     hil_broker: Any) -> Iterator[tuple[Any, dict[str, Any]]]:
@@ -300,26 +288,13 @@ def _refused_device(astarte: AstarteClient, registered: Any, faults: CheckFaults
     yet, so the broker refuses it; yields the broker's log session (after that refusal) and the
     observer rules of the Pairing calls that follow (``credentials``, ``verify``)."""
     import os
-    import subprocess
-    import sys
-
-    from hil.mqtt.client import MqttSession
 
     faults.respond("pairing", "POST", CREDENTIALS.format(id=registered.device_id), count=1,
                    set={"data.client_crt": {"$make": "certificate", "variant": "not-yet-valid"}})
     observers = {name: faults.respond("pairing", "POST", path.format(id=registered.device_id), count=None, set={})
                  for name, path in (("credentials", CREDENTIALS), ("verify", VERIFY))}
-    env = {**os.environ, **hil_pki.trust_environment(), "HIL_CREDENTIALS_SECRET": registered.credentials_secret}
-    log = MqttSession(hil_broker.admin_endpoint, hil_broker.admin_identity)
-    assert log.connect().accepted
-    child: subprocess.Popen[str] | None = None
-    try:
-        assert log.subscribe("$SYS/broker/log/#", 2) == ["Granted QoS 2"]
-        child = subprocess.Popen(
-            [sys.executable, "-c", _REFUSED_CHILD, registered.device_id, astarte.realm, astarte.pairing_base_url,
-             str(registered.persistency_dir)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
-        assert child.stdout is not None and child.stdout.readline().strip() == "connecting"
+    with broker_log(hil_broker) as log, device_in_child(astarte, registered,
+                                                        {**os.environ, **hil_pki.trust_environment()}):
         assert log.wait_for_message(lambda m: b"certificate verify failed" in m.payload, timeout=15), \
             "the broker did not refuse the not-yet-valid certificate"
 
@@ -328,11 +303,6 @@ def _refused_device(astarte: AstarteClient, registered: Any, faults: CheckFaults
             return {name: rules.get(step.record.attributes["path"], 0) for name, step in observers.items()}
 
         yield log, {"hits": hits}
-    finally:
-        if child is not None:
-            child.kill()
-            child.communicate(timeout=5)
-        log.close()
 
 
 def _later_connections(log: Any, count: int) -> None:

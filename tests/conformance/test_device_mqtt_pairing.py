@@ -12,18 +12,15 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from hil.fixtures.astarte_device_driver import MqttDeviceUnderTest
+from hil.fixtures.astarte_device_driver import MqttDeviceUnderTest, broker_log, device_in_child
 from hil.mqtt.broker import MosquittoBroker
 from hil.components.astarte import AstarteClient, random_device_id
-from hil.mqtt.client import MqttSession
 from hil.targets.protocols import AppEngine, AstartePairing, BrokerAdmin, RealmMessageLog
 from hil.fixtures.plugin import hil_requires
 
@@ -146,21 +143,6 @@ def test_pairing_certificate_is_verified(astarte: AstarteClient, astarte_device:
     assert _status(astarte, registered.device_id)["first_credentials_request"] is None
 
 
-_CHILD = """
-import sys, warnings
-warnings.simplefilter("ignore")
-from astarte.device import DeviceMqtt
-import os
-device_id, realm, url, persistency = sys.argv[1:5]
-secret = os.environ["HIL_CREDENTIALS_SECRET"]  # not on argv, where any local user could read it
-device = DeviceMqtt(device_id, realm, secret, url, persistency)
-device.set_events_callbacks(on_connected=lambda _d: print("connected", flush=True))
-device.connect()
-print("connecting", flush=True)
-sys.stdin.read()
-"""
-
-
 @hil_requires(BrokerAdmin, RealmMessageLog)  # Mosquitto's $SYS log and the realm's session log
 @pytest.mark.requirement("ASTARTE-MQTT-TLS-04")
 def test_broker_certificate_is_verified(astarte: AstarteClient, astarte_device: Callable[..., Any],
@@ -170,23 +152,8 @@ def test_broker_certificate_is_verified(astarte: AstarteClient, astarte_device: 
     registered = astarte_device()
     env = {k: v for k, v in os.environ.items() if k not in TRUST_VARIABLES}
     env["REQUESTS_CA_BUNDLE"] = astarte.trust_environment()["REQUESTS_CA_BUNDLE"]
-    env["HIL_CREDENTIALS_SECRET"] = registered.credentials_secret
-    log = MqttSession(hil_broker.admin_endpoint, hil_broker.admin_identity)
-    assert log.connect().accepted
-    child: subprocess.Popen[str] | None = None
-    try:
-        assert log.subscribe("$SYS/broker/log/#", 2) == ["Granted QoS 2"]
-        child = subprocess.Popen(
-            [sys.executable, "-c", _CHILD, registered.device_id, astarte.realm, astarte.pairing_base_url,
-             str(registered.persistency_dir)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
-        assert child.stdout is not None and child.stdout.readline().strip() == "connecting"
+    with broker_log(hil_broker) as log, device_in_child(astarte, registered, env):
         alert = log.wait_for_message(lambda m: b"unknown ca" in m.payload, timeout=10)
         assert alert is not None, "the broker never saw the device refuse its certificate"
         assert ISO_MS.match(str(_status(astarte, registered.device_id)["first_credentials_request"]))
         assert astarte.device_sessions(registered.device_id) == [], "the device connected to an untrusted broker"
-    finally:
-        if child is not None:
-            child.kill()
-            child.communicate(timeout=5)
-        log.close()

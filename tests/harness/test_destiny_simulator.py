@@ -945,7 +945,9 @@ def test_process_announces_readiness_and_stops_cleanly(sig: signal.Signals) -> N
         proc.stderr.close() if proc.stderr else None
 
 
-def test_process_serves_tls_and_seed_file(tmp_path: Path) -> None:
+def _tls_and_seed(tmp_path: Path, count: int) -> tuple[Path, Path, Path, uuid.UUID, Path]:
+    """A server certificate (for 127.0.0.1 and localhost), its key, their CA, and a seed file with
+    one robot that has ``count`` pending enhancements: what a process started with TLS needs."""
     ca = trustme.CA()
     leaf = ca.issue_cert("127.0.0.1", "localhost")
     cert, key, ca_file = tmp_path / "cert.pem", tmp_path / "key.pem", tmp_path / "ca.pem"
@@ -955,7 +957,12 @@ def test_process_serves_tls_and_seed_file(tmp_path: Path) -> None:
     robot_id = uuid.uuid4()
     seed = tmp_path / "seed.json"
     seed.write_text(json.dumps({"robots": [{"name": "s", "client_id": str(robot_id), "secret": "k"}],
-                                "enhancement_requests": [{"robot_id": str(robot_id), "count": 2}]}))
+                                "enhancement_requests": [{"robot_id": str(robot_id), "count": count}]}))
+    return cert, key, ca_file, robot_id, seed
+
+
+def test_process_serves_tls_and_seed_file(tmp_path: Path) -> None:
+    cert, key, ca_file, robot_id, seed = _tls_and_seed(tmp_path, 2)
     proc, line = _start("--port", "0", "--tls-cert", str(cert), "--tls-key", str(key), "--seed-file", str(seed))
     try:
         match = re.fullmatch(re.escape(READY_PREFIX) + r"https://127\.0\.0\.1:(\d+)", line)
@@ -974,16 +981,7 @@ def test_process_serves_tls_and_seed_file(tmp_path: Path) -> None:
 
 @pytest.mark.requirement("DESTINY-ROBOT-STORAGE-01")
 def test_process_serves_blobs_on_its_own_tls_listener(tmp_path: Path) -> None:
-    ca = trustme.CA()
-    leaf = ca.issue_cert("127.0.0.1", "localhost")
-    cert, key, ca_file = tmp_path / "cert.pem", tmp_path / "key.pem", tmp_path / "ca.pem"
-    leaf.cert_chain_pems[0].write_to_path(cert)
-    leaf.private_key_pem.write_to_path(key)
-    ca.cert_pem.write_to_path(ca_file)
-    robot_id = uuid.uuid4()
-    seed = tmp_path / "seed.json"
-    seed.write_text(json.dumps({"robots": [{"name": "s", "client_id": str(robot_id), "secret": "k"}],
-                                "enhancement_requests": [{"robot_id": str(robot_id), "count": 1}]}))
+    cert, key, ca_file, robot_id, seed = _tls_and_seed(tmp_path, 1)
     proc = subprocess.Popen([sys.executable, "-m", "hil.simulators.destiny", "--port", "0", "--seed-file", str(seed),
                              "--storage-port", "0", "--storage-tls-cert", str(cert), "--storage-tls-key", str(key)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
